@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Create (or reuse) the project's virtual environment. Idempotent: a second run only checks.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+PIP="$VENV/bin/python -m pip --disable-pip-version-check -q"
+# torch FIRST: the CPU wheel on this machine's disk; an unpinned torch pulls a multi-GB CUDA build.
+$PIP install "torch==2.13.0"
+$PIP install -e ".[neuron,dev]"
+# Data-only packages whose code downloads at run time: their data files are all we read.
+$PIP install --no-deps "leiferlab-wbi==0.2.3"
+# Headless Chromium for the JupyterLab browser test (Debian's package; browser downloads fail here).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    (apt-get update -q && apt-get install -y -q chromium) >/dev/null
+  else
+    echo "setup: chromium missing and not root: the browser test will be skipped" >&2
+  fi
+fi
+"$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 >/dev/null
+touch "$VENV/.wormlab-installed"
+echo "setup: environment ready in $VENV"

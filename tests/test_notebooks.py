@@ -1,0 +1,33 @@
+"""Every notebook runs headless via papermill in smoke mode; a failing cell fails the test."""
+
+import pytest
+
+from wormlab.notebooks import list_notebooks, run_notebook
+
+NOTEBOOKS = list_notebooks()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_smoke(name, tmp_path):
+    res = run_notebook(name, smoke=True, out_dir=tmp_path, timeout_s=900)
+    if not res.ok:
+        pytest.fail(f"notebook {name} failed: {res.error} (executed copy: {res.ipynb})")
+    assert res.html is not None and res.html.stat().st_size > 0
+    assert (tmp_path / name / "latest.html").exists()
+
+
+def test_every_notebook_is_clean_and_parameterised():
+    import nbformat
+
+    from wormlab.notebooks import notebook_parameters, notebook_path
+
+    assert NOTEBOOKS, "no notebooks found"
+    for name in NOTEBOOKS:
+        nb = nbformat.read(notebook_path(name), as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert "parameters" in code[0].metadata.get("tags", []), f"{name}: first code cell untagged"
+        assert all(not c.outputs for c in code), f"{name}: committed with outputs"
+        params = notebook_parameters(name)
+        assert "smoke" in params and params["smoke"].type_name == "bool", name
+        assert "seed" in params, name

@@ -1,0 +1,222 @@
+"""Run the workbench notebooks headless with papermill and keep their reports.
+
+Each run writes ``reports/<notebook>/<run-id>.ipynb`` and ``.html``. ``latest.ipynb`` /
+``latest.html`` are replaced only after a successful run, so a failing run never hides the
+last good report (the failed run is kept as ``<run-id>.failed.ipynb`` for debugging).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wormlab.paths import notebooks_dir, project_root, reports_dir
+from wormlab.runs import atomic_path
+
+_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
+_CHOICES = re.compile(r"choices?\s*:\s*(.+)$", re.IGNORECASE)
+
+
+class NotebookError(RuntimeError):
+    """A notebook could not be found, parameterised or executed."""
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One declared notebook parameter (from the cell tagged ``parameters``)."""
+
+    name: str
+    type_name: str  # int | float | bool | str | None (papermill's inferred type)
+    default: str  # the default as source text
+    help: str = ""
+    choices: tuple[str, ...] = ()
+
+
+@dataclass
+class RunResult:
+    notebook: str
+    run_id: str
+    ok: bool
+    ipynb: Path
+    html: Path | None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def list_notebooks() -> list[str]:
+    """Names (file stems) of the notebooks in ``notebooks/``, sorted."""
+    return sorted(p.stem for p in notebooks_dir().glob("*.ipynb") if not p.name.startswith("."))
+
+
+def notebook_path(name: str) -> Path:
+    name = name[:-6] if name.endswith(".ipynb") else name
+    path = notebooks_dir() / f"{name}.ipynb"
+    if not path.exists():
+        raise NotebookError(
+            f"unknown notebook {name!r}; available: {', '.join(list_notebooks()) or '(none)'}"
+        )
+    return path
+
+
+def notebook_parameters(name: str) -> dict[str, Parameter]:
+    """Declared parameters of a notebook, in cell order."""
+    import papermill as pm
+
+    path = notebook_path(name)
+    try:
+        raw = pm.inspect_notebook(str(path))
+    except Exception as exc:  # papermill raises plain exceptions for a missing tag
+        raise NotebookError(f"{path.name}: cannot read its parameters cell ({exc})") from exc
+    if not raw:
+        raise NotebookError(f"{path.name} has no code cell tagged 'parameters'")
+    out = {}
+    for pname, info in raw.items():
+        help_text = (info.get("help") or "").strip()
+        m = _CHOICES.search(help_text)
+        choices = tuple(c.strip() for c in m.group(1).split(",") if c.strip()) if m else ()
+        out[pname] = Parameter(
+            name=pname,
+            type_name=info.get("inferred_type_name") or "None",
+            default=str(info.get("default")),
+            help=help_text,
+            choices=choices,
+        )
+    return out
+
+
+def _coerce(param: Parameter, value: Any, notebook: str) -> Any:
+    kind = _TYPES.get(param.type_name)
+    if kind is None or not isinstance(value, str):
+        coerced = value
+    elif kind is bool:
+        low = value.strip().lower()
+        if low not in {"true", "false", "1", "0", "yes", "no"}:
+            raise NotebookError(f"{notebook}: parameter {param.name!r} expects a bool, got {value!r}")
+        coerced = low in {"true", "1", "yes"}
+    else:
+        try:
+            coerced = kind(value)
+        except ValueError:
+            raise NotebookError(
+                f"{notebook}: parameter {param.name!r} expects {param.type_name}, got {value!r}"
+            ) from None
+    if kind is not None and not isinstance(coerced, kind):
+        # ints are acceptable floats; anything else is a type error
+        if not (kind is float and isinstance(coerced, int) and not isinstance(coerced, bool)):
+            raise NotebookError(
+                f"{notebook}: parameter {param.name!r} expects {param.type_name}, "
+                f"got {type(coerced).__name__} {coerced!r}"
+            )
+        coerced = float(coerced)
+    if param.choices and str(coerced) not in param.choices:
+        raise NotebookError(
+            f"{notebook}: parameter {param.name}={coerced!r} is not one of: "
+            f"{', '.join(param.choices)}"
+        )
+    return coerced
+
+
+def validate_parameters(name: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Check names, types and choices against the notebook's declared parameters.
+
+    String values (from the command line) are converted to the declared type. Raises
+    :class:`NotebookError` with a one-line message before any kernel starts.
+    """
+    declared = notebook_parameters(name)
+    out = {}
+    for key, value in values.items():
+        if key not in declared:
+            raise NotebookError(
+                f"{name}: unknown parameter {key!r}; valid parameters: {', '.join(declared)}"
+            )
+        out[key] = _coerce(declared[key], value, name)
+    return out
+
+
+def _error_summary(exc: Exception) -> str:
+    ename = getattr(exc, "ename", type(exc).__name__)
+    evalue = getattr(exc, "evalue", str(exc))
+    cell = getattr(exc, "exec_count", None)
+    where = f" in cell [{cell}]" if cell is not None else ""
+    return f"{ename}{where}: {evalue}"
+
+
+def _to_html(ipynb: Path, html: Path) -> None:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(ipynb), as_version=4)
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    with atomic_path(html) as tmp:
+        tmp.write_text(body, encoding="utf-8")
+
+
+def run_notebook(
+    name: str,
+    parameters: dict[str, Any] | None = None,
+    *,
+    smoke: bool = False,
+    timeout_s: int | None = None,
+    out_dir: Path | None = None,
+    progress_bar: bool = False,
+) -> RunResult:
+    """Execute ``notebooks/<name>.ipynb`` with papermill.
+
+    Args:
+        name: notebook stem, e.g. ``"00_connectome"``.
+        parameters: values for the ``parameters`` cell (validated first).
+        smoke: also pass ``smoke=True`` (small, fast settings for CI).
+        timeout_s: per-cell execution timeout in seconds (default 600 smoke / 3600 full);
+            a hung widget cell must not stall CI forever.
+        out_dir: reports root (default :func:`wormlab.paths.reports_dir`).
+
+    Returns:
+        A :class:`RunResult`; ``ok`` is False when a cell raised, with ``error`` naming it.
+    """
+    import papermill as pm
+
+    src = notebook_path(name)
+    name = src.stem
+    params = validate_parameters(name, dict(parameters or {}))
+    if smoke:
+        declared = notebook_parameters(name)
+        if "smoke" not in declared:
+            raise NotebookError(f"{name} declares no 'smoke' parameter; cannot run in smoke mode")
+        params["smoke"] = True
+    run_id = _dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    folder = (out_dir or reports_dir()) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{run_id}.partial.ipynb"
+    timeout = timeout_s if timeout_s is not None else (600 if smoke else 3600)
+    # the kernel inherits this, so notebooks resolve data/ and reports/ from the same root
+    os.environ.setdefault("WORMLAB_ROOT", str(project_root()))
+    try:
+        pm.execute_notebook(
+            str(src),
+            str(partial),
+            parameters=params,
+            cwd=str(src.parent),
+            kernel_name="python3",
+            progress_bar=progress_bar,
+            execution_timeout=timeout,
+            report_mode=False,
+        )
+    except Exception as exc:  # PapermillExecutionError, kernel death, timeouts
+        failed = folder / f"{run_id}.failed.ipynb"
+        if partial.exists():
+            os.replace(partial, failed)
+        return RunResult(name, run_id, False, failed, None, params, _error_summary(exc))
+    ipynb = folder / f"{run_id}.ipynb"
+    os.replace(partial, ipynb)
+    html = folder / f"{run_id}.html"
+    _to_html(ipynb, html)
+    for src_file, latest in ((ipynb, folder / "latest.ipynb"), (html, folder / "latest.html")):
+        with atomic_path(latest) as tmp:
+            shutil.copyfile(src_file, tmp)
+    return RunResult(name, run_id, True, ipynb, html, params)
