@@ -11,6 +11,5 @@ export JUPYTER_CONFIG_DIR="$ROOT/.cache/jupyter/config"
 export JUPYTER_DATA_DIR="$ROOT/.cache/jupyter/data"
 export JUPYTER_RUNTIME_DIR="$ROOT/.cache/jupyter/runtime"
 export MPLCONFIGDIR="$ROOT/.cache/matplotlib"
-export MPLBACKEND="${MPLBACKEND:-Agg}"
 export PYDEVD_DISABLE_FILE_VALIDATION=1
 mkdir -p "$ROOT/.cache"

@@ -1,6 +1,5 @@
 import os
 
-os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("WORMLAB_PROGRESS", "0")
 

@@ -7,6 +7,7 @@ last good report (the failed run is kept as ``<run-id>.failed.ipynb`` for debugg
 
 from __future__ import annotations
 
+import ast
 import datetime as _dt
 import os
 import re
@@ -80,9 +81,15 @@ def notebook_parameters(name: str) -> dict[str, Parameter]:
         help_text = (info.get("help") or "").strip()
         m = _CHOICES.search(help_text)
         choices = tuple(c.strip() for c in m.group(1).split(",") if c.strip()) if m else ()
+        type_name = info.get("inferred_type_name") or "None"
+        if type_name == "None":  # no annotation: infer from the literal default
+            try:
+                type_name = type(ast.literal_eval(str(info.get("default")))).__name__
+            except (ValueError, SyntaxError):
+                type_name = "None"
         out[pname] = Parameter(
             name=pname,
-            type_name=info.get("inferred_type_name") or "None",
+            type_name=type_name,
             default=str(info.get("default")),
             help=help_text,
             choices=choices,
@@ -196,6 +203,8 @@ def run_notebook(
     timeout = timeout_s if timeout_s is not None else (600 if smoke else 3600)
     # the kernel inherits this, so notebooks resolve data/ and reports/ from the same root
     os.environ.setdefault("WORMLAB_ROOT", str(project_root()))
+    # A kernel started with MPLBACKEND=Agg skips the inline backend and drops every figure.
+    saved_backend = os.environ.pop("MPLBACKEND", None)
     try:
         pm.execute_notebook(
             str(src),
@@ -208,10 +217,14 @@ def run_notebook(
             report_mode=False,
         )
     except Exception as exc:  # PapermillExecutionError, kernel death, timeouts
+        if saved_backend is not None:
+            os.environ["MPLBACKEND"] = saved_backend
         failed = folder / f"{run_id}.failed.ipynb"
         if partial.exists():
             os.replace(partial, failed)
         return RunResult(name, run_id, False, failed, None, params, _error_summary(exc))
+    if saved_backend is not None:
+        os.environ["MPLBACKEND"] = saved_backend
     ipynb = folder / f"{run_id}.ipynb"
     os.replace(partial, ipynb)
     html = folder / f"{run_id}.html"

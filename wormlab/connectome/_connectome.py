@@ -125,6 +125,12 @@ class Connectome:
     present: np.ndarray
     _index: dict = field(repr=False, default_factory=dict)
 
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (f"Connectome({self.dataset!r}: {s['neurons_present']}/{s['neurons']} neurons, "
+                f"{s['muscles']} muscles, {s['chem_edges']} chemical edges, "
+                f"{s['gap_pairs']} gap-junction pairs)")
+
     def __post_init__(self):
         self._index.update({n: i for i, n in enumerate(self.neurons)})
         for arr in (self.chem, self.gap, self.neuron_muscle, self.present):
@@ -296,7 +302,6 @@ class Connectome:
         }
 
 
-@functools.cache
 def load(dataset: str = DEFAULT_DATASET) -> Connectome:
     """Load a connectome by name (offline, from cect's cache).
 
@@ -304,7 +309,11 @@ def load(dataset: str = DEFAULT_DATASET) -> Connectome:
         dataset: one of :data:`DATASETS` (``cook2019`` default) or an alias such as
             ``witvliet_8``. Unknown names raise :class:`UnknownNameError` listing the choices.
     """
-    key = resolve_dataset(dataset)
+    return _load(resolve_dataset(dataset))
+
+
+@functools.cache
+def _load(key: str) -> Connectome:
     info = DATASETS[key]
     ds = _cect_dataset(info.reader)
     # Wang 2024 labels Cook 2019 anatomy with transmitters: its wiring IS Cook 2019's.

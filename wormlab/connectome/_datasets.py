@@ -36,12 +36,12 @@ DATASETS: dict[str, DatasetInfo] = {
     ),
 }
 for _k in range(1, 9):
-    DATASETS[f"witvliet2021_{_k}"] = DatasetInfo(
-        f"witvliet2021_{_k}", f"WitvlietDataReader{_k}",
+    DATASETS[f"witvliet_{_k}"] = DatasetInfo(
+        f"witvliet_{_k}", f"WitvlietDataReader{_k}",
         _WITVLIET.format(k=_k, adult=", adult" if _k == 8 else ""),
     )
 # Friendly aliases (the adult Witvliet brain is dataset 8).
 ALIASES = {"cook": "cook2019", "white": "white1986", "varshney": "varshney2011",
-           "witvliet": "witvliet2021_8", "witvliet_8": "witvliet2021_8",
-           "witvliet2021": "witvliet2021_8"}
+           "witvliet": "witvliet_8", "witvliet2021": "witvliet_8",
+           **{f"witvliet2021_{k}": f"witvliet_{k}" for k in range(1, 9)}}
 DEFAULT_DATASET = "cook2019"
