@@ -70,6 +70,8 @@ def test_failing_notebook_keeps_last_good_report(toy_project):
     failed = list((toy_project / "reports" / "toy").glob("*.failed.ipynb"))
     assert len(failed) == 1
     assert not list((toy_project / "reports" / "toy").glob(".*partial*"))
+    index = (toy_project / "reports" / "index.html").read_text()
+    assert 'href="toy/latest.html"' in index
 
 
 def test_bench_registry_and_errors():

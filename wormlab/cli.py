@@ -50,7 +50,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from wormlab.notebooks import NotebookError, list_notebooks, run_notebook, validate_parameters
+    from wormlab.notebooks import (
+        NotebookError,
+        list_notebooks,
+        run_notebook,
+        validate_parameters,
+        write_index,
+    )
 
     if args.all == bool(args.notebook):
         return _err("give one NOTEBOOK or --all")
@@ -76,6 +82,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"[wormlab] {name}: FAILED after {dt:.0f} s: {res.error}", file=sys.stderr)
             print(f"[wormlab] failed notebook kept at {res.ipynb}; last good report untouched",
                   file=sys.stderr)
+    index = write_index()
+    if args.all:
+        print(f"[wormlab] {len(names) - failures}/{len(names)} notebooks ok; index: {index}")
     return 1 if failures else 0
 
 

@@ -233,3 +233,27 @@ def run_notebook(
         with atomic_path(latest) as tmp:
             shutil.copyfile(src_file, tmp)
     return RunResult(name, run_id, True, ipynb, html, params)
+
+
+def write_index(out_dir: Path | None = None) -> Path:
+    """Write ``reports/index.html`` linking every notebook's last good report."""
+    import html
+
+    root = out_dir or reports_dir()
+    rows = []
+    for name in list_notebooks():
+        latest = root / name / "latest.html"
+        if latest.exists():
+            when = _dt.datetime.fromtimestamp(latest.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+            cell = f'<a href="{name}/latest.html">{html.escape(name)}</a>'
+        else:
+            when, cell = "never run", html.escape(name)
+        rows.append(f"<tr><td>{cell}</td><td>{when}</td></tr>")
+    page = ("<!doctype html><meta charset='utf-8'><title>wormlab reports</title>"
+            "<h1>wormlab reports</h1><p>Last successful run of each notebook "
+            "(produced by <code>wormlab run</code>).</p><table border=1 cellpadding=4>"
+            "<tr><th>notebook</th><th>last good run</th></tr>" + "".join(rows) + "</table>")
+    path = root / "index.html"
+    with atomic_path(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return path
