@@ -7,6 +7,7 @@ Writers are atomic (:func:`wormlab.runs.atomic_path`).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -51,6 +52,7 @@ def _header(rec: Recording) -> dict[str, Any]:
 def save_npz(rec: Recording, path: str | Path) -> Path:
     """Write ``rec`` to a wormlab NPZ (no pickle: arrays + one JSON header string)."""
     path = Path(path)
+    _check_synthetic_name(rec, path)
     arrays = {"traces": np.asarray(rec.traces), "time_s": np.asarray(rec.time_s)}
     if rec.states is not None:
         arrays["states"] = np.asarray(rec.states)
@@ -71,7 +73,7 @@ def _json_default(o):
     raise TypeError(f"not JSON-able: {type(o).__name__}")
 
 
-def load_npz(path: str | Path) -> Recording:
+def _load_npz_impl(path: str | Path) -> Recording:
     """Read a wormlab NPZ written by :func:`save_npz`."""
     path = Path(path)
     try:
@@ -132,6 +134,7 @@ def save_csv(rec: Recording, path: str | Path) -> Path:
     (use NPZ or NWB for those).
     """
     path = Path(path)
+    _check_synthetic_name(rec, path)
     cols = [n if n is not None else f"roi:{lab}" for n, lab in zip(rec.neuron_names,
                                                                    rec.roi_labels)]
     header = ["time_s", *cols] + (["state"] if rec.states is not None else [])
@@ -149,7 +152,7 @@ def save_csv(rec: Recording, path: str | Path) -> Path:
     return path
 
 
-def load_csv(
+def _load_csv_impl(
     path: str | Path,
     *,
     fps: float | None = None,
@@ -371,7 +374,7 @@ def _kato_states(states, T: int, names_field=None):
     return v.astype(np.int64), names
 
 
-def load_kato_mat(
+def _load_kato_mat_impl(
     path: str | Path, *, worm: int = 0, signal: str = "traces", **fields: Any
 ) -> Recording:
     """Read a Kato/Zimmer-lab ``.mat`` (v7 via scipy.io, v7.3/HDF5 via h5py).
@@ -413,7 +416,7 @@ def load_kato_mat(
     ids = [ids] if isinstance(ids, str) else list(ids) if ids is not None else []
     if len(ids) != x.shape[1]:
         raise RecordingError(f"{path}: {len(ids)} IDs for {x.shape[1]} trace columns")
-    T = len(t)
+    T = T_full = len(t)
     if signal == "tracesDif" and x.shape[0] == T - 1:
         t = t[1:]
         T -= 1
@@ -437,8 +440,8 @@ def load_kato_mat(
     names = tuple(p[0] for p in pairs)
     labels = tuple(p[1] or str(i + 1) for i, p in enumerate(pairs))
     try:
-        states, snames = _kato_states(pick("States"), T, d.get("stateNames"))
-        if states is not None and signal == "tracesDif" and len(states) == T + 1:
+        states, snames = _kato_states(pick("States"), T_full, d.get("stateNames"))
+        if states is not None and len(states) == T + 1:
             states = states[1:]
         stimuli = _kato_stimuli(pick("stimulus"), float(t[0]))
         return Recording(
@@ -467,6 +470,7 @@ def save_kato_mat(rec: Recording, path: str | Path, *, version: str = "7") -> Pa
     attributes, column-major arrays, cells as object references in ``#refs#``).
     """
     path = Path(path)
+    _check_synthetic_name(rec, path)
     x = np.asarray(rec.traces, dtype=float)
     ids = [n if n is not None else "" for n in rec.neuron_names]
     stim = [
@@ -568,12 +572,14 @@ def save_nwb(rec: Recording, path: str | Path) -> Path:
     (``DfOverF`` container) whose ROI table has a ``neuron_name`` column; stimuli and states as
     TimeIntervals (``intervals/stimuli``, ``intervals/behaviour_states``)."""
     import datetime as dt
+    import warnings
 
     from pynwb import NWBHDF5IO, NWBFile
     from pynwb.file import Subject
     from pynwb.ophys import DfOverF, ImageSegmentation, OpticalChannel, RoiResponseSeries
 
     path = Path(path)
+    _check_synthetic_name(rec, path)
     nwb = NWBFile(
         session_description=f"wormlab recording {rec.name}"
         + (" (SYNTHETIC)" if rec.synthetic else ""),
@@ -601,11 +607,13 @@ def save_nwb(rec: Recording, path: str | Path) -> Path:
     for n in rec.neuron_names:
         ps.add_roi(voxel_mask=[(0, 0, 0, 1.0)], neuron_name=n or "")
     region = ps.create_roi_table_region(region=list(range(rec.n_neurons)), description="all")
-    rrs = RoiResponseSeries(
-        name="activity", data=np.asarray(rec.traces), rois=region, unit="dF/F",
-        timestamps=np.asarray(rec.time_s), description=rec.signal or "calcium activity",
-    )
-    mod.add(DfOverF(roi_response_series=rrs))
+    with warnings.catch_warnings():  # the region's table is linked before the file exists
+        warnings.simplefilter("ignore", UserWarning)
+        rrs = RoiResponseSeries(
+                name="activity", data=np.asarray(rec.traces), rois=region, unit="dF/F",
+            timestamps=np.asarray(rec.time_s), description=rec.signal or "calcium activity",
+        )
+        mod.add(DfOverF(roi_response_series=rrs))
     if rec.stimuli:
         ti = nwb.create_time_intervals(name="stimuli", description="stimulus on intervals")
         ti.add_column(name="stimulus", description="stimulus name")
@@ -625,17 +633,15 @@ def save_nwb(rec: Recording, path: str | Path) -> Path:
             if rec.states[k] >= 0:
                 ti.add_row(start_time=float(rec.time_s[k]), stop_time=float(rec.time_s[k]) + dtf,
                            state=rec.state_names[rec.states[k]], frame=k)
-    import warnings
-
     with atomic_path(path) as tmp, warnings.catch_warnings():
-        # the temporary name lacks '.nwb'; the ROI region is linked before the file exists
+        # the temporary file name does not end in '.nwb'
         warnings.simplefilter("ignore", UserWarning)
         with NWBHDF5IO(str(tmp), "w") as io:
             io.write(nwb)
     return path
 
 
-def load_nwb(path: str | Path, *, series: str | None = None, **fields: Any) -> Recording:
+def _load_nwb_impl(path: str | Path, *, series: str | None = None, **fields: Any) -> Recording:
     """Read calcium activity from an NWB file.
 
     Finds a ``RoiResponseSeries`` in the processing modules (``series`` picks one by name when
@@ -747,6 +753,59 @@ def load_nwb(path: str | Path, *, series: str | None = None, **fields: Any) -> R
         io.close()
 
 
+# ====================================================================== guarded public readers
+@contextlib.contextmanager
+def _reading(path: str | Path):
+    """Turn any failure while parsing ``path`` into a RecordingError that names the file."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except RecordingError as exc:
+        if str(path) in str(exc):
+            raise
+        raise RecordingError(f"{path}: {exc}") from exc
+    except Exception as exc:  # corrupt files make h5py/scipy/zlib raise many types
+        raise RecordingError(
+            f"{path}: unreadable, truncated or corrupt file ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def _exists(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    return path
+
+
+def load_npz(path: str | Path) -> Recording:
+    """Read a wormlab NPZ written by :func:`save_npz`."""
+    with _reading(_exists(path)):
+        return _load_npz_impl(path)
+
+
+def load_csv(path: str | Path, **kwargs: Any) -> Recording:
+    with _reading(_exists(path)):
+        return _load_csv_impl(path, **kwargs)
+
+
+def load_kato_mat(path: str | Path, **kwargs: Any) -> Recording:
+    if kwargs.get("signal", "traces") not in ("traces", "tracesDif"):
+        raise ValueError(f"signal must be 'traces' or 'tracesDif', got {kwargs['signal']!r}")
+    with _reading(_exists(path)):
+        return _load_kato_mat_impl(path, **kwargs)
+
+
+def load_nwb(path: str | Path, **kwargs: Any) -> Recording:
+    with _reading(_exists(path)):
+        return _load_nwb_impl(path, **kwargs)
+
+
+load_csv.__doc__ = _load_csv_impl.__doc__
+load_kato_mat.__doc__ = _load_kato_mat_impl.__doc__
+load_nwb.__doc__ = _load_nwb_impl.__doc__
+
+
 # ====================================================================== dispatch
 def load(path: str | Path, **kwargs: Any) -> Recording:
     """Load any supported file by suffix: ``.npz`` (wormlab or Kato 2015 layout), ``.csv``,
@@ -756,15 +815,13 @@ def load(path: str | Path, **kwargs: Any) -> Recording:
         raise FileNotFoundError(f"{path} does not exist")
     suf = path.suffix.lower()
     if suf == ".npz":
-        try:
+        with _reading(path):
             with np.load(path, allow_pickle=False) as z:
                 kato = "traces_dFF_bc" in z.files
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise RecordingError(f"{path}: unreadable or truncated NPZ ({exc})") from exc
-        if kato:
-            from wormlab.recordings._shared import load_kato2015
+            if kato:
+                from wormlab.recordings._shared import load_kato2015
 
-            return load_kato2015(path=path, **kwargs)
+                return load_kato2015(path=path, **kwargs)
         return load_npz(path)
     if suf in (".csv", ".mat") and "synthetic" in path.name.lower():
         kwargs.setdefault("synthetic", True)
@@ -795,7 +852,6 @@ def save(rec: Recording, path: str | Path, **kwargs: Any) -> Path:
     A synthetic recording must go to a file whose name contains ``synthetic``; CSV and .mat
     files with ``synthetic`` in their name load as synthetic (they have no metadata field).
     """
-    _check_synthetic_name(rec, Path(path))
     suf = Path(path).suffix.lower()
     if suf == ".npz":
         return save_npz(rec, path)

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +39,7 @@ FLAVELL_SIGNALS = {
 def _open_npz(path: Path):
     try:
         return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    except Exception as exc:  # corrupt zips raise BadZipFile, zlib.error, OSError, ...
         raise RecordingError(f"{path}: not a readable NPZ file ({exc})") from exc
 
 
@@ -71,7 +70,7 @@ def load_kato2015(worm: int = 0, path: str | Path | None = None) -> Recording:
             states = z["state_index"].astype(np.int64)
             snames = tuple(str(s) for s in z["state_names"])
             fps = float(z["fps"])
-        except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        except Exception as exc:  # truncated member: BadZipFile, zlib.error, EOFError, ...
             raise RecordingError(f"{p}: truncated or corrupt array ({exc})") from exc
     if x.ndim != 2 or len(labels) != x.shape[1]:
         raise RecordingError(f"{p}: traces {x.shape} do not match {len(labels)} neuron names")
