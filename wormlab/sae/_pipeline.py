@@ -36,8 +36,9 @@ class InterpretConfig:
     n_perm: int = 1000
     alpha: float = 0.05
     top: int = 10
-    d_min: float = 0.5  # planted-recovery threshold on Cohen's d
+    d_min: float = 0.8  # planted recovery: features need FDR significance and |d| >= d_min
     weight_frac: float = 0.5  # planted recovery: decoder weights >= this x the row max
+    max_units: int = 3  # planted recovery: read at most this many selective units
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,8 @@ def interpret(exp: Experiment, config: InterpretConfig | None = None) -> Interpr
     if rec.synthetic and rec.ground_truth:
         recovery["unit"] = recovery_from_units(tables["unit"], exp.decoder(), names,
                                                rec.ground_truth, d_min=icfg.d_min,
-                                               weight_frac=icfg.weight_frac)
+                                               weight_frac=icfg.weight_frac,
+                                               max_units=icfg.max_units)
         recovery["neuron"] = recovery_from_neurons(tables["neuron"], rec.ground_truth,
                                                    d_min=icfg.d_min)
     return Interpretation(heading, tables, comparison, recovery, acts)
