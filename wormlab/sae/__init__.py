@@ -28,8 +28,8 @@ from wormlab.sae._model import SAEConfig, SparseAutoencoder
 from wormlab.sae._pipeline import (
     Experiment,
     ExperimentConfig,
-    InterpretConfig,
     Interpretation,
+    InterpretConfig,
     SplitConfig,
     fit_recording,
     interpret,
