@@ -35,6 +35,13 @@ from wormlab.sae._pipeline import (
     interpret,
     pca_features,
 )
+from wormlab.sae._report import (
+    format_unit_summary,
+    plot_history,
+    plot_unit,
+    top_units,
+    unit_summary,
+)
 from wormlab.sae._train import (
     TrainConfig,
     TrainResult,
@@ -52,5 +59,6 @@ __all__ = [
     "block_permutation_test", "block_shuffles", "cohens_d", "evaluate", "fit_recording",
     "format_line", "interpret", "load_checkpoint", "load_sae", "nearest_units", "pca_features",
     "recovery_from_neurons", "recovery_from_units", "save_checkpoint", "save_sae", "selectivity",
-    "time_block_split", "top_neurons", "train",
+    "time_block_split", "top_neurons", "train", "format_unit_summary", "plot_history",
+    "plot_unit", "top_units", "unit_summary",
 ]

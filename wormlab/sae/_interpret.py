@@ -174,11 +174,15 @@ class SelectivityTable:
         return pd.DataFrame([s.__dict__ for s in self.stats])
 
 
+def _fmt_p(p: float) -> str:
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
+
 def format_line(rank: int, kind: str, s: FeatureStat) -> str:
     """One ranked line in the seed format, with p/q/verdict appended."""
     ident = f"{s.feature:3d}" if kind in ("unit", "pc") else f"{s.label:>3}"
     sig = "significant" if s.significant else "n.s."
-    pq = "" if np.isnan(s.p) else f"  p={s.p:.3f} q={s.q:.3f} {sig}"
+    pq = "" if np.isnan(s.p) else f"  p={_fmt_p(s.p)} q={_fmt_p(s.q)} {sig}"
     return f"  #{rank:02d} {kind} {ident}  d={s.d:+.3f}  on={s.on:.3f} off={s.off:.3f}{pq}"
 
 
