@@ -244,3 +244,33 @@ def test_fuzz_corrupted_files(tmp_path, rec, name, kw, data):
     except R.RecordingError:
         return
     assert isinstance(r, R.Recording)  # survived corruption: still a valid recording
+
+
+@pytest.mark.parametrize("version", ["7", "7.3"])
+def test_kato_mat_multi_worm_file(tmp_path, version):
+    """Combined files (e.g. WT_NoStim.mat) hold one cell per worm in every field."""
+    rng = np.random.default_rng(0)
+    tr = [rng.normal(size=(20, 3)), rng.normal(size=(25, 2))]
+    ids = [["AVAL", "", "RIML"], ["AVAR", ""]]
+    tv = [np.arange(20) / 2, np.arange(25) / 2]
+    p = tmp_path / "multi.mat"
+    if version == "7":
+        def cell(items):
+            a = np.empty((1, len(items)), dtype=object)
+            for i, v in enumerate(items):
+                a[0, i] = v
+            return a
+
+        id_cells = [cell([np.array([n], dtype=object) if n else np.zeros((0, 0)) for n in w])
+                    for w in ids]
+        scipy.io.savemat(str(p), {"WT_NoStim": {"traces": cell(tr), "IDs": cell(id_cells),
+                                                "timeVectorSeconds": cell(tv),
+                                                "fps": cell([2.0, 2.0])}})
+    else:
+        _write_mat73(p, {"WT_NoStim": {"traces": tr, "IDs": ids, "timeVectorSeconds": tv,
+                                       "fps": [2.0, 2.0]}})
+    r0, r1 = R.load_kato_mat(p, worm=0), R.load_kato_mat(p, worm=1)
+    assert r0.neuron_names == ("AVAL", None, "RIML") and r1.neuron_names == ("AVAR", None)
+    np.testing.assert_allclose(r1.traces, tr[1], rtol=1e-6)
+    with pytest.raises(R.RecordingError, match="worm 5 not in 0..1"):
+        R.load_kato_mat(p, worm=5)

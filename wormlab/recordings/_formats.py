@@ -267,12 +267,23 @@ def _h5_to_py(f, obj):
     return np.squeeze(a) if 1 in a.shape and a.ndim == 2 and min(a.shape) == 1 else a
 
 
+def _cells_to_lists(v):
+    """scipy's simplify_cells leaves cell arrays of matrices as object arrays: make lists."""
+    if isinstance(v, dict):
+        return {k: _cells_to_lists(x) for k, x in v.items()}
+    if isinstance(v, np.ndarray) and v.dtype == object:
+        return [_cells_to_lists(x) for x in v.reshape(-1)]
+    if isinstance(v, list):
+        return [_cells_to_lists(x) for x in v]
+    return v
+
+
 def _read_mat(path: Path) -> dict[str, Any]:
     import scipy.io
 
     try:
         return {
-            k: v
+            k: _cells_to_lists(v)
             for k, v in scipy.io.loadmat(str(path), simplify_cells=True).items()
             if not k.startswith("__")
         }
