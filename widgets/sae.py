@@ -9,8 +9,11 @@ units. Every callback calls tested library functions (``wormlab.sae.unit_summary
 
 from __future__ import annotations
 
+import html
+
 import ipywidgets as W
 import matplotlib.pyplot as plt
+from IPython.display import display
 
 from wormlab import sae
 
@@ -25,18 +28,17 @@ def sae_panel(exp, interp, unit: int | None = None, condition: str | None = None
     unit_w = W.BoundedIntText(value=unit, min=0, max=n_units - 1, description="unit")
     cond_w = W.Dropdown(options=conds, value=condition, description=table.heading.lower())
     best_w = W.Button(description="most selective unit")
-    text = W.Output()
+    text = W.HTML()
     plot = W.Output()
 
     def render(*_):
         s = sae.unit_summary(exp, interp, unit_w.value)
-        text.clear_output(wait=True)
-        with text:
-            print(sae.format_unit_summary(s))
+        text.value = f"<pre>{html.escape(sae.format_unit_summary(s))}</pre>"
         plot.clear_output(wait=True)
         with plot:
             fig = sae.plot_unit(exp, interp, unit_w.value, cond_w.value)
-            plt.show(fig)
+            display(fig)
+            plt.close(fig)
 
     def jump(*_):
         unit_w.value = table.ranked(cond_w.value)[0].feature  # triggers render

@@ -93,3 +93,26 @@ def test_bench_quick_reports_the_keys():
     out = bench.run(quick=True)
     assert out["frames_per_s"] > 0 and "seconds_to_target" in out
     assert "189 neurons x 5229 frames" in out["dataset"]
+
+
+def test_unit_browser_widget_headless(synthetic_run):
+    import sys
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from wormlab.paths import project_root
+
+    sys.path.insert(0, str(project_root()))
+    from widgets.sae import sae_panel
+
+    exp, it = synthetic_run
+    panel = sae_panel(exp, it, condition="1uM diacetyl")
+    controls, text, _ = panel.children
+    unit_w, cond_w, best_w = controls.children
+    assert unit_w.value == it.tables["unit"].ranked("1uM diacetyl")[0].feature
+    cond_w.value = "10mM CuSO4"
+    best_w.click()  # jump to the most CuSO4-selective unit
+    assert unit_w.value == it.tables["unit"].ranked("10mM CuSO4")[0].feature
+    shown = text.value
+    assert f"unit {unit_w.value}:" in shown and "decoder reads" in shown
