@@ -274,3 +274,69 @@ def test_kato_mat_multi_worm_file(tmp_path, version):
     np.testing.assert_allclose(r1.traces, tr[1], rtol=1e-6)
     with pytest.raises(R.RecordingError, match="worm 5 not in 0..1"):
         R.load_kato_mat(p, worm=5)
+
+
+# ---------------------------------------------------------------- shared-data layouts
+def _kato_npz(path, **change):
+    arrays = {"traces_dFF_bc": np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32),
+              "neuron_names": np.array(["1", "AVAL", "AVAR"]), "state_index": np.zeros(30, np.int8),
+              "state_names": np.array(["fwd", "rev"]), "fps": np.array(2.905)}
+    arrays.update(change)
+    arrays = {k: v for k, v in arrays.items() if v is not None}
+    np.savez(path, **arrays)
+    return path
+
+
+def test_kato2015_layout_valid_and_malformed(tmp_path):
+    r = R.load(_kato_npz(tmp_path / "k.npz"))
+    assert r.neuron_names == (None, "AVAL", "AVAR") and r.dataset == "kato2015"
+    with pytest.raises(R.RecordingError, match="missing arrays"):
+        R.load_kato2015(path=_kato_npz(tmp_path / "a.npz", fps=None))
+    with pytest.raises(R.RecordingError, match="do not match 2 neuron names"):
+        R.load_kato2015(path=_kato_npz(tmp_path / "b.npz", neuron_names=np.array(["1", "2"])))
+    with pytest.raises(R.RecordingError, match="duplicate"):
+        R.load_kato2015(path=_kato_npz(tmp_path / "c.npz",
+                                       neuron_names=np.array(["AVAL", "AVAL", "3"])))
+    with pytest.raises(R.RecordingError, match="state indices"):
+        R.load_kato2015(path=_kato_npz(tmp_path / "d.npz", state_index=np.full(30, 7, np.int8)))
+    p = _kato_npz(tmp_path / "e.npz")
+    p.write_bytes(p.read_bytes()[:300])
+    with pytest.raises(R.RecordingError, match="e.npz"):
+        R.load(p)
+
+
+def _flavell_h5(root, name="2022-07-26-31", T=40, n_ts=None):
+    import h5py
+
+    (root / "recordings").mkdir(parents=True, exist_ok=True)
+    with h5py.File(root / "recordings" / f"{name}-data.h5", "w") as f:
+        f["gcamp/trace_array"] = np.random.default_rng(0).normal(size=(T, 4))
+        f["gcamp/traces_array_F_F20"] = np.ones((T, 4))
+        f["timing/timestamp_confocal"] = 1000 + 0.6 * np.arange(n_ts or T)
+        f["behavior/velocity"] = np.zeros(T)
+        f["behavior/reversal_vec"] = (np.arange(T) % 10 < 3).astype(int)
+        f["behavior/reversal_events"] = np.zeros((2, 3), int)
+    return root
+
+
+def test_flavell_layout_valid_and_malformed(tmp_path):
+    import json
+
+    root = _flavell_h5(tmp_path / "fl")
+    (root / "neuron_names_mapped.json").write_text(json.dumps({"2022-07-26-31": {
+        "sheet": "x", "names": {"AVAL": [{"col0": 1, "conf": 5.0}],
+                                "SMB??": [{"col0": 2, "conf": 3.0}],
+                                "RIML": [{"col0": 0, "conf": 2.0}, {"col0": 3, "conf": 2.0}]}}}))
+    r = R.load_flavell2023("2022-07-26-31", root=root)
+    assert r.neuron_names == (None, "AVAL", None, None)  # '?' and tied duplicates: unknown
+    assert r.roi_labels[2] == "SMB??" and r.roi_labels[0] == "RIML"
+    assert r.state_names == ("fwd", "rev") and r.states[:4].tolist() == [1, 1, 1, 0]
+    assert r.fps == pytest.approx(1 / 0.6)
+    bad = _flavell_h5(tmp_path / "bad", T=40, n_ts=30)
+    with pytest.raises(R.RecordingError, match="30 timestamps for 40 frames"):
+        R.load_flavell2023("2022-07-26-31", root=bad)
+    (bad / "neuron_names_mapped.json").write_text(json.dumps({"2022-07-26-31": {
+        "sheet": "x", "names": {"AVAL": [{"col0": 9, "conf": 5.0}]}}}))
+    _flavell_h5(bad)
+    with pytest.raises(R.RecordingError, match="column 9, outside"):
+        R.load_flavell2023("2022-07-26-31", root=bad)
