@@ -340,3 +340,46 @@ def test_flavell_layout_valid_and_malformed(tmp_path):
     _flavell_h5(bad)
     with pytest.raises(R.RecordingError, match="column 9, outside"):
         R.load_flavell2023("2022-07-26-31", root=bad)
+
+
+@pytest.mark.parametrize("what, message", [("rate", "frame-rate/time mismatch"),
+                                           ("nan", "only NaN"), ("shape", "trace columns")])
+def test_malformed_nwb_content(tmp_path, make_rec, what, message):
+    import h5py
+
+    p = R.save(make_rec(), tmp_path / f"{what}.nwb")
+    with h5py.File(p, "r+") as f:
+        if what == "rate":
+            f["general/optophysiology/whole_brain/imaging_rate"][()] = 7.0
+        elif what == "nan":
+            d = f["processing/ophys/DfOverF/activity/data"]
+            x = d[()]
+            x[:, 2] = np.nan
+            d[...] = x
+        else:
+            d = f["processing/ophys/DfOverF/activity/data"]
+            x = d[()]
+            del f["processing/ophys/DfOverF/activity/data"]
+            f["processing/ophys/DfOverF/activity"].create_dataset("data", data=x[:, :3])
+    with pytest.raises(R.RecordingError, match=message):
+        R.load(p)
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(T=st.integers(3, 30), N=st.integers(1, 6), fps=st.floats(0.5, 20),
+       conc=st.one_of(st.none(), st.floats(0.001, 1000)), seed=st.integers(0, 10**6),
+       fmt=st.sampled_from(["npz", "nwb", "mat"]))
+def test_fuzz_valid_recordings_roundtrip(tmp_path, T, N, fps, conc, seed, fmt):
+    rng = np.random.default_rng(seed)
+    pool = ["AVAL", "AVAR", "ASHL", "RIML", "AWCL", "ASEL"]
+    names = tuple(n if rng.random() < 0.6 else None for n in rng.permutation(pool)[:N])
+    t = np.arange(T) / fps
+    stim = R.Stimulus("CuSO4", ((float(t[0]), float(t[T // 2]) + 1e-3),), conc)
+    r = R.Recording(traces=rng.normal(size=(T, N)), neuron_names=names, time_s=t, fps=fps,
+                    stimuli=(stim,), states=rng.integers(-1, 2, T), state_names=("fwd", "rev"))
+    back = R.load(R.save(r, tmp_path / f"fz{seed}.{fmt}"))
+    np.testing.assert_allclose(back.traces, r.traces, atol=1e-6)
+    assert back.neuron_names == r.neuron_names and back.fps == pytest.approx(fps)
+    np.testing.assert_array_equal(back.stimulus_mask(stim.label), r.stimulus_mask(stim.label))
+    np.testing.assert_array_equal(back.state_labels, r.state_labels)
