@@ -6,7 +6,22 @@
 >>> body.kinematics(traj)["forward_speed_um_s"]
 """
 
-from wormlab.body._config import BodyConfig, DataConfig, MuscleConfig, PhysicsConfig, SurrogateConfig
+from wormlab.body._config import (
+    BodyConfig,
+    DataConfig,
+    MuscleConfig,
+    PhysicsConfig,
+    SurrogateConfig,
+)
+from wormlab.body._families import (
+    FAMILIES,
+    make_activation,
+    nominal_activation,
+    sample_specs,
+    sinusoid_activation,
+    travelling_wave,
+)
+from wormlab.body._generate import generate, load_store, package_versions, simulate_spec
 from wormlab.body._muscles import (
     GROUPS,
     MUSCLES,
@@ -27,8 +42,31 @@ from wormlab.body._physics import (
     simulate_joints,
     wave_kinematics,
 )
+from wormlab.body._surrogate import (
+    Split,
+    Surrogate,
+    SurrogateFallbackWarning,
+    body_rmse_pct,
+    channels_to_trajectory,
+    com_rmse_pct,
+    evaluate,
+    load_surrogate,
+    predict_with_fallback,
+    save_surrogate,
+    speed_gradient,
+    split_data,
+    train_surrogate,
+    trajectory_to_channels,
+)
+from wormlab.body._wcon import read_wcon, write_wcon
 
 __all__ = [
+    "FAMILIES", "Split", "Surrogate", "SurrogateFallbackWarning", "body_rmse_pct",
+    "channels_to_trajectory", "com_rmse_pct", "evaluate", "generate", "load_store",
+    "load_surrogate", "make_activation", "nominal_activation", "package_versions",
+    "predict_with_fallback", "read_wcon", "sample_specs", "save_surrogate", "simulate_spec",
+    "sinusoid_activation", "speed_gradient", "split_data", "train_surrogate",
+    "trajectory_to_channels", "travelling_wave", "write_wcon",
     "GROUPS", "MUSCLES", "BodyConfig", "DataConfig", "MuscleConfig", "PhysicsConfig",
     "SurrogateConfig", "Trajectory", "activation_to_force", "body_points",
     "calcium_from_activation", "calcium_to_activation", "forward_speed", "group_mask",

@@ -18,6 +18,10 @@ import numpy as np
 from wormlab.body._config import DataConfig, MuscleConfig, PhysicsConfig
 from wormlab.body._families import make_activation, sample_specs
 
+DEFAULT_DATACONFIG = DataConfig()
+DEFAULT_MUSCLECONFIG = MuscleConfig()
+DEFAULT_PHYSICSCONFIG = PhysicsConfig()
+
 
 def package_versions() -> dict[str, str]:
     """Versions recorded with every sample (and the wormlab git commit when available)."""
@@ -87,8 +91,8 @@ def _client(scheduler, n_workers):
     return scheduler, None  # an existing Client
 
 
-def generate(store: str | Path, data: DataConfig = DataConfig(),
-             physics: PhysicsConfig = PhysicsConfig(), muscle: MuscleConfig = MuscleConfig(),
+def generate(store: str | Path, data: DataConfig = DEFAULT_DATACONFIG,
+             physics: PhysicsConfig = DEFAULT_PHYSICSCONFIG, muscle: MuscleConfig = DEFAULT_MUSCLECONFIG,
              specs: list[dict] | None = None, scheduler=None, n_workers: int = 2,
              max_samples: int | None = None) -> dict:
     """Generate (or resume) a dataset; returns counts and the HDF5 store path.

@@ -12,6 +12,8 @@ import torch
 from wormlab import connectome
 from wormlab.body._config import MuscleConfig
 
+DEFAULT_MUSCLECONFIG = MuscleConfig()
+
 N_MUSCLES = 95
 N_ROWS = 24  # muscle rows 1..24 (head -> tail) = ElegansBot joints 0..23
 MUSCLES: tuple[str, ...] = tuple(connectome.MUSCLES)
@@ -69,7 +71,7 @@ def _check(x: torch.Tensor, what: str) -> torch.Tensor:
     return x
 
 
-def calcium_to_activation(ca_mM: torch.Tensor, cfg: MuscleConfig = MuscleConfig()) -> torch.Tensor:
+def calcium_to_activation(ca_mM: torch.Tensor, cfg: MuscleConfig = DEFAULT_MUSCLECONFIG) -> torch.Tensor:
     """Muscle calcium (T, B, 95) in mM (c302 ``caConc``) -> activation in [0, 1].
 
     ``hard``: ``min(1, ca / max_ca)`` exactly as Sibernetic's c302 coupling (gradient 0 once
@@ -87,7 +89,7 @@ def calcium_to_activation(ca_mM: torch.Tensor, cfg: MuscleConfig = MuscleConfig(
 
 
 def calcium_from_activation(act: torch.Tensor, dt_s: float,
-                            cfg: MuscleConfig = MuscleConfig()) -> torch.Tensor:
+                            cfg: MuscleConfig = DEFAULT_MUSCLECONFIG) -> torch.Tensor:
     """A calcium trace (mM) whose first-order pool (c302 muscle decay ``ca_decay_ms``) is driven
     towards ``act * max_ca``: a synthetic stand-in for circuit calcium, used in tests/demos."""
     a = _check(act, "activation")
@@ -99,12 +101,12 @@ def calcium_from_activation(act: torch.Tensor, dt_s: float,
     return torch.stack(out)
 
 
-def activation_to_force(act: torch.Tensor, cfg: MuscleConfig = MuscleConfig()) -> torch.Tensor:
+def activation_to_force(act: torch.Tensor, cfg: MuscleConfig = DEFAULT_MUSCLECONFIG) -> torch.Tensor:
     """Relative muscle force = ``max_force_coeff * activation`` (Sibernetic convention)."""
     return cfg.max_force_coeff * _check(act, "activation")
 
 
-def joint_commands(act: torch.Tensor, cfg: MuscleConfig = MuscleConfig()) -> torch.Tensor:
+def joint_commands(act: torch.Tensor, cfg: MuscleConfig = DEFAULT_MUSCLECONFIG) -> torch.Tensor:
     """Activation (T, B, 95) -> ElegansBot target joint angles (T, B, 24) in rad.
 
     ``joint_r = joint_gain_rad * max_force_coeff * (mean dorsal - mean ventral activation of

@@ -16,6 +16,9 @@ import torch
 from wormlab.body._config import MuscleConfig, PhysicsConfig
 from wormlab.body._muscles import joint_commands
 
+DEFAULT_MUSCLECONFIG = MuscleConfig()
+DEFAULT_PHYSICSCONFIG = PhysicsConfig()
+
 N_RODS = 25
 N_JOINTS = 24
 
@@ -79,7 +82,7 @@ def body_points(com_um, tangent_rad, body_length_um: float = 1000.0):
     return tips - mids.mean(-2, keepdims=True) + com_um[..., None, :]
 
 
-def simulate_joints(joints_rad, cfg: PhysicsConfig = PhysicsConfig(), progress=False
+def simulate_joints(joints_rad, cfg: PhysicsConfig = DEFAULT_PHYSICSCONFIG, progress=False
                     ) -> Trajectory:
     """Run ElegansBot on target joint angles (T, B, 24) rad sampled every ``frame_dt_s``.
 
@@ -113,8 +116,8 @@ def simulate_joints(joints_rad, cfg: PhysicsConfig = PhysicsConfig(), progress=F
     return Trajectory(t, com, tan, body_length_um=cfg.body_length_um * 1.0)
 
 
-def simulate(activation, cfg: PhysicsConfig = PhysicsConfig(),
-             muscle: MuscleConfig = MuscleConfig(), progress=False) -> Trajectory:
+def simulate(activation, cfg: PhysicsConfig = DEFAULT_PHYSICSCONFIG,
+             muscle: MuscleConfig = DEFAULT_MUSCLECONFIG, progress=False) -> Trajectory:
     """Muscle activation (T, B, 95) -> ElegansBot trajectory (the ground-truth physics)."""
     a = torch.as_tensor(np.asarray(activation) if not isinstance(activation, torch.Tensor)
                         else activation.detach(), dtype=torch.float64)
