@@ -62,6 +62,23 @@ def _shard_path(parts: Path, sid: str) -> Path:
     return parts / f"{sid}.npz"
 
 
+def _shard_done(parts: Path, spec: dict) -> bool:
+    """A shard exists for this id AND was made from the same spec (ids alone could collide
+    when sample counts change); a mismatching or unreadable shard is removed and redone."""
+    path = _shard_path(parts, spec["id"])
+    if not path.exists():
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+        same = all(meta.get(k) == spec[k] for k in ("family", "params", "seed"))
+    except Exception:  # noqa: BLE001 - a truncated shard is simply redone
+        same = False
+    if not same:
+        path.unlink()
+    return same
+
+
 def _work(spec: dict, T: int, physics_json: str, muscle_json: str, parts: str,
           versions: dict) -> str:
     """Dask task: simulate one spec and write its shard atomically; returns the id."""
@@ -119,10 +136,10 @@ def generate(store: str | Path, data: DataConfig = DEFAULT_DATACONFIG,
     if len(set(ids)) != len(ids):
         raise ValueError("sample spec ids must be unique")
     T = n_frames(data, physics)
-    todo = [s for s in specs if not _shard_path(parts, s["id"]).exists()]
+    todo = [s for s in specs if not _shard_done(parts, s)]
+    done_before = len(specs) - len(todo)
     if max_samples is not None:
         todo = todo[:max_samples]
-    done_before = len(specs) - len([s for s in specs if not _shard_path(parts, s["id"]).exists()])
     computed = 0
     if todo:
         versions = package_versions()
