@@ -15,6 +15,7 @@ from wormlab.body._config import (
 )
 from wormlab.body._families import (
     FAMILIES,
+    control_activation,
     make_activation,
     nominal_activation,
     sample_specs,
@@ -42,6 +43,7 @@ from wormlab.body._physics import (
     simulate_joints,
     wave_kinematics,
 )
+from wormlab.body._plots import compare, plot_error_over_time, plot_loss, plot_shapes, plot_tracks
 from wormlab.body._surrogate import (
     Split,
     Surrogate,
@@ -61,7 +63,8 @@ from wormlab.body._surrogate import (
 from wormlab.body._wcon import read_wcon, write_wcon
 
 __all__ = [
-    "FAMILIES", "Split", "Surrogate", "SurrogateFallbackWarning", "body_rmse_pct",
+    "compare", "plot_error_over_time", "plot_loss", "plot_shapes", "plot_tracks",
+    "FAMILIES", "Split", "control_activation", "Surrogate", "SurrogateFallbackWarning", "body_rmse_pct",
     "channels_to_trajectory", "com_rmse_pct", "evaluate", "generate", "load_store",
     "load_surrogate", "make_activation", "nominal_activation", "package_versions",
     "predict_with_fallback", "read_wcon", "sample_specs", "save_surrogate", "simulate_spec",

@@ -134,3 +134,21 @@ def sample_specs(n_per_family: dict, seed: int = 0) -> list[dict]:
             specs.append({"id": f"{fam}-{i:05d}", "family": fam, "params": p,
                           "seed": int(seed)})
     return specs
+
+
+def control_activation(T: int, frame_dt_s: float, mode: str = "sinusoid", freq_hz: float = 0.6,
+                       wavelength_bl: float = 0.75, amplitude: float = 0.8, direction: int = 1,
+                       group: str = "dorsal", scale: float = 1.0):
+    """The widget's activation (T, 1, 95) torch tensor: a sinusoid from the wave controls, or the
+    nominal wave with one muscle ``group`` scaled by ``scale``."""
+    import torch
+
+    if mode == "sinusoid":
+        a = sinusoid_activation(T, frame_dt_s, freq_hz, wavelength_bl, amplitude, direction)
+    elif mode == "group_scaled":
+        a = make_activation({"family": "group_scaled", "params": {
+            "group": group, "scale": scale, "period_s": 1.0 / max(freq_hz, 1e-3)}},
+            T, frame_dt_s)
+    else:
+        raise ValueError(f"mode must be 'sinusoid' or 'group_scaled', got {mode!r}")
+    return torch.from_numpy(a)[:, None]
