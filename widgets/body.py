@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
+from IPython.display import display
 
 from wormlab import body
 
