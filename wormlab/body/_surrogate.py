@@ -196,7 +196,7 @@ def train_surrogate(splits: dict[str, Split], cfg: SurrogateConfig, frame_dt_s: 
     hist = {"train_loss": [], "val_loss": [], "best_epoch": -1}
     best, best_state = float("inf"), None
     t0 = time.perf_counter()
-    bar = bar_(range(cfg.epochs), desc="FNO epochs", disable=not progress or None)
+    bar = bar_(range(cfg.epochs), desc="FNO epochs", **({} if progress else {"disable": True}))
     for ep in bar:
         model.train()
         perm = rng.permutation(len(train))
