@@ -333,8 +333,13 @@ def evaluate(model: Surrogate, split: Split, min_speed_um_s: float = 20.0) -> di
     def med(x, ok):
         return float(np.median(x[ok]) * 100) if ok.any() else float("nan")
 
+    thr = model.cfg.fallback_threshold_pct
+    fb = est > thr
     return {
         "n": int(len(split)),
+        "fallback_frac": float(fb.mean()),
+        "body_rmse_pct_mean_after_fallback": float(np.where(fb, 0.0, body).mean()),
+        "missed_above_threshold": int(((body > thr) & ~fb).sum()),
         "body_rmse_pct_mean": float(body.mean()), "body_rmse_pct_median": float(np.median(body)),
         "com_rmse_pct_mean": float(com.mean()), "com_rmse_pct_median": float(np.median(com)),
         "forward_speed_err_pct_median": med(v_err, v_ok), "n_speed": int(v_ok.sum()),
