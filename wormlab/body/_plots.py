@@ -14,12 +14,13 @@ DEFAULT_MUSCLECONFIG = MuscleConfig()
 
 
 def compare(model: Surrogate, act, physics: PhysicsConfig = DEFAULT_PHYSICSCONFIG,
-            muscle: MuscleConfig = DEFAULT_MUSCLECONFIG) -> dict:
+            muscle: MuscleConfig = DEFAULT_MUSCLECONFIG, phys: Trajectory | None = None) -> dict:
     """Physics and surrogate on the same activation (T, B, 95): both trajectories (NumPy), the
     surrogate's error estimate, the measured body RMSE (% body length) per sample and over
-    time, and the kinematics of both."""
+    time, and the kinematics of both. ``phys``: an already simulated physics trajectory of
+    ``act`` (e.g. from the data store) instead of running ElegansBot again."""
     act = torch.as_tensor(act).float()
-    phys = simulate(act, physics, muscle)
+    phys = simulate(act, physics, muscle) if phys is None else phys.numpy()
     with torch.no_grad():
         pred, est = model.predict(act)
     pred = pred.numpy()
