@@ -1,0 +1,110 @@
+"""Configuration of the body component: one frozen, JSON-able, nested dataclass."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class MuscleConfig:
+    """Calcium -> activation -> joint command.
+
+    Defaults and sources:
+    - ``max_ca_mM = 4e-7``: Sibernetic's c302 coupling scales muscle ``cai`` (NEURON, mM; c302's
+      ``caConc`` is mol/m^3 = mM) as ``min(1, ca / max_ca)`` with ``max_ca = 4e-7``
+      (openworm/sibernetic ``main_sim.py``, class ``C302NRNSimulation``).
+    - ``max_force_coeff = 1.0``: Sibernetic's ``max_muscle_force_coeff`` for crawling (0.7 for
+      swimming), same file, function ``parallel_waves``.
+    - ``ca_decay_ms = 60.81``: muscle calcium pool decay time of c302 parameter set C2
+      (installed ``c302/parameters_C2.py``, bioparameter ``ca_conc_decay_time_muscle``
+      "60.811870945509265 ms"); used by :func:`wormlab.body.calcium_from_activation` to build
+      a calcium trace with the c302 muscle time constant.
+    - ``joint_gain_rad = 0.7``: target joint angle (rad) per unit dorsal-minus-ventral
+      activation; 0.7 rad is the amplitude of ElegansBot's own crawling demo kymogram
+      (``elegansbot.Worm`` docstring), our modelling choice, not a measured constant.
+    """
+
+    max_ca_mM: float = 4e-7
+    max_force_coeff: float = 1.0
+    ca_decay_ms: float = 60.81
+    saturation: str = "hard"  # "hard": min(1, ca/max_ca) as Sibernetic; "soft": smooth tanh
+    joint_gain_rad: float = 0.7
+
+
+@dataclass(frozen=True)
+class PhysicsConfig:
+    """ElegansBot settings (units: s, um; ElegansBot itself works in mm and ug)."""
+
+    dt_s: float = 1e-4  # integration step; 1e-4 differs from 5e-5 by ~5 um COM over 4 s
+    frame_dt_s: float = 0.04  # activation / output sampling interval (25 Hz)
+    body_length_um: float = 1000.0  # ElegansBot L = 1 mm
+    scale_friction: float = 1.0  # 1 = agar (bT 1.28e8 ug/s), ElegansBot default
+    scale_muscle: float = 1.0
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Training-data generation: families, sizes, duration."""
+
+    duration_s: float = 4.0
+    n_per_family: dict = field(default_factory=lambda: {
+        "nominal": 8, "group_scaled": 64, "sinusoid": 256, "single_muscle": 32})
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SurrogateConfig:
+    """FNO ensemble (neuraloperator) size and training."""
+
+    hidden_channels: int = 32
+    n_modes: int = 16
+    n_layers: int = 4
+    n_ensemble: int = 3
+    epochs: int = 60
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 1e-5
+    val_fraction: float = 0.15
+    position_loss_weight: float = 1.0
+    train_families: tuple = ("nominal", "sinusoid")
+    fallback_threshold_pct: float = 15.0  # estimated body RMSE (% body length) above -> physics
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class BodyConfig:
+    muscle: MuscleConfig = field(default_factory=MuscleConfig)
+    physics: PhysicsConfig = field(default_factory=PhysicsConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    surrogate: SurrogateConfig = field(default_factory=SurrogateConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> BodyConfig:
+        d = dict(d or {})
+        unknown = set(d) - {"muscle", "physics", "data", "surrogate"}
+        if unknown:
+            raise ValueError(f"unknown BodyConfig sections: {sorted(unknown)}")
+
+        def build(kind, sub):
+            sub = dict(sub or {})
+            names = {f.name for f in dataclasses.fields(kind)}
+            bad = set(sub) - names
+            if bad:
+                raise ValueError(f"unknown {kind.__name__} fields: {sorted(bad)}")
+            for k, v in list(sub.items()):
+                if isinstance(v, list):
+                    sub[k] = tuple(v)
+            return kind(**sub)
+
+        return cls(muscle=build(MuscleConfig, d.get("muscle")),
+                   physics=build(PhysicsConfig, d.get("physics")),
+                   data=build(DataConfig, d.get("data")),
+                   surrogate=build(SurrogateConfig, d.get("surrogate")))

@@ -1,0 +1,95 @@
+"""``wormlab bench surrogate``: ElegansBot vs the FNO surrogate on the same batch, same run.
+
+Batch: fresh ``sinusoid``-family activation series (seed 1234, not in any training store),
+``64 x 4 s`` at 25 Hz (quick: ``4 x 2 s``). Physics: ElegansBot at dt 1e-4 s, one process,
+samples in sequence (the way the generator's workers run it). Surrogate: the trained ensemble
+(``data/cache/body/surrogate.safetensors`` from ``python -m wormlab.body.cli train``), mean
+prediction plus error estimate, no gradients, torch threads as configured (1 by default);
+median of 3 timed calls after one warm-up. Accuracy: body-point RMSE of that batch vs the
+physics, % body length. Without a saved model (or with ``quick``) a tiny surrogate is
+trained in the run on a few samples and ``model`` says so; its accuracy is not meaningful.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from wormlab.body._config import MuscleConfig, PhysicsConfig, SurrogateConfig
+from wormlab.body._families import make_activation, sample_specs
+from wormlab.body._generate import simulate_spec
+from wormlab.body._physics import simulate
+from wormlab.body._surrogate import (
+    body_rmse_pct,
+    com_rmse_pct,
+    load_surrogate,
+    split_data,
+    train_surrogate,
+)
+
+
+def _tiny_model(T: int, physics: PhysicsConfig):
+    cfg = SurrogateConfig(hidden_channels=16, n_modes=8, n_layers=2, n_ensemble=3, epochs=15,
+                          batch_size=4, val_fraction=0.2, train_families=("sinusoid",))
+    specs = sample_specs({"sinusoid": 10}, seed=7)
+    sims = [simulate_spec(s, T, physics, MuscleConfig()) for s in specs]
+    d = {k: np.stack([x[k] for x in sims]) for k in ("activation", "com_um", "tangent_rad")}
+    d["family"] = np.array(["sinusoid"] * len(specs))
+    model, _ = train_surrogate(split_data(d, cfg), cfg, physics.frame_dt_s,
+                               physics.body_length_um, progress=False)
+    return model
+
+
+def run(quick: bool = False) -> dict:
+    from wormlab.body.cli import default_model
+
+    physics = PhysicsConfig()
+    B, dur = (4, 2.0) if quick else (64, 4.0)
+    T = int(round(dur / physics.frame_dt_s)) + 1
+    path = default_model()
+    if path.exists() and not quick:
+        model, _ = load_surrogate(path)
+        source = f"trained checkpoint {path.name}"
+    else:
+        model = _tiny_model(T, physics)
+        source = "tiny model trained inside this run (accuracy not meaningful)"
+    specs = sample_specs({"sinusoid": B}, seed=1234)
+    act = torch.from_numpy(np.stack([make_activation(s, T, physics.frame_dt_s) for s in specs],
+                                    1))
+    simulate(act[:, :1], physics)  # numba warm-up (cached compile), not timed
+    t0 = time.perf_counter()
+    phys = simulate(act, physics)
+    physics_wall = time.perf_counter() - t0
+    with torch.no_grad():
+        model.predict(act)  # warm-up
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            pred, est = model.predict(act)
+            times.append(time.perf_counter() - t0)
+        one = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            model.members[0](((act - model.in_mean) / model.in_std).permute(1, 2, 0))
+            one.append(time.perf_counter() - t0)
+    sur = statistics.median(times)
+    sim_s = B * (T - 1) * physics.frame_dt_s
+    pred = pred.numpy()
+    body = body_rmse_pct(pred, phys)
+    return {
+        "batch_size": B, "duration_s_per_sample": dur, "frames": T,
+        "physics_wall_s": physics_wall, "surrogate_wall_s": sur,
+        "speedup": physics_wall / sur,
+        "speedup_single_member_forward": physics_wall / statistics.median(one),
+        "physics_wall_per_simulated_s": physics_wall / sim_s,
+        "surrogate_wall_per_simulated_s": sur / sim_s,
+        "rmse_body_length_pct": float(body.mean()),
+        "rmse_com_body_length_pct": float(com_rmse_pct(pred, phys).mean()),
+        "error_estimate_pct_mean": float(est.mean()),
+        "n_ensemble": model.cfg.n_ensemble, "hidden_channels": model.cfg.hidden_channels,
+        "torch_threads": torch.get_num_threads(), "physics_dt_s": physics.dt_s,
+        "model": source,
+    }
