@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "posture": "wormlab.posture.cli",
     "circuit": "wormlab.circuit.cli",
     "recordings": "wormlab.recordings.cli",
+    "body": "wormlab.body.cli",
 }
 
 
