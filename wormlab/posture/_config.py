@@ -56,7 +56,7 @@ class LSTMConfig:
 class GenerateConfig:
     n_frames: int = 9000
     noise: float = 0.0  # Gaussian noise, in units of each channel's one-step residual std
-    mode: str = "window"  # choices: window, stateful
+    mode: str = "stateful"  # choices: stateful, window
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,110 @@
+"""``wormlab posture ...``: strain classification on UCR files, LSTM training and evaluation.
+
+wormlab posture classify --train FILE --test FILE [--method rocket|features|lstm] [--json]
+wormlab posture train --out DIR [--layers 4 --hidden 260 --epochs 30 --dataset flavell]
+wormlab posture evaluate --out DIR [--frames 9000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="wormlab posture",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("classify", help="train on a UCR file, report accuracy on another")
+    c.add_argument("--train", required=True, help="UCR-format training file (label first)")
+    c.add_argument("--test", required=True, help="UCR-format test file")
+    c.add_argument(
+        "--method",
+        default="rocket",
+        choices=["rocket", "features", "lstm"],
+        help="rocket: random convolution kernels + ridge (default); features: "
+        "hand-made features + random forest; lstm: the paper's protocol",
+    )
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--json", action="store_true", help="print one JSON object")
+    t = sub.add_parser("train", help="train the generative LSTM (resumable)")
+    t.add_argument("--out", required=True, help="run folder (checkpoint, basis, config)")
+    t.add_argument("--dataset", default="flavell", choices=["flavell", "synthetic"])
+    t.add_argument("--basis", default="ica", choices=["pca", "ica", "leifer"])
+    t.add_argument("--layers", type=int, default=4)
+    t.add_argument("--hidden", type=int, default=260)
+    t.add_argument("--dropout", type=float, default=0.2)
+    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--seed", type=int, default=0)
+    e = sub.add_parser("evaluate", help="generation, stability, realism, interpretable cells")
+    e.add_argument("--out", required=True, help="run folder written by 'train'")
+    e.add_argument("--frames", type=int, default=9000)
+    e.add_argument("--shuffles", type=int, default=200)
+    e.add_argument("--json", action="store_true")
+    return p
+
+
+def _classify(args) -> int:
+    from wormlab.posture._classify import classify_files
+
+    res = classify_files(args.train, args.test, method=args.method, seed=args.seed)
+    if args.json:
+        print(json.dumps(res, indent=2))
+    else:
+        print(f"accuracy {res['accuracy']:.3f} ({res['method']}, {res['n_test']} test series)")
+        for k, v in res["per_class_accuracy"].items():
+            print(f"  class {k}: {v:.3f}")
+    return 0
+
+
+def _train(args) -> int:
+    from wormlab.posture._config import LSTMConfig, PostureConfig, ShapeConfig
+    from wormlab.posture._lstm import train_lstm
+    from wormlab.posture._pipeline import prepare, save_basis
+    from wormlab.runs import atomic_path, configure_torch, seed_everything
+
+    configure_torch()
+    seed_everything(args.seed)
+    cfg = PostureConfig(
+        dataset=args.dataset,
+        seed=args.seed,
+        shape=ShapeConfig(basis=args.basis),
+        lstm=LSTMConfig(
+            layers=args.layers, hidden=args.hidden, dropout=args.dropout, epochs=args.epochs
+        ),
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = prepare(cfg)
+    save_basis(out / "basis.json", data.basis)
+    with atomic_path(out / "config.json") as tmp:
+        tmp.write_text(json.dumps(cfg.to_dict(), indent=2))
+    res = train_lstm(data.series, cfg.lstm, seed=cfg.seed, checkpoint=out / "lstm", verbose=True)
+    print(json.dumps(res.summary()))
+    return 0
+
+
+def _evaluate(args) -> int:
+    from wormlab.posture._evaluate import evaluate_run
+
+    res = evaluate_run(Path(args.out), n_frames=args.frames, n_shuffles=args.shuffles)
+    print(json.dumps(res, indent=2) if args.json else json.dumps(res))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"classify": _classify, "train": _train, "evaluate": _evaluate}[args.cmd](args)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"wormlab posture: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
