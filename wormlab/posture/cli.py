@@ -46,7 +46,35 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--frames", type=int, default=9000)
     e.add_argument("--shuffles", type=int, default=200)
     e.add_argument("--json", action="store_true")
+    s = sub.add_parser("strains", help="5-fold CV + 70/30 hold-out table on the UCR Worms split")
+    s.add_argument(
+        "--ucr", default=None, help="UCR file (default: shared ucr_worms/Worms_TRAIN.txt)"
+    )
+    s.add_argument("--methods", default="rocket,features,nn,lstm")
+    s.add_argument("--folds", type=int, default=5)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", default=None, help="write the table here as JSON (atomic)")
     return p
+
+
+def _strains(args) -> int:
+    from wormlab.posture._classify import METHODS, strain_benchmark
+    from wormlab.posture._data import load_ucr_worms, read_ucr
+    from wormlab.runs import atomic_path, configure_torch
+
+    configure_torch()
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        raise ValueError(f"unknown methods {bad}; choices: {', '.join(METHODS)}")
+    X, y = read_ucr(args.ucr) if args.ucr else load_ucr_worms()
+    res = strain_benchmark(X, y, methods, folds=args.folds, seed=args.seed, show_progress=True)
+    text = json.dumps(res, indent=1)
+    if args.out:
+        with atomic_path(args.out) as tmp:
+            tmp.write_text(text)
+    print(text)
+    return 0
 
 
 def _classify(args) -> int:
@@ -100,7 +128,9 @@ def _evaluate(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"classify": _classify, "train": _train, "evaluate": _evaluate}[args.cmd](args)
+        return {"classify": _classify, "train": _train, "evaluate": _evaluate, "strains": _strains}[
+            args.cmd
+        ](args)
     except (FileNotFoundError, ValueError) as exc:
         print(f"wormlab posture: error: {exc}", file=sys.stderr)
         return 2
