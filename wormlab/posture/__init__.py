@@ -40,6 +40,7 @@ from wormlab.posture._evaluate import (
     evaluate_run,
     find_cells,
     generate_set,
+    load_run,
     model_traces,
     realism,
 )
@@ -124,6 +125,7 @@ __all__ = [
     "load_broekmans",
     "load_flavell",
     "load_lstm",
+    "load_run",
     "load_postures",
     "load_ucr_worms",
     "make_basis",

@@ -130,21 +130,29 @@ def realism(
     }
 
 
+def load_run(out: Path, smoke: bool = False):
+    """A run folder from ``wormlab posture train`` -> (config, model, prepared data, meta)."""
+    out = Path(out)
+    if not (out / "lstm.json").exists():
+        raise FileNotFoundError(f"{out} holds no trained model (run 'wormlab posture train')")
+    cfg = PostureConfig.from_dict(json.loads((out / "config.json").read_text()))
+    meta = json.loads((out / "lstm.json").read_text())
+    model = load_lstm(out / "lstm")
+    data = prepare(cfg, smoke=smoke)
+    basis = load_basis(out / "basis.json")
+    data.basis, data.series = basis, [shape_series(a, basis) for a in data.angles]
+    return cfg, model, data, meta
+
+
 def evaluate_run(out: Path, n_frames: int = 9000, n_shuffles: int = 200) -> dict:
     """Evaluate a run folder written by ``wormlab posture train``; writes ``results.json``."""
     from wormlab.runs import atomic_path, configure_torch, seed_everything
 
     configure_torch()
     out = Path(out)
-    if not (out / "lstm.json").exists():
-        raise FileNotFoundError(f"{out} holds no trained model (run 'wormlab posture train')")
-    cfg = PostureConfig.from_dict(json.loads((out / "config.json").read_text()))
+    cfg, model, data, meta = load_run(out)
     seed_everything(cfg.seed)
-    meta = json.loads((out / "lstm.json").read_text())
-    model = load_lstm(out / "lstm")
-    data = prepare(cfg)
-    basis = load_basis(out / "basis.json")
-    data.basis, data.series = basis, [shape_series(a, basis) for a in data.angles]
+    basis = data.basis
     t0 = time.perf_counter()
     res: dict = {
         "dataset": cfg.dataset,

@@ -27,25 +27,30 @@ def _as_frames(theta: np.ndarray, name: str = "theta") -> np.ndarray:
 
 
 def resample_angles(theta: np.ndarray, n_out: int) -> np.ndarray:
-    """Resample tangent angles to ``n_out`` equal segments (linear in arclength).
+    """Resample tangent angles to ``n_out`` equal segments (cubic spline in arclength).
 
     Args:
         theta: (T, n_in) or (n_in,) angles at segment centres (i + 0.5) / n_in.
         n_out: number of output segments (e.g. 30 Flavell, 49 Broekmans-style, 100/101 Leifer).
     Returns:
-        (T, n_out) angles at centres (j + 0.5) / n_out; ends are linearly extrapolated.
+        (T, n_out) angles at centres (j + 0.5) / n_out (cubic spline in arclength).
     """
     squeeze = np.asarray(theta).ndim == 1
     theta = _as_frames(theta)
     if n_out < 2:
         raise ValueError(f"n_out must be >= 2, got {n_out}")
+    from scipy.interpolate import CubicSpline
+
     n_in = theta.shape[1]
     s_in = (np.arange(n_in) + 0.5) / n_in
     s_out = (np.arange(n_out) + 0.5) / n_out
-    # linear interpolation with linear extrapolation beyond the first/last centre
-    idx = np.clip(np.searchsorted(s_in, s_out) - 1, 0, n_in - 2)
-    w = (s_out - s_in[idx]) / (s_in[idx + 1] - s_in[idx])
-    out = theta[:, idx] * (1 - w) + theta[:, idx + 1] * w
+    # cubic spline along the body (not-a-knot: reproduces cubic profiles exactly); the ends
+    # beyond the first/last segment centre are extrapolated by the end polynomials
+    out = CubicSpline(s_in, theta, axis=1, extrapolate=True)(s_out) if n_in >= 4 else None
+    if out is None:  # too few points for a cubic: linear
+        idx = np.clip(np.searchsorted(s_in, s_out) - 1, 0, n_in - 2)
+        w = (s_out - s_in[idx]) / (s_in[idx + 1] - s_in[idx])
+        out = theta[:, idx] * (1 - w) + theta[:, idx + 1] * w
     return out[0] if squeeze else out
 
 
