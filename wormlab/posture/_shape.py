@@ -194,8 +194,9 @@ def fit_ica(theta_centred: np.ndarray, n_modes: int = 6, seed: int = 0) -> Basis
     """ICA basis (the Brown-lab LSTM paper's choice): FastICA on the mean-removed angles.
 
     The k ICA shapes span the same subspace as the first k principal components (FastICA
-    whitens by PCA first), so variance explained per k equals PCA's; the axes are rotated to
-    maximally independent, more local shapes. Modes are ordered by the variance they carry.
+    whitens by PCA first), so the full set explains as much variance as k PCs; the axes are
+    rotated to maximally independent, more local shapes. ICA sets are not nested: the first j < k
+    shapes of a k-shape fit explain less than j PCs. Modes are ordered by the variance they carry.
     """
     from sklearn.decomposition import FastICA
 

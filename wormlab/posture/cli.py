@@ -46,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--frames", type=int, default=9000)
     e.add_argument("--shuffles", type=int, default=200)
     e.add_argument("--json", action="store_true")
+    d = sub.add_parser("shapes", help="bases' variance explained and RFT vs recorded velocity")
+    d.add_argument("--drag-ratio", type=float, default=30.0)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--json", action="store_true")
     s = sub.add_parser("strains", help="5-fold CV + 70/30 hold-out table on the UCR Worms split")
     s.add_argument(
         "--ucr", default=None, help="UCR file (default: shared ucr_worms/Worms_TRAIN.txt)"
@@ -74,6 +78,48 @@ def _strains(args) -> int:
         with atomic_path(args.out) as tmp:
             tmp.write_text(text)
     print(text)
+    return 0
+
+
+def _shapes(args) -> int:
+    import numpy as np
+
+    from wormlab.posture._config import KinematicsConfig
+    from wormlab.posture._data import leifer_basis, load_flavell, wormpose_postures
+    from wormlab.posture._kinematics import kinematics
+    from wormlab.posture._shape import fit_ica, fit_pca, split_mean_angle
+
+    recs = load_flavell()
+    x = np.concatenate([split_mean_angle(r.angles)[0] for r in recs])
+    n = x.shape[1]
+    bases = {
+        "pca": fit_pca(x, 6),
+        "ica": fit_ica(x, 6, seed=args.seed),
+        "leifer_resampled": leifer_basis().resampled(n),
+        "pca_on_wormpose_resampled": fit_pca(wormpose_postures(5000, args.seed), 6).resampled(n),
+    }
+    res = {
+        "data": "Flavell lab, Dag et al. 2023: " + ", ".join(r.name for r in recs),
+        "frames": int(len(x)),
+        "segments": n,
+        "variance_explained": {
+            k: b.variance_explained(x).round(4).tolist() for k, b in bases.items()
+        },
+        "drag_ratio": args.drag_ratio,
+        "rft_vs_recorded": {},
+    }
+    kcfg = KinematicsConfig(drag_ratio=args.drag_ratio)
+    for r in recs:
+        k = kinematics(r.angles, r.fps, kcfg)
+        res["rft_vs_recorded"][r.name] = {
+            "r_speed": round(float(np.corrcoef(k.speed, r.velocity)[0, 1]), 3),
+            "mean_abs_speed_rft_mm_s": round(float(np.abs(k.speed).mean()), 4),
+            "mean_abs_velocity_recorded": round(float(np.abs(r.velocity).mean()), 4),
+            "reversal_frame_agreement": round(
+                float(((k.reversal > 0) == (r.reversal > 0)).mean()), 3
+            ),
+        }
+    print(json.dumps(res, indent=1 if args.json else None))
     return 0
 
 
@@ -128,9 +174,14 @@ def _evaluate(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"classify": _classify, "train": _train, "evaluate": _evaluate, "strains": _strains}[
-            args.cmd
-        ](args)
+        handlers = {
+            "classify": _classify,
+            "train": _train,
+            "evaluate": _evaluate,
+            "strains": _strains,
+            "shapes": _shapes,
+        }
+        return handlers[args.cmd](args)
     except (FileNotFoundError, ValueError) as exc:
         print(f"wormlab posture: error: {exc}", file=sys.stderr)
         return 2
