@@ -63,17 +63,15 @@ def test_checkpoint_resume_equals_uninterrupted(tmp_path):
 
 def test_resume_after_interruption(tmp_path):
     ser = _series(T=200)
-    cfg3 = P.LSTMConfig(layers=1, hidden=8, dropout=0.0, epochs=3, batch_size=32)
+    cfg3 = P.LSTMConfig(layers=2, hidden=8, dropout=0.2, epochs=3, batch_size=32)
     ref = train_lstm(ser, cfg3, seed=0, max_steps_per_epoch=5)
-    ck = tmp_path / "m"
     import json
 
-    train_lstm(ser, cfg3, seed=0, checkpoint=ck, max_steps_per_epoch=5)
-    # roll the checkpoint back to "killed after epoch 1" by rewriting its state
+    # a run killed after epoch 1: a 1-epoch checkpoint whose state says 3 epochs were planned
     first = tmp_path / "first"
     train_lstm(
         ser,
-        P.LSTMConfig(layers=1, hidden=8, dropout=0.0, epochs=1, batch_size=32),
+        P.LSTMConfig(layers=2, hidden=8, dropout=0.2, epochs=1, batch_size=32),
         seed=0,
         checkpoint=first,
         max_steps_per_epoch=5,

@@ -193,6 +193,7 @@ def train_lstm(
     for epoch in bar:
         t0 = time.perf_counter()
         model.train()
+        torch.manual_seed(seed * 100_003 + epoch)  # dropout masks: same after a resume
         order = rng.permutation(len(tr))
         n_batches = math.ceil(len(tr) / cfg.batch_size)
         if max_steps_per_epoch:
