@@ -116,3 +116,20 @@ def test_real_ucr_worms_file_if_present():
     except FileNotFoundError:
         pytest.skip("shared UCR Worms data not present")
     assert X.shape == (181, 900) and set(np.unique(y)) == {1, 2, 3, 4, 5}
+
+
+def test_strain_benchmark_table_and_resume(tmp_path):
+    from wormlab.posture._classify import strain_benchmark
+
+    X, y = _toy(10, 120)
+    saved = []
+    res = strain_benchmark(X, y, ["nn"], folds=3, on_method=lambda r: saved.append(dict(r)))
+    assert res["nn"]["cv_accuracy_mean"] > 0.6 and len(res["nn"]["cv_fold_accuracies"]) == 3
+    assert saved and "nn" in saved[-1]
+    # methods already done are not recomputed
+    fake = {**res, "nn": {**res["nn"], "cv_accuracy_mean": -1.0}}
+    again = strain_benchmark(X, y, ["nn"], folds=3, done=fake)
+    assert again["nn"]["cv_accuracy_mean"] == -1.0
+    # a different protocol invalidates the saved table
+    other = strain_benchmark(X, y, ["nn"], folds=2, done=fake)
+    assert other["nn"]["cv_accuracy_mean"] > 0.6

@@ -220,15 +220,32 @@ def strain_benchmark(
     folds: int = 5,
     seed: int = 0,
     show_progress: bool = False,
+    done: dict | None = None,
+    on_method=None,
 ) -> dict:
-    """Accuracy table: stratified k-fold CV and a 70/30 stratified hold-out, per method."""
+    """Accuracy table: stratified k-fold CV and a 70/30 stratified hold-out, per method.
+
+    ``done``: results of methods already computed (skipped; makes long runs resumable);
+    ``on_method(result_so_far)`` is called after every method (e.g. to save it atomically).
+    """
     from sklearn.model_selection import StratifiedKFold
 
     from wormlab.runs import progress
 
     tr, te = holdout_split(y, 0.3, seed)
-    out = {}
+    out = dict(done or {})
+    protocol = {
+        "folds": folds,
+        "holdout_fraction": 0.3,
+        "seed": seed,
+        "n": int(len(y)),
+        "chance_majority": float(np.bincount(y).max() / len(y)),
+    }
+    if out.get("_protocol", protocol) != protocol:
+        out = {}  # computed under another protocol: start again
     for m in progress(methods, desc="methods", disable=not show_progress or None):
+        if m in out:
+            continue
         t0 = time.perf_counter()
         accs, pcs = [], []
         for a, b in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
@@ -244,11 +261,8 @@ def strain_benchmark(
             "holdout_per_class": per_class_accuracy(y[te], p),
             "seconds": time.perf_counter() - t0,
         }
-    out["_protocol"] = {
-        "folds": folds,
-        "holdout_fraction": 0.3,
-        "seed": seed,
-        "n": int(len(y)),
-        "chance_majority": float(np.bincount(y).max() / len(y)),
-    }
+        out["_protocol"] = protocol
+        if on_method:
+            on_method(out)
+    out["_protocol"] = protocol
     return out

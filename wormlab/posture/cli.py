@@ -72,12 +72,27 @@ def _strains(args) -> int:
     if bad:
         raise ValueError(f"unknown methods {bad}; choices: {', '.join(METHODS)}")
     X, y = read_ucr(args.ucr) if args.ucr else load_ucr_worms()
-    res = strain_benchmark(X, y, methods, folds=args.folds, seed=args.seed, show_progress=True)
-    text = json.dumps(res, indent=1)
-    if args.out:
-        with atomic_path(args.out) as tmp:
-            tmp.write_text(text)
-    print(text)
+    done = {}
+    if args.out and Path(args.out).exists():  # resume: keep methods already computed
+        done = json.loads(Path(args.out).read_text())
+
+    def save(res):
+        if args.out:
+            with atomic_path(args.out) as tmp:
+                tmp.write_text(json.dumps(res, indent=1))
+
+    res = strain_benchmark(
+        X,
+        y,
+        methods,
+        folds=args.folds,
+        seed=args.seed,
+        show_progress=True,
+        done=done,
+        on_method=save,
+    )
+    save(res)
+    print(json.dumps(res, indent=1))
     return 0
 
 
