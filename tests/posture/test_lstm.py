@@ -111,3 +111,23 @@ def test_stability_flags_blow_up_and_collapse():
     assert stability(np.full((2000, 3), np.nan), real)["stable"] is False
     assert stability(np.zeros((2000, 3)), real)["collapsed"] is True
     assert stability(real, real)["stable"] is True
+
+
+def test_keep_best_and_noise_calibration(tmp_path):
+    from wormlab.posture._lstm import calibrate_noise
+
+    ser = _series(T=600)
+    cfg = P.LSTMConfig(
+        layers=1, hidden=8, dropout=0.0, epochs=4, batch_size=32, lr=3e-2, val_fraction=0.2
+    )
+    res = train_lstm(ser, cfg, seed=0, checkpoint=tmp_path / "m", max_steps_per_epoch=10)
+    assert res.best_epoch == int(np.argmin(res.val_loss)) + 1
+    m = load_lstm(tmp_path / "m")  # best weights by default
+    assert m.loaded_from == "m.best.safetensors"
+    x = torch.randn(20, 2, ser[0].shape[1])
+    res.model.eval()
+    np.testing.assert_allclose(m(x).detach().numpy(), res.model(x).detach().numpy(), atol=1e-6)
+    # the noise unit is the one-step residual s.d. on the held-out tails, < 1 after learning
+    sd = calibrate_noise(m, ser, cfg.window, cfg.val_fraction)
+    np.testing.assert_allclose(sd, res.model.resid_sd.numpy(), rtol=1e-5)
+    assert np.all(sd > 0) and sd.mean() < 1.0

@@ -50,6 +50,7 @@ class LSTMConfig:
     lr: float = 1e-3
     loss_on: str = "all"  # choices: all, last (next-frame MSE at every step or only the last)
     val_fraction: float = 0.1
+    keep_best: bool = True  # return (and save as .best) the best-validation epoch's weights
 
 
 @dataclass(frozen=True)

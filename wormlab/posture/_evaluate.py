@@ -13,7 +13,7 @@ import torch
 from wormlab.posture._cells import cell_correlations, cell_names
 from wormlab.posture._config import CellsConfig, GenerateConfig, KinematicsConfig, PostureConfig
 from wormlab.posture._kinematics import curvature, kinematics
-from wormlab.posture._lstm import PostureLSTM, generate, load_lstm, stability
+from wormlab.posture._lstm import PostureLSTM, calibrate_noise, generate, load_lstm, stability
 from wormlab.posture._pipeline import PreparedData, load_basis, prepare
 from wormlab.posture._realism import (
     classifier_two_sample_test,
@@ -141,6 +141,9 @@ def load_run(out: Path, smoke: bool = False):
     data = prepare(cfg, smoke=smoke)
     basis = load_basis(out / "basis.json")
     data.basis, data.series = basis, [shape_series(a, basis) for a in data.angles]
+    # the noise unit (one-step residual s.d.) from the same held-out tails as in training
+    calibrate_noise(model, data.series, cfg.lstm.window, cfg.lstm.val_fraction)
+    meta["weights"] = getattr(model, "loaded_from", "")
     return cfg, model, data, meta
 
 
@@ -168,6 +171,8 @@ def evaluate_run(out: Path, n_frames: int = 9000, n_shuffles: int = 200) -> dict
             "final_val_mse": meta["val_loss"][-1],
             "best_val_mse": min(meta["val_loss"]),
             "train_seconds": meta["seconds"],
+            "weights": meta.get("weights", ""),
+            "noise_unit_resid_sd": model.resid_sd.numpy().round(4).tolist(),
         },
         "basis": {"kind": basis.kind, "n_modes": basis.n_modes, "n_segments": basis.n_segments},
     }

@@ -83,6 +83,7 @@ class TrainResult:
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     epochs_done: int = 0
+    best_epoch: int | None = None
     seconds: float = 0.0
 
     def summary(self) -> dict:
@@ -91,6 +92,7 @@ class TrainResult:
             "final_train_mse": self.train_loss[-1] if self.train_loss else None,
             "final_val_mse": self.val_loss[-1] if self.val_loss else None,
             "best_val_mse": min(self.val_loss) if self.val_loss else None,
+            "best_epoch": self.best_epoch,
             "seconds": self.seconds,
             "parameters": sum(p.numel() for p in self.model.parameters()),
         }
@@ -170,6 +172,7 @@ def train_lstm(
     model.sd.copy_(torch.from_numpy(sd).float())
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     res = TrainResult(model=model)
+    best_state = None
     ck = Path(checkpoint) if checkpoint else None
     meta_want = {
         "config": asdict(cfg),
@@ -214,10 +217,17 @@ def train_lstm(
         rng = np.random.default_rng([seed, res.epochs_done])
         if verbose:
             bar.set_postfix(train=f"{res.train_loss[-1]:.4f}", val=f"{res.val_loss[-1]:.4f}")
+        _set_resid_sd(model, va if va is not None else tr[:512])
+        best = res.val_loss[-1] <= np.nanmin(res.val_loss) if va is not None else True
+        if best and cfg.keep_best:
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if ck:
             ck.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(ck.with_suffix(".safetensors")) as tmp:
                 save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+            if best:
+                with atomic_path(ck.with_suffix(".best.safetensors")) as tmp:
+                    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
             with atomic_path(ck.with_suffix(".opt.pt")) as tmp:
                 torch.save(opt.state_dict(), tmp)
             meta = dict(
@@ -229,14 +239,35 @@ def train_lstm(
             )
             with atomic_path(ck.with_suffix(".json")) as tmp:
                 tmp.write_text(json.dumps(meta))
-    # one-step residual std per channel (noise scale for generation), on held-out windows
+    if cfg.keep_best and best_state is not None:
+        model.load_state_dict(best_state)  # early stopping: the best validation epoch
+        res.best_epoch = int(np.nanargmin(res.val_loss)) + 1 if va is not None else res.epochs_done
     model.eval()
-    ref = va if va is not None else tr[:512]
-    with torch.no_grad():
-        y = model(ref[:, :-1].transpose(0, 1))
-        r = (y - ref[:, 1:].transpose(0, 1)).reshape(-1, n_ch)
-        model.resid_sd.copy_(r.std(0))
+    _set_resid_sd(model, va if va is not None else tr[:512])
     return res
+
+
+@torch.no_grad()
+def _set_resid_sd(model: PostureLSTM, ref: torch.Tensor) -> None:
+    """One-step residual s.d. per channel (the noise unit of :func:`generate`), on ``ref``."""
+    was = model.training
+    model.eval()
+    y = model(ref[:, :-1].transpose(0, 1))
+    r = (y - ref[:, 1:].transpose(0, 1)).reshape(-1, model.n_channels)
+    model.resid_sd.copy_(r.std(0))
+    model.train(was)
+
+
+def calibrate_noise(
+    model: PostureLSTM, series: list[np.ndarray], window: int = 50, val_fraction: float = 0.1
+) -> np.ndarray:
+    """Recompute the residual s.d. on the held-out tail of each series (same split as training)."""
+    _, val = _split([np.asarray(s, float) for s in series], val_fraction, window)
+    ref = val or [np.asarray(s, float) for s in series]
+    mu, sd = model.mu.numpy(), model.sd.numpy()
+    w = torch.from_numpy(_windows([(s - mu) / sd for s in ref], window + 1))
+    _set_resid_sd(model, w)
+    return model.resid_sd.numpy().copy()
 
 
 @torch.no_grad()
@@ -252,15 +283,22 @@ def _evaluate(model: PostureLSTM, va: torch.Tensor | None, loss_on: str) -> floa
     return tot / n
 
 
-def load_lstm(checkpoint: str | Path) -> PostureLSTM:
-    """Rebuild a trained model from ``<checkpoint>.json`` + ``.safetensors`` (no pickle)."""
+def load_lstm(checkpoint: str | Path, best: bool = True) -> PostureLSTM:
+    """Rebuild a trained model from ``<checkpoint>.json`` + ``.safetensors`` (no pickle).
+
+    ``best``: load the best-validation weights (``.best.safetensors``) when they exist.
+    """
     from safetensors.torch import load_file
 
     ck = Path(checkpoint)
     meta = json.loads(ck.with_suffix(".json").read_text())
     c = meta["config"]
     model = PostureLSTM(meta["n_channels"], c["layers"], c["hidden"], c["dropout"])
-    model.load_state_dict(load_file(str(ck.with_suffix(".safetensors"))))
+    path = ck.with_suffix(".best.safetensors")
+    if not (best and path.exists()):
+        path = ck.with_suffix(".safetensors")
+    model.load_state_dict(load_file(str(path)))
+    model.loaded_from = path.name
     model.eval()
     return model
 
