@@ -20,7 +20,7 @@ def test_real_vs_real_is_near_chance_and_noise_is_detected():
     basis = P.fit_pca(np.concatenate([P.split_mean_angle(r.angles)[0] for r in recs]), 4)
     ser = [P.shape_series(r.angles, basis) for r in recs]
     f = np.concatenate([window_features(s, 50) for s in ser])
-    rr = real_vs_real_test(f, seed=0, n_trees=100)
+    rr = real_vs_real_test(f, seed=0, repeats=3, n_trees=100)
     assert 0.35 <= rr["accuracy"] <= 0.65, rr
     # white noise with matched per-channel mean/std is trivially told apart
     rng = np.random.default_rng(0)
