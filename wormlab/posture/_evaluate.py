@@ -116,6 +116,7 @@ def realism(
     window: int = 50,
     seed: int = 0,
     kcfg: KinematicsConfig | None = None,
+    control_repeats: int = 10,
 ) -> dict:
     """Distributions + classifier two-sample tests (generated vs real, and real vs real)."""
     dist = feature_distributions(data.series, generated, data.basis, data.fps, kcfg)
@@ -125,7 +126,7 @@ def realism(
     return {
         "distributions": dist,
         "c2st_generated_vs_real": classifier_two_sample_test(fr, fg, seed=seed),
-        "c2st_real_vs_real": real_vs_real_test(fr, seed=seed),
+        "c2st_real_vs_real": real_vs_real_test(fr, seed=seed, repeats=control_repeats),
         "window_frames": window,
     }
 
