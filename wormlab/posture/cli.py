@@ -1,8 +1,10 @@
 """``wormlab posture ...``: strain classification on UCR files, LSTM training and evaluation.
 
-wormlab posture classify --train FILE --test FILE [--method rocket|features|lstm] [--json]
+wormlab posture classify --train FILE --test FILE [--method rocket|features|lstm|nn] [--json]
 wormlab posture train --out DIR [--layers 4 --hidden 260 --epochs 30 --dataset flavell]
-wormlab posture evaluate --out DIR [--frames 9000] [--json]
+wormlab posture evaluate --out DIR [--frames 9000 --shuffles 200] [--json]
+wormlab posture shapes [--json]      (variance explained per basis; RFT speed vs recorded)
+wormlab posture strains [--ucr FILE] [--out FILE.json] [--methods rocket,features,nn,lstm]
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--method",
         default="rocket",
-        choices=["rocket", "features", "lstm"],
+        choices=["rocket", "features", "lstm", "nn"],
         help="rocket: random convolution kernels + ridge (default); features: "
-        "hand-made features + random forest; lstm: the paper's protocol",
+        "hand-made features + random forest; lstm: the paper's protocol; nn: 1-NN Euclidean",
     )
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--json", action="store_true", help="print one JSON object")
