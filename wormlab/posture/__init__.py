@@ -1,0 +1,157 @@
+"""Worm posture: eigenworms, RFT kinematics, a generative LSTM, interpretable cells, strains.
+
+Seed paper: Brown lab (2017 bioRxiv) "Recurrent neural networks with interpretable cells predict
+and classify worm behaviour". Eigenworms: Stephens et al. 2008 (PLoS Comput Biol), Brown et al.
+2013 (PNAS). Data: Dag et al. 2023 (Cell), Broekmans et al. 2016 (eLife), the UCR "Worms" set.
+"""
+
+from wormlab.posture._cells import cell_correlations, cell_names, mean_filter
+from wormlab.posture._classify import (
+    METHODS,
+    classify_files,
+    fit_predict,
+    hand_features,
+    holdout_split,
+    strain_benchmark,
+)
+from wormlab.posture._config import (
+    CellsConfig,
+    GenerateConfig,
+    KinematicsConfig,
+    LSTMConfig,
+    PostureConfig,
+    ShapeConfig,
+)
+from wormlab.posture._data import (
+    UCR_STRAINS,
+    PostureRecording,
+    leifer_basis,
+    load_broekmans,
+    load_flavell,
+    load_postures,
+    load_ucr_worms,
+    read_ucr,
+    synthetic_recording,
+    wormpose_postures,
+    write_ucr,
+)
+from wormlab.posture._evaluate import (
+    behaviour_signals,
+    evaluate_run,
+    find_cells,
+    generate_set,
+    load_run,
+    model_traces,
+    realism,
+)
+from wormlab.posture._kinematics import (
+    Kinematics,
+    curvature,
+    end_to_end,
+    kinematics,
+    rft_body_velocity,
+    travelling_wave,
+    travelling_wave_speed,
+)
+from wormlab.posture._lstm import (
+    PostureLSTM,
+    TrainResult,
+    generate,
+    load_lstm,
+    stability,
+    train_lstm,
+)
+from wormlab.posture._pipeline import PreparedData, load_basis, make_basis, prepare, save_basis
+from wormlab.posture._plots import clip_animation_html, plot_basis, plot_scrub, plot_skeleton
+from wormlab.posture._quiz import Quiz
+from wormlab.posture._realism import (
+    classifier_two_sample_test,
+    feature_distributions,
+    mode_spectra,
+    real_vs_real_test,
+    window_features,
+)
+from wormlab.posture._shape import (
+    Basis,
+    angles_from_midline,
+    angles_from_series,
+    fit_ica,
+    fit_pca,
+    midline_from_angles,
+    resample_angles,
+    shape_series,
+    split_mean_angle,
+)
+
+__all__ = [
+    "Basis",
+    "CellsConfig",
+    "GenerateConfig",
+    "Kinematics",
+    "KinematicsConfig",
+    "LSTMConfig",
+    "METHODS",
+    "PostureConfig",
+    "PostureLSTM",
+    "PostureRecording",
+    "PreparedData",
+    "Quiz",
+    "ShapeConfig",
+    "TrainResult",
+    "UCR_STRAINS",
+    "angles_from_midline",
+    "angles_from_series",
+    "behaviour_signals",
+    "cell_correlations",
+    "cell_names",
+    "classifier_two_sample_test",
+    "classify_files",
+    "clip_animation_html",
+    "curvature",
+    "end_to_end",
+    "evaluate_run",
+    "feature_distributions",
+    "find_cells",
+    "fit_ica",
+    "fit_pca",
+    "fit_predict",
+    "generate",
+    "generate_set",
+    "hand_features",
+    "holdout_split",
+    "kinematics",
+    "leifer_basis",
+    "load_basis",
+    "load_broekmans",
+    "load_flavell",
+    "load_lstm",
+    "load_run",
+    "load_postures",
+    "load_ucr_worms",
+    "make_basis",
+    "mean_filter",
+    "midline_from_angles",
+    "mode_spectra",
+    "model_traces",
+    "plot_basis",
+    "plot_scrub",
+    "plot_skeleton",
+    "prepare",
+    "read_ucr",
+    "real_vs_real_test",
+    "realism",
+    "resample_angles",
+    "rft_body_velocity",
+    "save_basis",
+    "shape_series",
+    "split_mean_angle",
+    "stability",
+    "strain_benchmark",
+    "synthetic_recording",
+    "train_lstm",
+    "travelling_wave",
+    "travelling_wave_speed",
+    "window_features",
+    "wormpose_postures",
+    "write_ucr",
+]

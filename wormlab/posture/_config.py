@@ -1,0 +1,103 @@
+"""One frozen, JSON-able configuration for the posture component (nested, not flat)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ShapeConfig:
+    """Shape representation: tangent angles -> mean removed -> basis amplitudes.
+
+    ``basis``: ``"pca"`` or ``"ica"`` fitted on the training postures, or ``"leifer"`` (the
+    6x101 eigenworm basis shipped in ``leiferlab-wbi``). ``n_segments``: tangent angles per
+    frame after explicit resampling (Flavell 2023 records 30; Leifer basis has 101).
+    """
+
+    basis: str = "ica"  # choices: pca, ica, leifer
+    n_modes: int = 6
+    n_segments: int = 30
+
+
+@dataclass(frozen=True)
+class KinematicsConfig:
+    """Resistive force theory (RFT) for crawling on agar.
+
+    ``drag_ratio`` K = c_normal / c_tangential. On agar K >> 1 (literature estimates span
+    roughly 10-40; Niebur & Erdos 1991 and later RFT fits); in water K ~ 1.5. Default 30.
+    ``body_length_mm`` scales speeds from body lengths/s to mm/s (adult N2 ~ 1 mm).
+    """
+
+    drag_ratio: float = 30.0
+    body_length_mm: float = 1.0
+    reversal_min_s: float = 1.0  # a reversal lasts at least this long (s)
+    turn_end_to_end: float = 0.5  # head-tail distance / body length below this = turn
+    smooth_s: float = 0.0  # optional moving-average of speed before reversal calls (s)
+
+
+@dataclass(frozen=True)
+class LSTMConfig:
+    """Generative LSTM: paper default 4 layers x 260 cells, dropout 0.2, window 50."""
+
+    layers: int = 4
+    hidden: int = 260
+    dropout: float = 0.2
+    window: int = 50
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    loss_on: str = "all"  # choices: all, last (next-frame MSE at every step or only the last)
+    val_fraction: float = 0.1
+    keep_best: bool = True  # return (and save as .best) the best-validation epoch's weights
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    n_frames: int = 9000
+    noise: float = 0.0  # Gaussian noise, in units of each channel's one-step residual std
+    mode: str = "stateful"  # choices: stateful, window
+
+
+@dataclass(frozen=True)
+class CellsConfig:
+    """Interpretable-cell search (paper: 200-frame mean filter at 10 fps)."""
+
+    smooth_frames: int = 200
+    n_shuffles: int = 200
+    alpha: float = 0.05  # family-wise, against the max-|r| circular-shift null
+    min_abs_r: float = 0.3
+
+
+@dataclass(frozen=True)
+class PostureConfig:
+    dataset: str = "flavell"  # choices: flavell, broekmans, synthetic
+    seed: int = 0
+    shape: ShapeConfig = field(default_factory=ShapeConfig)
+    kinematics: KinematicsConfig = field(default_factory=KinematicsConfig)
+    lstm: LSTMConfig = field(default_factory=LSTMConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
+    cells: CellsConfig = field(default_factory=CellsConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PostureConfig:
+        subs = {
+            "shape": ShapeConfig,
+            "kinematics": KinematicsConfig,
+            "lstm": LSTMConfig,
+            "generate": GenerateConfig,
+            "cells": CellsConfig,
+        }
+        kw: dict[str, Any] = {}
+        for key, value in d.items():
+            if key in subs:
+                kw[key] = subs[key](**value)
+            elif key in ("dataset", "seed"):
+                kw[key] = value
+            else:
+                raise ValueError(f"unknown PostureConfig field {key!r}")
+        return cls(**kw)

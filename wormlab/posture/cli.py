@@ -1,0 +1,208 @@
+"""``wormlab posture ...``: strain classification on UCR files, LSTM training and evaluation.
+
+wormlab posture classify --train FILE --test FILE [--method rocket|features|lstm|nn] [--json]
+wormlab posture train --out DIR [--layers 4 --hidden 260 --epochs 30 --dataset flavell]
+wormlab posture evaluate --out DIR [--frames 9000 --shuffles 200] [--json]
+wormlab posture shapes [--json]      (variance explained per basis; RFT speed vs recorded)
+wormlab posture strains [--ucr FILE] [--out FILE.json] [--methods rocket,features,nn,lstm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="wormlab posture",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("classify", help="train on a UCR file, report accuracy on another")
+    c.add_argument("--train", required=True, help="UCR-format training file (label first)")
+    c.add_argument("--test", required=True, help="UCR-format test file")
+    c.add_argument(
+        "--method",
+        default="rocket",
+        choices=["rocket", "features", "lstm", "nn"],
+        help="rocket: random convolution kernels + ridge (default); features: "
+        "hand-made features + random forest; lstm: the paper's protocol; nn: 1-NN Euclidean",
+    )
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--json", action="store_true", help="print one JSON object")
+    t = sub.add_parser("train", help="train the generative LSTM (resumable)")
+    t.add_argument("--out", required=True, help="run folder (checkpoint, basis, config)")
+    t.add_argument("--dataset", default="flavell", choices=["flavell", "synthetic"])
+    t.add_argument("--basis", default="ica", choices=["pca", "ica", "leifer"])
+    t.add_argument("--layers", type=int, default=4)
+    t.add_argument("--hidden", type=int, default=260)
+    t.add_argument("--dropout", type=float, default=0.2)
+    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--seed", type=int, default=0)
+    e = sub.add_parser("evaluate", help="generation, stability, realism, interpretable cells")
+    e.add_argument("--out", required=True, help="run folder written by 'train'")
+    e.add_argument("--frames", type=int, default=9000)
+    e.add_argument("--shuffles", type=int, default=200)
+    e.add_argument("--json", action="store_true")
+    d = sub.add_parser("shapes", help="bases' variance explained and RFT vs recorded velocity")
+    d.add_argument("--drag-ratio", type=float, default=30.0)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--json", action="store_true")
+    s = sub.add_parser("strains", help="5-fold CV + 70/30 hold-out table on the UCR Worms split")
+    s.add_argument(
+        "--ucr", default=None, help="UCR file (default: shared ucr_worms/Worms_TRAIN.txt)"
+    )
+    s.add_argument("--methods", default="rocket,features,nn,lstm")
+    s.add_argument("--folds", type=int, default=5)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", default=None, help="write the table here as JSON (atomic)")
+    return p
+
+
+def _strains(args) -> int:
+    from wormlab.posture._classify import METHODS, strain_benchmark
+    from wormlab.posture._data import load_ucr_worms, read_ucr
+    from wormlab.runs import atomic_path, configure_torch
+
+    configure_torch()
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        raise ValueError(f"unknown methods {bad}; choices: {', '.join(METHODS)}")
+    X, y = read_ucr(args.ucr) if args.ucr else load_ucr_worms()
+    done = {}
+    if args.out and Path(args.out).exists():  # resume: keep methods already computed
+        done = json.loads(Path(args.out).read_text())
+
+    def save(res):
+        if args.out:
+            with atomic_path(args.out) as tmp:
+                tmp.write_text(json.dumps(res, indent=1))
+
+    res = strain_benchmark(
+        X,
+        y,
+        methods,
+        folds=args.folds,
+        seed=args.seed,
+        show_progress=True,
+        done=done,
+        on_method=save,
+    )
+    save(res)
+    print(json.dumps(res, indent=1))
+    return 0
+
+
+def _shapes(args) -> int:
+    import numpy as np
+
+    from wormlab.posture._config import KinematicsConfig
+    from wormlab.posture._data import leifer_basis, load_flavell, wormpose_postures
+    from wormlab.posture._kinematics import kinematics
+    from wormlab.posture._shape import fit_ica, fit_pca, split_mean_angle
+
+    recs = load_flavell()
+    x = np.concatenate([split_mean_angle(r.angles)[0] for r in recs])
+    n = x.shape[1]
+    bases = {
+        "pca": fit_pca(x, 6),
+        "ica": fit_ica(x, 6, seed=args.seed),
+        "leifer_resampled": leifer_basis().resampled(n),
+        "pca_on_wormpose_resampled": fit_pca(wormpose_postures(5000, args.seed), 6).resampled(n),
+    }
+    res = {
+        "data": "Flavell lab, Dag et al. 2023: " + ", ".join(r.name for r in recs),
+        "frames": int(len(x)),
+        "segments": n,
+        "variance_explained": {
+            k: b.variance_explained(x).round(4).tolist() for k, b in bases.items()
+        },
+        "drag_ratio": args.drag_ratio,
+        "rft_vs_recorded": {},
+    }
+    kcfg = KinematicsConfig(drag_ratio=args.drag_ratio)
+    for r in recs:
+        k = kinematics(r.angles, r.fps, kcfg)
+        res["rft_vs_recorded"][r.name] = {
+            "r_speed": round(float(np.corrcoef(k.speed, r.velocity)[0, 1]), 3),
+            "mean_abs_speed_rft_mm_s": round(float(np.abs(k.speed).mean()), 4),
+            "mean_abs_velocity_recorded": round(float(np.abs(r.velocity).mean()), 4),
+            "reversal_frame_agreement": round(
+                float(((k.reversal > 0) == (r.reversal > 0)).mean()), 3
+            ),
+        }
+    print(json.dumps(res, indent=1 if args.json else None))
+    return 0
+
+
+def _classify(args) -> int:
+    from wormlab.posture._classify import classify_files
+
+    res = classify_files(args.train, args.test, method=args.method, seed=args.seed)
+    if args.json:
+        print(json.dumps(res, indent=2))
+    else:
+        print(f"accuracy {res['accuracy']:.3f} ({res['method']}, {res['n_test']} test series)")
+        for k, v in res["per_class_accuracy"].items():
+            print(f"  class {k}: {v:.3f}")
+    return 0
+
+
+def _train(args) -> int:
+    from wormlab.posture._config import LSTMConfig, PostureConfig, ShapeConfig
+    from wormlab.posture._lstm import train_lstm
+    from wormlab.posture._pipeline import prepare, save_basis
+    from wormlab.runs import atomic_path, configure_torch, seed_everything
+
+    configure_torch()
+    seed_everything(args.seed)
+    cfg = PostureConfig(
+        dataset=args.dataset,
+        seed=args.seed,
+        shape=ShapeConfig(basis=args.basis),
+        lstm=LSTMConfig(
+            layers=args.layers, hidden=args.hidden, dropout=args.dropout, epochs=args.epochs
+        ),
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = prepare(cfg)
+    save_basis(out / "basis.json", data.basis)
+    with atomic_path(out / "config.json") as tmp:
+        tmp.write_text(json.dumps(cfg.to_dict(), indent=2))
+    res = train_lstm(data.series, cfg.lstm, seed=cfg.seed, checkpoint=out / "lstm", verbose=True)
+    print(json.dumps(res.summary()))
+    return 0
+
+
+def _evaluate(args) -> int:
+    from wormlab.posture._evaluate import evaluate_run
+
+    res = evaluate_run(Path(args.out), n_frames=args.frames, n_shuffles=args.shuffles)
+    print(json.dumps(res, indent=2) if args.json else json.dumps(res))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        handlers = {
+            "classify": _classify,
+            "train": _train,
+            "evaluate": _evaluate,
+            "strains": _strains,
+            "shapes": _shapes,
+        }
+        return handlers[args.cmd](args)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"wormlab posture: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
