@@ -15,7 +15,9 @@ pip_install() {  # this machine's pip config names an absent index: drop its war
 pip_install "torch==2.13.0"
 pip_install -e ".[neuron,dev]"
 # Data-only packages whose code downloads at run time: their data files are all we read.
-pip_install --no-deps "leiferlab-wbi==0.2.3"
+# leiferlab-wbi: the Leifer eigenworm basis; wormpose: a Gaussian mixture of real postures
+# (never imported: it needs TensorFlow).
+pip_install --no-deps "leiferlab-wbi==0.2.3" "wormpose==1.3.0"
 # Headless Chromium for the JupyterLab browser test (Debian's package; browser downloads fail here).
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
