@@ -106,8 +106,8 @@ def check_gradients(net: Network) -> None:
 
 # ---------------------------------------------------------------------------- fast step
 def exp_decays(P: dict, dt_ms: float) -> dict[str, torch.Tensor]:
-    """exp(-dt/tau) per gate and the Ca pool (constant during a run)."""
-    return {g: torch.exp(-dt_ms / P[f"tau_{g}"]) for g in ("n", "p", "q", "e", "f", "ca")}
+    """exp(-dt/tau) for the gates (..., 5, N) and the Ca pool (constant during a run)."""
+    return {"gates": torch.exp(-dt_ms / P["gate_tau"]), "ca": torch.exp(-dt_ms / P["tau_ca"])}
 
 
 def exp_euler_step(net: Network, P: dict, D: dict, y: torch.Tensor, i_stim, dt_ms: float
@@ -123,19 +123,16 @@ def exp_euler_step(net: Network, P: dict, D: dict, y: torch.Tensor, i_stim, dt_m
     a, bc, aux = net.drive(P, y, i_stim)
     vinf = a / bc
     v_new = vinf + (v - vinf) * torch.exp(-dt_ms * bc / P["c_m"])
-    rows = [v_new]
-    for row, g in ((1, "n"), (2, "p"), (3, "q"), (4, "e"), (5, "f")):
-        xinf = mech.sigmoid_gate(v, P[f"mid_{g}"], P[f"scale_{g}"])
-        rows.append(xinf + (y[:, row] - xinf) * D[g])
+    ginf = net.gate_inf(P, v)
+    g_new = ginf + (y[:, 1:6] - ginf) * D["gates"]
     ca_inf = (P["rho_ca"] * mech.RHO_SI_TO_MM_PER_MS * aux["gca"] * (P["e_ca"] - v)
               * P["tau_ca"] + net.ca_rest)
-    rows.append((ca_inf + (y[:, 6] - ca_inf) * D["ca"]).clamp_min(0.0))
-    sinf, comp = mech.graded_s_inf(v.unsqueeze(1), P["syn_vth"].unsqueeze(-1),
-                                   P["syn_delta"].unsqueeze(-1))
+    ca_new = (ca_inf + (y[:, 6] - ca_inf) * D["ca"]).clamp_min(0.0)
+    sinf, comp = mech.graded_s_inf(v.unsqueeze(1), P["syn_vth"], P["syn_delta"])
     s = aux["s"]
-    s_new = sinf + (s - sinf) * torch.exp(-dt_ms * P["syn_k"].unsqueeze(-1) / comp)
+    s_new = sinf + (s - sinf) * torch.exp(-dt_ms * P["syn_k"] / comp)
     s_new = torch.where(comp < mech.SYN_CLAMP, sinf, s_new)
-    return torch.cat([torch.stack(rows, 1), s_new], 1)
+    return torch.cat([v_new.unsqueeze(1), g_new, ca_new.unsqueeze(1), s_new], 1)
 
 
 def _run_segment(net, P, D, y, stim_vals, onehot, rec_idx, dt_ms, record_every, start_step):
