@@ -268,19 +268,19 @@ class Network(nn.Module):
                 p.mul_(noise)
         return new
 
-    def initial_state(self, batch: int = 1) -> torch.Tensor:
+    def initial_state(self, batch: int = 1, overrides: dict | None = None) -> torch.Tensor:
         """c302 initial state: V = initMembPotential, gates at steady state, [Ca] and s zero."""
-        P = self.materialize()
+        P = self.materialize(overrides)
         dt = self.dtype
         v = self.v_init.to(dt).expand(batch, -1)
         y = torch.zeros(batch, self.n_states, self.n_cells, dtype=dt, device=v.device)
         y[:, 0] = v
-        y[:, 1:6] = self.gate_inf(P, v).detach()
+        y[:, 1:6] = self.gate_inf(P, v)
         y[:, 6] = self.ca_init.to(dt)
         return y
 
     # ------------------------------------------------------------------ parameters -> tensors
-    def materialize(self) -> dict[str, torch.Tensor]:
+    def materialize(self, overrides: dict | None = None) -> dict[str, torch.Tensor]:
         """Per-cell parameter tensors ``(..., N)`` and per-connection coefficients, built once
         per simulation so the time loop only gathers and scatters.
 
