@@ -289,8 +289,20 @@ class Network(nn.Module):
         ``syn_g`` (nS) and ``syn_ge`` (nS mV) per connection (..., C); ``syn_src`` (C,) index
         into the flattened (K*N) synaptic activations; ``gap_g`` (nS, (..., 2E)) per directed
         gap edge with ``gap_dst``/``gap_src`` (2E,) and ``G_sum`` (nS, (..., N)).
+
+        ``overrides`` maps parameter names to tensors used instead of ``self.params`` (for
+        functional use: gradcheck, torch.func, finite differences).
         """
-        p = self.params
+        p = dict(self.params.items())
+        if overrides:
+            unknown = set(overrides) - set(p)
+            if unknown:
+                raise KeyError(f"unknown parameters {sorted(unknown)}; known: {sorted(p)}")
+            for k, v in overrides.items():
+                if v.shape != p[k].shape:
+                    raise ValueError(f"override {k}: shape {tuple(v.shape)} != "
+                                     f"{tuple(p[k].shape)}")
+            p.update(overrides)
         P: dict[str, torch.Tensor] = {}
         for k in CELL_PARAMS:
             P[k] = p[k][..., self.group]
