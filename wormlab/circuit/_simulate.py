@@ -346,7 +346,7 @@ def simulate(network: Network, stimulus=None, duration_ms: float = 100.0, dt_ms:
 
 def _guard_grad(y: torch.Tensor, net: Network, t_ms: float) -> None:
     def hook(g):
-        if not bool(torch.isfinite(g).all()):
+        if g is not None and not bool(torch.isfinite(g).all()):
             b, s, i = (int(x) for x in (~torch.isfinite(g)).nonzero()[0])
             raise CircuitBlowUpError(
                 f"non-finite gradient flowing into the state at t={t_ms:.3f} ms: cell "
