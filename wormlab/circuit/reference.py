@@ -195,7 +195,11 @@ def reference(kind: str = "Full", duration_ms: float = 100.0, dt_ms: float = 0.0
             and c302's recording step.
         method: ``"cvode"`` (rtol = atol = ``tol``) or ``"fixed"``.
     """
-    import c302  # noqa: F401  (fail early with ImportError when the extra is missing)
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):  # c302 prints at import (keep --json clean)
+        import c302  # noqa: F401  (fail early with ImportError when the extra is missing)
 
     meta, key = _meta_key(kind, duration_ms, dt_ms, method, tol, parameter_set)
     d = cache_dir("circuit", "reference", key)
@@ -252,8 +256,12 @@ def neuron_available() -> bool:
     """True when c302, pyNeuroML, NEURON and java are importable/runnable."""
     import shutil
 
+    import contextlib
+    import io
+
     try:
-        import c302  # noqa: F401
+        with contextlib.redirect_stdout(io.StringIO()):
+            import c302  # noqa: F401
         import neuron  # noqa: F401
         import pyneuroml  # noqa: F401
     except Exception:
