@@ -254,10 +254,9 @@ def _version(mod: str) -> str:
 
 def neuron_available() -> bool:
     """True when c302, pyNeuroML, NEURON and java are importable/runnable."""
-    import shutil
-
     import contextlib
     import io
+    import shutil
 
     try:
         with contextlib.redirect_stdout(io.StringIO()):
