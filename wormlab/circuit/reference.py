@@ -43,8 +43,14 @@ class ReferenceTraces:
     meta: dict
     nml_path: Path
 
+    def covered(self, t_ms: np.ndarray) -> int:
+        """Number of leading points of ``t_ms`` inside the recorded span (CVODE's last sample
+        can fall just short of tstop; comparing beyond it would extrapolate)."""
+        return int(np.searchsorted(t_ms, self.t_ms[-1] + 1e-9, side="right"))
+
     def on_grid(self, t_ms: np.ndarray) -> np.ndarray:
-        """Traces linearly interpolated onto ``t_ms`` (CVODE steps are variable)."""
+        """Traces linearly interpolated onto ``t_ms`` (CVODE steps are variable); points past
+        the last recorded sample repeat it — use :meth:`covered` to exclude them."""
         return np.stack([np.interp(t_ms, self.t_ms, self.v_mV[:, k])
                          for k in range(self.v_mV.shape[1])], 1)
 
