@@ -13,9 +13,8 @@ import torch.nn.functional as F
 
 from wormlab.behaviour._config import BehaviourConfig
 from wormlab.behaviour._data import WindowSet, ends_within, features, pair_features
-from wormlab.behaviour._models import SVMDecoder, TORCH_MODELS, build_model
+from wormlab.behaviour._models import TORCH_MODELS, SVMDecoder, build_model
 from wormlab.runs import progress, seed_everything
-
 
 # ---------------------------------------------------------------------------------------------
 # metrics
