@@ -1,0 +1,246 @@
+"""Each file format: a valid round trip, malformed files rejected with a clear error, fuzzing."""
+
+import numpy as np
+import pytest
+import scipy.io
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from wormlab import recordings as R
+from wormlab.recordings._formats import _write_mat73
+
+FORMATS = [("x.npz", {}), ("x.csv", {}), ("x.mat", {"version": "7"}),
+           ("x73.mat", {"version": "7.3"}), ("x.nwb", {})]
+
+
+@pytest.mark.parametrize("name, kw", FORMATS)
+def test_roundtrip(tmp_path, rec, name, kw):
+    path = R.save(rec, tmp_path / name, **kw)
+    back = R.load(path)
+    np.testing.assert_allclose(back.traces, rec.traces, atol=1e-6)
+    np.testing.assert_allclose(back.time_s, rec.time_s)
+    assert back.neuron_names == rec.neuron_names
+    assert back.fps == pytest.approx(rec.fps)
+    np.testing.assert_array_equal(back.state_labels, rec.state_labels)
+    if not name.endswith(".csv"):  # CSV keeps traces, time and states only
+        assert back.stimuli == rec.stimuli
+
+
+def test_npz_and_nwb_keep_metadata(tmp_path, make_rec):
+    r = make_rec(N=6, synthetic=True)
+    for name in ("virtual_synthetic.npz", "virtual_synthetic.nwb"):
+        back = R.load(R.save(r, tmp_path / name))
+        assert back.synthetic and back.ground_truth == r.ground_truth
+        assert back.dataset == "test" and back.worm_id == "w1"
+
+
+def test_synthetic_must_be_named(tmp_path, make_rec):
+    r = make_rec(synthetic=True)
+    with pytest.raises(ValueError, match="synthetic"):
+        R.save(r, tmp_path / "worm.npz")
+    back = R.load(R.save(r, tmp_path / "worm_synthetic.csv"))
+    assert back.synthetic
+
+
+@pytest.mark.parametrize("name, kw", FORMATS)
+def test_truncated_files_are_rejected(tmp_path, rec, name, kw):
+    path = R.save(rec, tmp_path / name, **kw)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(R.RecordingError, match=str(path.name)):
+        R.load(path)
+
+
+# ---------------------------------------------------------------- CSV
+def _csv(tmp_path, text):
+    p = tmp_path / "r.csv"
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("time_s,AVAL,AVAL\n0,1,2\n0.5,1,2\n1,1,2\n", "duplicate neuron names"),
+        ("time_s,AVAL,AVAR\n0,1,2\n0.5,1\n1,1,2\n", "row 3 has 2 fields"),
+        ("time_s,AVAL,AVAR\n0,1,x\n0.5,1,2\n1,1,2\n", "non-numeric"),
+        ("time_s,AVAL,AVAR\n0,nan,2\n0.5,nan,2\n1,nan,2\n", "only NaN"),
+        ("time_s,AVAL\n0,1\n0.5,1\n0.4,1\n", "increase"),
+        ("AVAL,AVAR\n1,2\n", "needs a header"),
+    ],
+)
+def test_malformed_csv(tmp_path, text, message):
+    with pytest.raises(R.RecordingError, match=message):
+        R.load(_csv(tmp_path, text))
+
+
+def test_csv_fps_time_mismatch(tmp_path):
+    p = _csv(tmp_path, "time_s,AVAL\n0,1\n0.5,2\n1.0,1\n")
+    with pytest.raises(R.RecordingError, match="frame-rate/time mismatch"):
+        R.load_csv(p, fps=10.0)
+    p = _csv(tmp_path, "AVAL,3\n1,2\n2,2\n1,1\n")
+    r = R.load_csv(p, fps=4.0)
+    assert r.neuron_names == ("AVAL", None) and r.time_s[-1] == 0.5
+
+
+# ---------------------------------------------------------------- Kato .mat
+def _kato_fields(T=30, N=4, fps=2.0):
+    rng = np.random.default_rng(1)
+    return {
+        "traces": rng.normal(size=(T, N)),
+        "tracesDif": rng.normal(size=(T - 1, N)),
+        "IDs": ["AVAL", "", ["RIML", "RIMR"], "AVBL"][:N],
+        "timeVectorSeconds": np.arange(T) / fps,
+        "fps": fps,
+        "stimulus": {"identity": "O2", "conc": 21.0, "switchtimes": np.array([3.0, 6.0, 9.0]),
+                     "initialstate": 0.0},
+        "States": {"fwd": (np.arange(T) % 2 == 0).astype(float),
+                   "rev": (np.arange(T) % 2 == 1).astype(float)},
+    }
+
+
+def _save_mat(path, fields, version):
+    if version == "7":
+        d = dict(fields)
+        cell = np.empty((1, len(d["IDs"])), dtype=object)
+        for i, v in enumerate(d["IDs"]):
+            cell[0, i] = np.array(v if isinstance(v, list) else [v], dtype=object) if v \
+                else np.zeros((0, 0))
+        d["IDs"] = cell
+        scipy.io.savemat(str(path), {"wbdataset": d})
+    else:
+        _write_mat73(path, {"wbdataset": fields})
+    return path
+
+
+@pytest.mark.parametrize("version", ["7", "7.3"])
+def test_kato_mat_fields(tmp_path, version):
+    p = _save_mat(tmp_path / f"k{version}.mat", _kato_fields(), version)
+    r = R.load(p)
+    assert r.n_frames == 30 and r.n_neurons == 4
+    # an ID cell with two candidate names is ambiguous: unidentified, both kept as the label
+    assert r.neuron_names == ("AVAL", None, None, "AVBL")
+    assert r.roi_labels[2] == "RIML/RIMR"
+    (s,) = r.stimuli
+    assert s.label == "21mM O2" and s.intervals_s[0] == (3.0, 6.0) and s.intervals_s[1][0] == 9.0
+    assert r.state_names == ("fwd", "rev") and list(r.states[:3]) == [0, 1, 0]
+    d = R.load_kato_mat(p, signal="tracesDif")
+    assert d.n_frames == 29 and d.time_s[0] == 0.5
+
+
+@pytest.mark.parametrize("version", ["7", "7.3"])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"IDs": ["AVAL", "AVAL", "", "AVBL"]}, "duplicate neuron names"),
+        ({"IDs": ["AVAL", "AVBL"]}, "2 IDs for 4 trace columns"),
+        ({"timeVectorSeconds": np.arange(25) / 2.0}, "timeVectorSeconds has 25"),
+        ({"fps": 5.0}, "frame-rate/time mismatch"),
+        ({"tracesDif": np.zeros((10, 4))}, "tracesDif shape"),
+        ({"traces": np.where(np.arange(4) == 1, np.nan, np.ones((30, 4)))}, "only NaN"),
+        ({"States": {"fwd": np.ones(30), "rev": np.ones(30)}}, "more than one state"),
+    ],
+)
+def test_malformed_kato_mat(tmp_path, version, change, message):
+    fields = {**_kato_fields(), **change}
+    p = _save_mat(tmp_path / "bad.mat", fields, version)
+    with pytest.raises(R.RecordingError, match=message):
+        R.load(p)
+
+
+def test_mat_without_kato_struct(tmp_path):
+    p = tmp_path / "other.mat"
+    scipy.io.savemat(str(p), {"foo": np.zeros(3)})
+    with pytest.raises(R.RecordingError, match="no Kato/Zimmer struct"):
+        R.load(p)
+
+
+# ---------------------------------------------------------------- NWB
+def test_nwb_without_roi_response_series(tmp_path):
+    import datetime as dt
+
+    from pynwb import NWBHDF5IO, NWBFile
+
+    p = tmp_path / "empty.nwb"
+    nwb = NWBFile(session_description="x", identifier="x",
+                  session_start_time=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    with NWBHDF5IO(str(p), "w") as io:
+        io.write(nwb)
+    with pytest.raises(R.RecordingError, match="no RoiResponseSeries"):
+        R.load(p)
+
+
+def test_nwb_duplicate_names_rejected(tmp_path, make_rec):
+    import h5py
+
+    p = R.save(make_rec(), tmp_path / "dup.nwb")
+    with h5py.File(p, "r+") as f:
+        col = f["processing/ophys/ImageSegmentation/neurons/neuron_name"]
+        vals = [v.decode() if isinstance(v, bytes) else v for v in col[()]]
+        vals[2] = vals[0]
+        col[...] = np.array(vals, dtype=object)
+    with pytest.raises(R.RecordingError, match="duplicate neuron names"):
+        R.load(p)
+
+
+def test_unknown_suffix(tmp_path):
+    p = tmp_path / "x.txt"
+    p.write_text("hi")
+    with pytest.raises(R.RecordingError, match="unknown recording format"):
+        R.load(p)
+
+
+# ---------------------------------------------------------------- fuzzing
+names_st = st.lists(st.one_of(st.none(), st.sampled_from(["AVAL", "AVAR", "RIML", "ASHL", ""])),
+                    min_size=1, max_size=5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    T=st.integers(0, 12),
+    names=names_st,
+    extra_cols=st.integers(-1, 1),
+    fps=st.one_of(st.floats(-1, 10), st.just(float("nan"))),
+    nan_col=st.booleans(),
+    jitter=st.floats(0, 1),
+)
+def test_fuzz_constructor_only_raises_recording_error(T, names, extra_cols, fps, nan_col, jitter):
+    N = max(0, len(names) + extra_cols)
+    rng = np.random.default_rng(T)
+    x = rng.normal(size=(T, N))
+    if nan_col and N:
+        x[:, 0] = np.nan
+    t = np.arange(T) / 2.0 + jitter * rng.random(T)
+    try:
+        r = R.Recording(traces=x, neuron_names=tuple(names), time_s=t, fps=fps)
+    except R.RecordingError:
+        return
+    # whatever got through satisfies the invariants
+    assert r.traces.shape == (T, len(names)) and T >= 2
+    ident = [n for n in r.neuron_names if n is not None]
+    assert len(set(ident)) == len(ident)
+    assert np.all(np.diff(r.time_s) > 0)
+    assert abs(np.median(np.diff(r.time_s)) * r.fps - 1) <= R.FPS_RTOL
+    assert not np.isnan(r.traces).all(axis=0).any()
+
+
+@pytest.mark.parametrize("name, kw", FORMATS)
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzz_corrupted_files(tmp_path, rec, name, kw, data):
+    path = tmp_path / name
+    if not path.exists():
+        R.save(rec, path, **kw)
+    raw = bytearray(path.read_bytes())
+    cut = data.draw(st.integers(0, len(raw)), label="cut")
+    flips = data.draw(st.lists(st.integers(0, len(raw) - 1), max_size=8), label="flips")
+    for i in flips:
+        raw[i] ^= 0xFF
+    bad = tmp_path / ("bad_" + name)
+    bad.write_bytes(bytes(raw[:cut] if cut < len(raw) else raw))
+    try:
+        r = R.load(bad, **({} if not name.endswith(".csv") else {}))
+    except R.RecordingError:
+        return
+    assert isinstance(r, R.Recording)  # survived corruption: still a valid recording
