@@ -75,3 +75,10 @@ def test_edge_comparison_detects_the_wiring_itself():
     assert noise["p_auroc"] > 0.01 and 0.2 < noise["auroc"] < 0.8
     with pytest.raises(ValueError, match="does not match"):
         compare_edges(np.zeros((3, 3)), names)
+
+
+def test_zero_padded_motor_neuron_names_map_to_the_connectome():
+    from wormlab.behaviour._edges import connectome_names
+
+    assert connectome_names(["VB02", "DB01", "AVAL", "RMEL", "I2L"]) == \
+        ["VB2", "DB1", "AVAL", "RMEL", "I2L"]

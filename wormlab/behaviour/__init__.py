@@ -29,6 +29,24 @@ from wormlab.behaviour._data import (
     split_windows,
 )
 from wormlab.behaviour._edges import compare_edges, connectome_matrix
+from wormlab.behaviour._experiments import (
+    EXPERIMENTS,
+    PAPER_FWD_REV,
+    edge_table,
+    experiment_splits,
+    forecast_table,
+    run_classification,
+    run_forecasting,
+    summary_table,
+)
+from wormlab.behaviour._inspect import (
+    edges_at,
+    leave_one_out_decoder,
+    plot_confusion,
+    plot_edges_vs_connectome,
+    plot_timeline,
+    timeline,
+)
 from wormlab.behaviour._labels import CLASSES, KATO_MAPS, flavell_labels, kato_labels
 from wormlab.behaviour._models import MODELS, GraphDecoder, build_model, connectome_weights
 from wormlab.behaviour._sources import flavell_worms, kato_worms, load_worms
@@ -43,6 +61,9 @@ from wormlab.behaviour._train import (
 )
 
 __all__ = [
+    "EXPERIMENTS", "PAPER_FWD_REV", "edge_table", "edges_at", "experiment_splits",
+    "forecast_table", "leave_one_out_decoder", "plot_confusion", "plot_edges_vs_connectome",
+    "plot_timeline", "run_classification", "run_forecasting", "summary_table", "timeline",
     "CLASSES", "KATO_MAPS", "MODELS", "TASKS", "BehaviourConfig", "DataConfig", "Decoder",
     "Forecaster", "GraphDecoder", "ModelConfig", "Split", "TrainConfig", "WindowSet", "Worm",
     "build_model", "build_windows", "check_no_leak", "compare_edges", "connectome_matrix",

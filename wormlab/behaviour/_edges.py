@@ -3,6 +3,8 @@ with a node-label permutation null (Wang et al. 2021 report no such resemblance)
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from scipy.stats import rankdata, spearmanr
 
@@ -16,11 +18,17 @@ def _auroc(score: np.ndarray, positive: np.ndarray) -> float:
     return float((r[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def connectome_names(names) -> list[str]:
+    """Recording names -> cect names: imaging pipelines zero-pad motor neurons (``VB02``,
+    ``DB01``) where the connectome writes ``VB2``, ``DB1``."""
+    return [re.sub(r"^([A-Z]+?)0+(\d+)$", r"\1\2", str(n)) for n in names]
+
+
 def connectome_matrix(names, kind: str = "chem") -> np.ndarray:
     """(N, N) synapse counts, [receiver i, sender j] (the orientation of inferred w_ij)."""
     from wormlab import connectome
 
-    return connectome.load().adjacency(kind, names=list(names)).numpy().T
+    return connectome.load().adjacency(kind, names=connectome_names(names)).numpy().T
 
 
 def compare_edges(w: np.ndarray, names, kind: str = "chem", n_perm: int = 1000,

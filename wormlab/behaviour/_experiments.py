@@ -93,13 +93,15 @@ def _save(path: Path | None, rows: list[dict]) -> None:
 
 def run_classification(experiment: str, models, cfg: BehaviourConfig, *, out: str | None = None,
                        n_test: int = 1, max_splits: int = 0, edges: bool = True,
-                       n_perm: int = 500, verbose: bool = False) -> list[dict]:
+                       n_perm: int = 500, train_stride: int = 1,
+                       verbose: bool = False) -> list[dict]:
     """Train/evaluate every model on every split of ``experiment``.
 
     Results are appended to the JSON list at ``out`` after each (split, model), so a killed run
     resumes where it stopped. Each row holds overall and per-worm accuracy, balanced accuracy,
     confusion matrices, the majority-class baseline, the neurons used and, for inferred-edge
-    models, the comparison of the test worm's edges with the connectome.
+    models, the comparison of the test worm's edges with the connectome. ``train_stride`` > 1
+    keeps every k-th training window (smoke runs only).
     """
     path = Path(out) if out else None
     rows = _load(path)
@@ -115,6 +117,8 @@ def run_classification(experiment: str, models, cfg: BehaviourConfig, *, out: st
             continue
         mcfg = cfg.replace(model={"name": model})
         tr, va, te, names = split_windows(worms, split, dcfg)
+        if train_stride > 1:
+            tr = tr.subset(np.arange(0, len(tr), train_stride))
         t0 = time.perf_counter()
         dec, res = train_and_evaluate(mcfg, tr, va, te, verbose=verbose)
         row.update(accuracy=res["accuracy"], balanced_accuracy=res["balanced_accuracy"],
@@ -135,7 +139,8 @@ def run_classification(experiment: str, models, cfg: BehaviourConfig, *, out: st
 
 
 def run_forecasting(models, cfg: BehaviourConfig, *, out: str | None = None, n_test: int = 1,
-                    max_splits: int = 0, stride: int = 2, verbose: bool = False) -> list[dict]:
+                    max_splits: int = 0, stride: int = 2, train_stride: int = 1,
+                    verbose: bool = False) -> list[dict]:
     """Leave-worms-out forecasting on the Flavell worms: MSE per step 1..horizon of a pure
     rollout on the unseen worm(s), with the persistence baseline (X_{t+k} = X_t)."""
     path = Path(out) if out else None
@@ -156,7 +161,7 @@ def run_forecasting(models, cfg: BehaviourConfig, *, out: str | None = None, n_t
             continue
         mk = lambda ends, st: forecast_set(worms, ends, names, tc.forecast_window,  # noqa: E731
                                            tc.horizon, st)
-        tr, va, te = mk(split.train, 1), mk(split.val, stride), mk(split.test, stride)
+        tr, va, te = mk(split.train, train_stride), mk(split.val, stride), mk(split.test, stride)
         t0 = time.perf_counter()
         fc = Forecaster(cfg.replace(model={"name": model}), names).fit(tr, va, verbose=verbose)
         row.update(mse=fc.mse_per_step(te).tolist(),

@@ -41,10 +41,9 @@ def connectome_weights(names, kind: str = "chem") -> torch.Tensor:
     Entry [i, j] is the synapse count from j onto i (Cook 2019 via cect); receivers without any
     synapse from the used neurons get an all-zero row (no messages).
     """
-    from wormlab import connectome
+    from wormlab.behaviour._edges import connectome_matrix
 
-    c = connectome.load()
-    a = c.adjacency(kind, names=list(names)).T.clone()  # [post, pre]
+    a = torch.as_tensor(connectome_matrix(names, kind), dtype=torch.float32).clone()
     a.fill_diagonal_(0.0)
     s = a.sum(1, keepdim=True)
     return torch.where(s > 0, a / s.clamp_min(1e-12), torch.zeros_like(a))
