@@ -82,3 +82,19 @@ def test_zero_padded_motor_neuron_names_map_to_the_connectome():
 
     assert connectome_names(["VB02", "DB01", "AVAL", "RMEL", "I2L"]) == \
         ["VB2", "DB1", "AVAL", "RMEL", "I2L"]
+
+
+def test_checkpoint_roundtrip(make_worm, tmp_path):
+    cfg = BehaviourConfig().replace(data={"window": 3}, model={"name": "gnn_static", "hidden": 4},
+                                    train={"epochs": 2})
+    w = make_worm("synthetic/a")
+    ws = build_windows([w], {w.worm_id: np.arange(2, w.n_frames)}, w.names, cfg.data)
+    dec = Decoder(cfg, ws.names, ws.classes).fit(ws, None, verbose=False)
+    path = tmp_path / "synthetic_decoder.safetensors"
+    dec.save(path)
+    back = Decoder.load(path)
+    assert back.names == dec.names and back.cfg == dec.cfg
+    assert np.array_equal(back.predict_proba(ws), dec.predict_proba(ws))
+    (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="junk.safetensors"):
+        Decoder.load(tmp_path / "junk.safetensors")

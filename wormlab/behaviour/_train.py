@@ -4,7 +4,6 @@ sampling), Adam with LR decay on plateau and a best-validation checkpoint; seede
 from __future__ import annotations
 
 import copy
-import io
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -177,17 +176,46 @@ class Decoder:
                 cnt += w.shape[0] * w.shape[1]
         return (acc / max(cnt, 1)).numpy()
 
-    # -- checkpoints (safetensors-free: torch state dict loaded with weights_only=True) -----
-    def state_bytes(self) -> bytes:
-        buf = io.BytesIO()
-        torch.save(self.model.state_dict(), buf)
-        return buf.getvalue()
+    # -- checkpoints: safetensors weights + JSON metadata (no pickle) ----------------------
+    def save(self, path) -> None:
+        """Write the trained torch decoder to ``path`` (safetensors, atomic)."""
+        import json
 
-    def load_state_bytes(self, data: bytes, n_feat: int, window: int) -> None:
-        self.model = build_model(self.cfg.model, len(self.names), n_feat, window,
-                                 len(self.classes), self.names)
-        self.model.load_state_dict(torch.load(io.BytesIO(data), weights_only=True))
-        self.model.eval()
+        from safetensors.torch import save_file
+
+        from wormlab.runs import atomic_path
+
+        if not self.is_torch or self.model is None:
+            raise ValueError("only trained torch decoders are saved (the SVM is refitted)")
+        meta = {"config": json.dumps(self.cfg.to_dict()), "names": json.dumps(self.names),
+                "classes": json.dumps(list(self.classes)),
+                "n_feat": str(self.model.f), "window": str(self.model.t)}
+        state = {k: v.contiguous() for k, v in self.model.state_dict().items()}
+        with atomic_path(path) as tmp:
+            save_file(state, str(tmp), metadata=meta)
+
+    @classmethod
+    def load(cls, path) -> Decoder:
+        """Read a decoder written by :meth:`save`."""
+        import json
+
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata()
+        except Exception as exc:  # SafetensorError, OSError: say which file and why
+            raise ValueError(f"{path}: not a readable safetensors checkpoint ({exc})") from exc
+        if not meta or "config" not in meta:
+            raise ValueError(f"{path} is not a behaviour decoder checkpoint (no metadata)")
+        cfg = BehaviourConfig.from_dict(json.loads(meta["config"]))
+        dec = cls(cfg, json.loads(meta["names"]), json.loads(meta["classes"]))
+        dec.model = build_model(cfg.model, len(dec.names), int(meta["n_feat"]),
+                                int(meta["window"]), len(dec.classes), dec.names)
+        dec.model.load_state_dict(load_file(str(path)))
+        dec.model.eval()
+        return dec
 
 
 def _batches(ws: WindowSet, size: int, gen: torch.Generator | None):
