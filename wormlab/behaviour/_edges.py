@@ -63,3 +63,12 @@ def compare_edges(w: np.ndarray, names, kind: str = "chem", n_perm: int = 1000,
         "p_spearman": float((1 + (null_rho >= rho).sum()) / (n_perm + 1)),
         "p_auroc": float((1 + (np.nan_to_num(null_auc) >= auc).sum()) / (n_perm + 1)),
     }
+
+
+def correlation_edges(worm, names) -> np.ndarray:
+    """Baseline "edges": |Pearson correlation| of two neurons' traces over the whole worm
+    (diagonal zeroed), to tell what an activity-derived graph gets without any learning."""
+    x = np.stack([worm.traces[:, worm.column(n)] for n in names], axis=1)
+    c = np.abs(np.nan_to_num(np.corrcoef(x, rowvar=False)))
+    np.fill_diagonal(c, 0.0)
+    return c

@@ -218,3 +218,79 @@ def forecast_table(rows, steps=(1, 2, 4, 8, 16)):
     return pd.DataFrame({m: {f"step {s}": float(np.mean([v[s - 1] for v in vals]))
                              for s in steps if s <= len(vals[0])}
                          for m, vals in recs.items()}).T
+
+
+def _md(df, index_name: str = "") -> str:
+    cols = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join([index_name or (df.index.name or "")] + cols) + " |",
+             "|" + "---|" * (len(cols) + 1)]
+    for idx, row in df.iterrows():
+        cells = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.tolist()]
+        lines.append("| " + " | ".join([str(idx)] + cells) + " |")
+    return "\n".join(lines)
+
+
+def _correlation_baseline(rows):
+    """The same comparison for |correlation| graphs of the test worms (no model)."""
+    import pandas as pd
+
+    from wormlab.behaviour._edges import correlation_edges
+
+    worms = {w.worm_id: w for w in kato_worms() + flavell_worms()}
+    out = {}
+    for exp in sorted({r["experiment"] for r in rows if r.get("edges")}):
+        r0 = next(r for r in rows if r["experiment"] == exp and r.get("edges"))
+        names = r0["neurons"]
+        tests = sorted({w for r in rows if r["experiment"] == exp for w in r["test_worms"]})
+        res = [compare_edges(correlation_edges(worms[w], names), names, n_perm=500)
+               for w in tests if w in worms]
+        if res:
+            out[f"{exp} · abs-corr baseline"] = {
+                "spearman": np.mean([e["spearman"] for e in res]),
+                "p_spearman": np.mean([e["p_spearman"] for e in res]),
+                "auroc": np.mean([e["auroc"] for e in res]),
+                "p_auroc": np.mean([e["p_auroc"] for e in res]),
+                "n_worms": len(res), "n_sig": int(sum(e["p_auroc"] < 0.05 for e in res))}
+    return pd.DataFrame(out).T.round(3)
+
+
+def report_markdown(classification: str | None = None, forecast: str | None = None) -> str:
+    """Markdown tables (for docs/behaviour.md) from the JSON results of the runs."""
+    import pandas as pd
+
+    parts = []
+    rows = _load(Path(classification)) if classification else []
+    for task in sorted({r["task"] for r in rows}):
+        sel = [r for r in rows if r["task"] == task]
+        for metric in ("accuracy", "balanced_accuracy"):
+            t = summary_table(sel, metric)
+            if task != "fwd_rev" and "paper (Kato fwd/rev)" in t:
+                t = t.drop(columns="paper (Kato fwd/rev)")
+            parts.append(f"**{task}: {metric.replace('_', ' ')} (%), mean ± sd over splits**"
+                         f"\n\n{_md(t, 'model')}")
+        maj = pd.DataFrame(sel).groupby("experiment")["majority_accuracy"].agg(["mean", "std"])
+        maj = (100 * maj).round(1)
+        parts.append(f"**{task}: majority-class baseline accuracy (%)**\n\n{_md(maj)}")
+        per = [{"model": r["model"], "worm": w.split("/")[-1], "bal": m["balanced_accuracy"]}
+               for r in sel if r["experiment"] == "flavell_lwo"
+               for w, m in r["per_worm"].items()]
+        if per:
+            p = pd.DataFrame(per).pivot(index="worm", columns="model", values="bal").round(3)
+            parts.append(f"**{task}: balanced accuracy per unseen Flavell worm**\n\n{_md(p)}")
+        et = edge_table(sel)
+        if len(et):
+            g = et.groupby(["experiment", "model"]).agg(
+                spearman=("spearman", "mean"), p_spearman=("p_spearman", "mean"),
+                auroc=("auroc", "mean"), p_auroc=("p_auroc", "mean"),
+                n_worms=("worm", "count"), n_sig=("p_auroc", lambda s: int((s < 0.05).sum())))
+            g.index = [f"{a} · {b}" for a, b in g.index]
+            g = pd.concat([g, _correlation_baseline(sel)])
+            parts.append(f"**{task}: inferred edges vs Cook 2019 chemical synapses (mean over "
+                         f"unseen worms; n_sig = worms with p_auroc < 0.05)**\n\n"
+                         f"{_md(g.round(3), 'experiment · model')}")
+    frows = _load(Path(forecast)) if forecast else []
+    if frows:
+        parts.append("**forecasting: MSE per step on unseen Flavell worms (normalised traces; "
+                     f"mean over {len({r['split'] for r in frows})} splits)**\n\n"
+                     + _md(forecast_table(frows).round(5), "model"))
+    return "\n\n".join(parts)

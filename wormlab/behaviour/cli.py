@@ -3,6 +3,7 @@
     wormlab behaviour evaluate --train A.h5 B.h5 --test C.h5 --model gnn --task fwd_rev --json
     wormlab behaviour experiment flavell_lwo --models svm mlp gnn --out results.json
     wormlab behaviour forecast --models mlp gnn --out forecast.json
+    wormlab behaviour report --results results.json --forecast forecast.json
 """
 
 from __future__ import annotations
@@ -118,6 +119,13 @@ def _forecast(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    from wormlab.behaviour._experiments import report_markdown
+
+    print(report_markdown(args.results, args.forecast))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from wormlab.behaviour._experiments import EXPERIMENTS
 
@@ -150,6 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-splits", type=int, default=0)
     _common(p)
     p.set_defaults(func=_forecast)
+
+    p = sub.add_parser("report", help="markdown tables from the JSON results")
+    p.add_argument("--results", default=None, help="classification JSON")
+    p.add_argument("--forecast", default=None, help="forecast JSON")
+    p.set_defaults(func=_report)
     return parser
 
 
