@@ -53,22 +53,7 @@ def behaviour_panel(worms=None, models=("gnn", "gnn_static", "gnn_connectome", "
         fps = next(w.fps for w in worms if w.worm_id == worm_dd.value)
         with out:
             out.clear_output(wait=True)
-            fig = plt.figure(figsize=(11, 4.2))
-            ax = fig.add_axes([0.06, 0.15, 0.5, 0.75])
-            bh.plot_timeline(tl, dec.classes, i, ax=ax, fps=fps)
-            ax.set_title(f"frame {tl['ends'][i]}: true {dec.classes[tl['true'][i]]}, "
-                         f"predicted {dec.classes[tl['pred'][i]]}", fontsize=9)
-            g = bh.edges_at(dec, te, int(i))
-            ax2 = fig.add_axes([0.62, 0.15, 0.33, 0.75])
-            if g is None:
-                ax2.text(0.5, 0.5, "this model has no graph", ha="center", va="center")
-                ax2.set_axis_off()
-            else:
-                im = ax2.imshow(g, cmap="viridis")
-                ax2.set_xticks(range(len(dec.names)), dec.names, rotation=90, fontsize=5)
-                ax2.set_yticks(range(len(dec.names)), dec.names, fontsize=5)
-                ax2.set_title("graph at this moment (receiver x sender)", fontsize=9)
-                fig.colorbar(im, ax=ax2, fraction=0.046)
+            fig = bh.plot_moment(dec, te, tl, int(i), fps=fps)
             display(fig)
             plt.close(fig)
 

@@ -44,6 +44,7 @@ from wormlab.behaviour._inspect import (
     leave_one_out_decoder,
     plot_confusion,
     plot_edges_vs_connectome,
+    plot_moment,
     plot_timeline,
     timeline,
 )
@@ -63,7 +64,7 @@ from wormlab.behaviour._train import (
 __all__ = [
     "EXPERIMENTS", "PAPER_FWD_REV", "edge_table", "edges_at", "experiment_splits",
     "forecast_table", "leave_one_out_decoder", "plot_confusion", "plot_edges_vs_connectome",
-    "plot_timeline", "run_classification", "run_forecasting", "summary_table", "timeline",
+    "plot_moment", "plot_timeline", "run_classification", "run_forecasting", "summary_table", "timeline",
     "CLASSES", "KATO_MAPS", "MODELS", "TASKS", "BehaviourConfig", "DataConfig", "Decoder",
     "Forecaster", "GraphDecoder", "ModelConfig", "Split", "TrainConfig", "WindowSet", "Worm",
     "build_model", "build_windows", "check_no_leak", "compare_edges", "connectome_matrix",

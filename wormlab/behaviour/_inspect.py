@@ -73,8 +73,10 @@ def plot_edges_vs_connectome(w, names, axes=None, title: str = "inferred w_ij"):
     from wormlab.behaviour._edges import connectome_matrix
 
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(10, 4.5))
+        fig, axes = plt.subplots(1, 2, figsize=(12, 5), layout="constrained")
     a = connectome_matrix(names)
+    w = np.array(w, dtype=float)
+    np.fill_diagonal(w, np.nan)  # no self-edges: keep the diagonal out of the colour scale
     for ax, m, t in ((axes[0], w, title), (axes[1], np.log1p(a), "connectome log(1+synapses)")):
         im = ax.imshow(m, cmap="viridis")
         ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
@@ -100,3 +102,30 @@ def plot_timeline(tl: dict, classes, t_index: int | None = None, ax=None, fps: f
     ax.set_xlabel("time (s)")
     ax.legend(loc="upper right", fontsize=8)
     return ax
+
+
+def plot_moment(dec: Decoder, ws: WindowSet, tl: dict, i: int, fps: float = 1.0):
+    """One frame of the widget: true vs predicted state over time with a marker at window
+    ``i`` (left) and the graph the model used for that window (right). Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(11, 4.2))
+    ax = fig.add_axes([0.06, 0.15, 0.5, 0.75])
+    plot_timeline(tl, dec.classes, i, ax=ax, fps=fps)
+    ax.set_title(f"frame {tl['ends'][i]}: true {dec.classes[tl['true'][i]]}, "
+                 f"predicted {dec.classes[tl['pred'][i]]}", fontsize=9)
+    sel = np.flatnonzero(ws.worm == ws.worm[0]) if len(ws) else np.zeros(0, int)
+    g = edges_at(dec, ws, int(sel[i])) if len(sel) else None
+    ax2 = fig.add_axes([0.62, 0.15, 0.33, 0.75])
+    if g is None:
+        ax2.text(0.5, 0.5, "this model has no graph", ha="center", va="center")
+        ax2.set_axis_off()
+    else:
+        g = np.array(g, dtype=float)
+        np.fill_diagonal(g, np.nan)
+        im = ax2.imshow(g, cmap="viridis")
+        ax2.set_xticks(range(len(dec.names)), dec.names, rotation=90, fontsize=5)
+        ax2.set_yticks(range(len(dec.names)), dec.names, fontsize=5)
+        ax2.set_title("graph at this moment (receiver x sender)", fontsize=9)
+        fig.colorbar(im, ax=ax2, fraction=0.046)
+    return fig
