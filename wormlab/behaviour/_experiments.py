@@ -4,7 +4,8 @@ Experiments (only one Kato worm has traces here, so there is no cross-worm Kato 
 
 * ``kato_kfold``: 5 contiguous time folds within Kato worm 0 (its 32 identified neurons).
 * ``flavell_lwo``: leave-worms-out over the 5 NeuroPAL-identified Flavell worms, every
-  combination of ``n_test`` test worms, on the neurons all 5 share.
+  combination of ``n_test`` test worms, on the neurons all 5 share (results are labelled
+  ``flavell_lwo2`` etc. when ``n_test`` > 1).
 * ``flavell_lwo_noava``: the same without AVAL/AVAR (the paper's "without AVA" condition,
   which is what Kato worm 0 is).
 * ``kato_to_flavell``: train on Kato worm 0, test on the 5 Flavell worms, on the identified
@@ -109,6 +110,8 @@ def run_classification(experiment: str, models, cfg: BehaviourConfig, *, out: st
     worms, splits, dcfg = experiment_splits(experiment, cfg, n_test=n_test,
                                             max_splits=max_splits)
     cfg = dataclasses.replace(cfg, data=dcfg)
+    if n_test > 1 and "lwo" in experiment:
+        experiment = f"{experiment}{n_test}"  # e.g. flavell_lwo2: two unseen worms per split
     jobs = [(s, m) for s in splits for m in models]
     for split, model in progress(jobs, desc=experiment):
         row = {"experiment": experiment, "split": split.name, "model": model,
