@@ -257,12 +257,18 @@ def _correlation_baseline(rows):
     return pd.DataFrame(out).T.round(3)
 
 
-def report_markdown(classification: str | None = None, forecast: str | None = None) -> str:
+def report_markdown(classification=None, forecast: str | None = None) -> str:
     """Markdown tables (for docs/behaviour.md) from the JSON results of the runs."""
     import pandas as pd
 
     parts = []
-    rows = _load(Path(classification)) if classification else []
+    files = [classification] if isinstance(classification, str) else list(classification or [])
+    rows, seen = [], set()
+    for f in files:  # several result files (e.g. runs made in parallel) are merged
+        for r in _load(Path(f)):
+            if _key(r) not in seen:
+                seen.add(_key(r))
+                rows.append(r)
     for task in sorted({r["task"] for r in rows}):
         sel = [r for r in rows if r["task"] == task]
         for metric in ("accuracy", "balanced_accuracy"):

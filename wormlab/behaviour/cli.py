@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_forecast)
 
     p = sub.add_parser("report", help="markdown tables from the JSON results")
-    p.add_argument("--results", default=None, help="classification JSON")
+    p.add_argument("--results", nargs="*", default=[], help="classification JSON file(s)")
     p.add_argument("--forecast", default=None, help="forecast JSON")
     p.set_defaults(func=_report)
     return parser
