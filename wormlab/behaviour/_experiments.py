@@ -253,7 +253,7 @@ def _correlation_baseline(rows):
                 "p_spearman": np.mean([e["p_spearman"] for e in res]),
                 "auroc": np.mean([e["auroc"] for e in res]),
                 "p_auroc": np.mean([e["p_auroc"] for e in res]),
-                "n_worms": len(res), "n_sig": int(sum(e["p_auroc"] < 0.05 for e in res))}
+                "n": len(res), "n_sig": int(sum(e["p_auroc"] < 0.05 for e in res))}
     return pd.DataFrame(out).T.round(3)
 
 
@@ -291,11 +291,11 @@ def report_markdown(classification=None, forecast: str | None = None) -> str:
             g = et.groupby(["experiment", "model"]).agg(
                 spearman=("spearman", "mean"), p_spearman=("p_spearman", "mean"),
                 auroc=("auroc", "mean"), p_auroc=("p_auroc", "mean"),
-                n_worms=("worm", "count"), n_sig=("p_auroc", lambda s: int((s < 0.05).sum())))
+                n=("worm", "count"), n_sig=("p_auroc", lambda s: int((s < 0.05).sum())))
             g.index = [f"{a} · {b}" for a, b in g.index]
             g = pd.concat([g, _correlation_baseline(sel)])
-            parts.append(f"**{task}: inferred edges vs Cook 2019 chemical synapses (mean over "
-                         f"unseen worms; n_sig = worms with p_auroc < 0.05)**\n\n"
+            parts.append(f"**{task}: inferred edges vs Cook 2019 chemical synapses (mean over test "
+                         f"worms or folds, n of them; n_sig = how many with p_auroc < 0.05)**\n\n"
                          f"{_md(g.round(3), 'experiment · model')}")
     frows = _load(Path(forecast)) if forecast else []
     if frows:
