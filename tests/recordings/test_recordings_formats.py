@@ -244,3 +244,142 @@ def test_fuzz_corrupted_files(tmp_path, rec, name, kw, data):
     except R.RecordingError:
         return
     assert isinstance(r, R.Recording)  # survived corruption: still a valid recording
+
+
+@pytest.mark.parametrize("version", ["7", "7.3"])
+def test_kato_mat_multi_worm_file(tmp_path, version):
+    """Combined files (e.g. WT_NoStim.mat) hold one cell per worm in every field."""
+    rng = np.random.default_rng(0)
+    tr = [rng.normal(size=(20, 3)), rng.normal(size=(25, 2))]
+    ids = [["AVAL", "", "RIML"], ["AVAR", ""]]
+    tv = [np.arange(20) / 2, np.arange(25) / 2]
+    p = tmp_path / "multi.mat"
+    if version == "7":
+        def cell(items):
+            a = np.empty((1, len(items)), dtype=object)
+            for i, v in enumerate(items):
+                a[0, i] = v
+            return a
+
+        id_cells = [cell([np.array([n], dtype=object) if n else np.zeros((0, 0)) for n in w])
+                    for w in ids]
+        scipy.io.savemat(str(p), {"WT_NoStim": {"traces": cell(tr), "IDs": cell(id_cells),
+                                                "timeVectorSeconds": cell(tv),
+                                                "fps": cell([2.0, 2.0])}})
+    else:
+        _write_mat73(p, {"WT_NoStim": {"traces": tr, "IDs": ids, "timeVectorSeconds": tv,
+                                       "fps": [2.0, 2.0]}})
+    r0, r1 = R.load_kato_mat(p, worm=0), R.load_kato_mat(p, worm=1)
+    assert r0.neuron_names == ("AVAL", None, "RIML") and r1.neuron_names == ("AVAR", None)
+    np.testing.assert_allclose(r1.traces, tr[1], rtol=1e-6)
+    with pytest.raises(R.RecordingError, match="worm 5 not in 0..1"):
+        R.load_kato_mat(p, worm=5)
+
+
+# ---------------------------------------------------------------- shared-data layouts
+def _kato_npz(path, **change):
+    arrays = {"traces_dFF_bc": np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32),
+              "neuron_names": np.array(["1", "AVAL", "AVAR"]), "state_index": np.zeros(30, np.int8),
+              "state_names": np.array(["fwd", "rev"]), "fps": np.array(2.905)}
+    arrays.update(change)
+    arrays = {k: v for k, v in arrays.items() if v is not None}
+    np.savez(path, **arrays)
+    return path
+
+
+def test_kato2015_layout_valid_and_malformed(tmp_path):
+    r = R.load(_kato_npz(tmp_path / "k.npz"))
+    assert r.neuron_names == (None, "AVAL", "AVAR") and r.dataset == "kato2015"
+    with pytest.raises(R.RecordingError, match="missing arrays"):
+        R.load_kato2015(path=_kato_npz(tmp_path / "a.npz", fps=None))
+    with pytest.raises(R.RecordingError, match="do not match 2 neuron names"):
+        R.load_kato2015(path=_kato_npz(tmp_path / "b.npz", neuron_names=np.array(["1", "2"])))
+    with pytest.raises(R.RecordingError, match="duplicate"):
+        R.load_kato2015(path=_kato_npz(tmp_path / "c.npz",
+                                       neuron_names=np.array(["AVAL", "AVAL", "3"])))
+    with pytest.raises(R.RecordingError, match="state indices"):
+        R.load_kato2015(path=_kato_npz(tmp_path / "d.npz", state_index=np.full(30, 7, np.int8)))
+    p = _kato_npz(tmp_path / "e.npz")
+    p.write_bytes(p.read_bytes()[:300])
+    with pytest.raises(R.RecordingError, match="e.npz"):
+        R.load(p)
+
+
+def _flavell_h5(root, name="2022-07-26-31", T=40, n_ts=None):
+    import h5py
+
+    (root / "recordings").mkdir(parents=True, exist_ok=True)
+    with h5py.File(root / "recordings" / f"{name}-data.h5", "w") as f:
+        f["gcamp/trace_array"] = np.random.default_rng(0).normal(size=(T, 4))
+        f["gcamp/traces_array_F_F20"] = np.ones((T, 4))
+        f["timing/timestamp_confocal"] = 1000 + 0.6 * np.arange(n_ts or T)
+        f["behavior/velocity"] = np.zeros(T)
+        f["behavior/reversal_vec"] = (np.arange(T) % 10 < 3).astype(int)
+        f["behavior/reversal_events"] = np.zeros((2, 3), int)
+    return root
+
+
+def test_flavell_layout_valid_and_malformed(tmp_path):
+    import json
+
+    root = _flavell_h5(tmp_path / "fl")
+    (root / "neuron_names_mapped.json").write_text(json.dumps({"2022-07-26-31": {
+        "sheet": "x", "names": {"AVAL": [{"col0": 1, "conf": 5.0}],
+                                "SMB??": [{"col0": 2, "conf": 3.0}],
+                                "RIML": [{"col0": 0, "conf": 2.0}, {"col0": 3, "conf": 2.0}]}}}))
+    r = R.load_flavell2023("2022-07-26-31", root=root)
+    assert r.neuron_names == (None, "AVAL", None, None)  # '?' and tied duplicates: unknown
+    assert r.roi_labels[2] == "SMB??" and r.roi_labels[0] == "RIML"
+    assert r.state_names == ("fwd", "rev") and r.states[:4].tolist() == [1, 1, 1, 0]
+    assert r.fps == pytest.approx(1 / 0.6)
+    bad = _flavell_h5(tmp_path / "bad", T=40, n_ts=30)
+    with pytest.raises(R.RecordingError, match="30 timestamps for 40 frames"):
+        R.load_flavell2023("2022-07-26-31", root=bad)
+    (bad / "neuron_names_mapped.json").write_text(json.dumps({"2022-07-26-31": {
+        "sheet": "x", "names": {"AVAL": [{"col0": 9, "conf": 5.0}]}}}))
+    _flavell_h5(bad)
+    with pytest.raises(R.RecordingError, match="column 9, outside"):
+        R.load_flavell2023("2022-07-26-31", root=bad)
+
+
+@pytest.mark.parametrize("what, message", [("rate", "frame-rate/time mismatch"),
+                                           ("nan", "only NaN"), ("shape", "trace columns")])
+def test_malformed_nwb_content(tmp_path, make_rec, what, message):
+    import h5py
+
+    p = R.save(make_rec(), tmp_path / f"{what}.nwb")
+    with h5py.File(p, "r+") as f:
+        if what == "rate":
+            f["general/optophysiology/whole_brain/imaging_rate"][()] = 7.0
+        elif what == "nan":
+            d = f["processing/ophys/DfOverF/activity/data"]
+            x = d[()]
+            x[:, 2] = np.nan
+            d[...] = x
+        else:
+            d = f["processing/ophys/DfOverF/activity/data"]
+            x = d[()]
+            del f["processing/ophys/DfOverF/activity/data"]
+            f["processing/ophys/DfOverF/activity"].create_dataset("data", data=x[:, :3])
+    with pytest.raises(R.RecordingError, match=message):
+        R.load(p)
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(T=st.integers(3, 30), N=st.integers(1, 6), fps=st.floats(0.5, 20),
+       conc=st.one_of(st.none(), st.floats(0.001, 1000)), seed=st.integers(0, 10**6),
+       fmt=st.sampled_from(["npz", "nwb", "mat"]))
+def test_fuzz_valid_recordings_roundtrip(tmp_path, T, N, fps, conc, seed, fmt):
+    rng = np.random.default_rng(seed)
+    pool = ["AVAL", "AVAR", "ASHL", "RIML", "AWCL", "ASEL"]
+    names = tuple(n if rng.random() < 0.6 else None for n in rng.permutation(pool)[:N])
+    t = np.arange(T) / fps
+    stim = R.Stimulus("CuSO4", ((float(t[0]), float(t[T // 2]) + 1e-3),), conc)
+    r = R.Recording(traces=rng.normal(size=(T, N)), neuron_names=names, time_s=t, fps=fps,
+                    stimuli=(stim,), states=rng.integers(-1, 2, T), state_names=("fwd", "rev"))
+    back = R.load(R.save(r, tmp_path / f"fz{seed}.{fmt}"))
+    np.testing.assert_allclose(back.traces, r.traces, atol=1e-6)
+    assert back.neuron_names == r.neuron_names and back.fps == pytest.approx(fps)
+    np.testing.assert_array_equal(back.stimulus_mask(stim.label), r.stimulus_mask(stim.label))
+    np.testing.assert_array_equal(back.state_labels, r.state_labels)

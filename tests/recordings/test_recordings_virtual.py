@@ -94,3 +94,9 @@ def test_bleaching_is_corrected():
     drift_raw = raw.traces[half:].mean() - raw.traces[:half].mean()
     drift_cor = cor.traces[half:].mean() - cor.traces[:half].mean()
     assert drift_raw < -0.1 and abs(drift_cor) < 0.03
+
+
+def test_default_recording_falls_back_to_synthetic(monkeypatch, tmp_path):
+    monkeypatch.setenv("WORMLAB_SHARED_DATA", str(tmp_path / "absent"))
+    r = R.default_recording(smoke=True)
+    assert r.synthetic and r.n_neurons == 189 and r.duration_s == pytest.approx(300, abs=1)

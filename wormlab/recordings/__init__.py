@@ -39,6 +39,7 @@ from wormlab.recordings._virtual import (
     RateNetworkConfig,
     StimulusSpec,
     VirtualWormConfig,
+    circuit_simulator,
     rate_network,
     virtual_worm,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "RateNetworkConfig",
     "StimulusSpec",
     "VirtualWormConfig",
+    "circuit_simulator",
     "rate_network",
     "virtual_worm",
     "default_recording",

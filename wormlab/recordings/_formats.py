@@ -267,12 +267,23 @@ def _h5_to_py(f, obj):
     return np.squeeze(a) if 1 in a.shape and a.ndim == 2 and min(a.shape) == 1 else a
 
 
+def _cells_to_lists(v):
+    """scipy's simplify_cells leaves cell arrays of matrices as object arrays: make lists."""
+    if isinstance(v, dict):
+        return {k: _cells_to_lists(x) for k, x in v.items()}
+    if isinstance(v, np.ndarray) and v.dtype == object:
+        return [_cells_to_lists(x) for x in v.reshape(-1)]
+    if isinstance(v, list):
+        return [_cells_to_lists(x) for x in v]
+    return v
+
+
 def _read_mat(path: Path) -> dict[str, Any]:
     import scipy.io
 
     try:
         return {
-            k: v
+            k: _cells_to_lists(v)
             for k, v in scipy.io.loadmat(str(path), simplify_cells=True).items()
             if not k.startswith("__")
         }
@@ -333,6 +344,8 @@ def _kato_stimuli(stim, t0: float) -> tuple[Stimulus, ...]:
             raise RecordingError(f"stimulus must be a struct, got {type(s).__name__}")
         name = s.get("identity") or s.get("name") or s.get("type") or "stimulus"
         conc = s.get("conc", s.get("concentration"))
+        if conc is not None and np.size(conc) and np.isnan(np.asarray(conc, float)).all():
+            conc = None  # written as NaN when there is no concentration
         conc = None if conc is None or (isinstance(conc, np.ndarray) and conc.size == 0) else conc
         if "onoff" in s:
             iv = np.asarray(s["onoff"], dtype=float).reshape(-1, 2)
@@ -413,6 +426,8 @@ def _load_kato_mat_impl(
         x = x[:, None]
     t = np.asarray(pick("timeVectorSeconds"), dtype=float).reshape(-1)
     ids = pick("IDs")
+    if x.shape[1] == 1 and not (isinstance(ids, list) and len(ids) == 1):
+        ids = [ids]  # MATLAB/scipy squeeze a 1 x 1 cell to its content
     ids = [ids] if isinstance(ids, str) else list(ids) if ids is not None else []
     if len(ids) != x.shape[1]:
         raise RecordingError(f"{path}: {len(ids)} IDs for {x.shape[1]} trace columns")

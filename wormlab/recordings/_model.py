@@ -310,7 +310,7 @@ class Recording:
         """One paragraph describing the recording (for notebooks and reports)."""
         lines = [
             f"{self.name}: {self.n_frames} frames x {self.n_neurons} neurons "
-            f"({len(self.identified)} identified) at {self.fps:.3g} Hz, {self.duration_s:.0f} s"
+            f"({len(self.identified)} identified) at {self.fps:.3g} Hz, {self.duration_s:.4g} s"
             + (f", strain {self.strain}" if self.strain else ""),
         ]
         if self.signal:

@@ -7,11 +7,11 @@ for ~189 observed neurons, and returned as a :class:`Recording` with ``synthetic
 ground truth of which observed neurons respond to which stimulus.
 
 The simulator is pluggable (``virtual_worm(config, simulator=...)``): any function
-``simulate(inputs, n_steps, dt_s, seed) -> (rates (n_steps, M), names (M,))`` where
+``simulate(inputs, n_steps, dt_s, seed) -> (activity (n_steps, M), names (M,))`` where
 ``inputs`` maps neuron names to ``(n_steps,)`` injected currents. The default is
 :func:`rate_network`, a graded-rate network on the real Cook 2019 wiring — a clearly simpler
-STAND-IN for the project's conductance-based circuit model (``wormlab.circuit``, built on
-another branch); adapt that model to this signature and pass it to switch.
+STAND-IN for the project's conductance-based circuit model. :func:`circuit_simulator`
+plugs in ``wormlab.circuit`` (c302 C1), practical only for short protocols on CPU.
 """
 
 from __future__ import annotations
@@ -193,6 +193,44 @@ def rate_network(
 
 
 rate_network.batched = True  # accepts (n_steps, B) inputs: the generator runs one batch
+
+
+def circuit_simulator(network=None, *, dt_ms: float = 0.05, na_per_unit: float = 0.005,
+                      solver: str = "rk4_fused") -> Simulator:
+    """Adapter: the project's conductance-based c302 C1 model (``wormlab.circuit``) as a
+    virtual-worm simulator. Returns membrane potentials in mV of the 302 neurons.
+
+    Inputs (stand-in units) are scaled by ``na_per_unit`` to nA and held constant over each
+    generator step (``dt_s``), which must be a multiple of ``dt_ms``. The model runs at
+    ~10 s of wall time per simulated second and batch member on these CPUs, so only SHORT
+    protocols (fractions of a second to seconds) are practical; pair it with a fast indicator
+    (``IndicatorConfig(rise_s=0.005, decay_s=0.05, gain=0.02)``) and a high ``fps``.
+    Needs ``wormlab.circuit`` (branch ``circuit``); imported lazily.
+    """
+    import torch
+
+    from wormlab import circuit, connectome
+
+    net = network if network is not None else circuit.build_network()
+    neurons = [n for n in connectome.NEURONS if n in net.index]
+
+    def simulate(inputs, n_steps, dt_s, seed):
+        k = int(round(dt_s * 1000.0 / dt_ms))
+        if k < 1 or abs(k * dt_ms - dt_s * 1000.0) > 1e-9 * max(1.0, k):
+            raise ValueError(f"dt_s={dt_s} s is not a multiple of the circuit step {dt_ms} ms")
+        stim = {n: torch.as_tensor(np.repeat(np.asarray(c, dtype=float), k, axis=0)
+                                   * na_per_unit) for n, c in inputs.items()}
+        stim["dt_ms"] = dt_ms
+        with torch.no_grad():
+            res = circuit.simulate(net, stim, duration_ms=n_steps * dt_s * 1000.0, dt_ms=dt_ms,
+                                   record=neurons, record_every=k, solver=solver)
+        v = res.v_mV[1:n_steps + 1].detach().cpu().numpy()  # drop t = 0 (initial state)
+        batched = any(np.ndim(c) == 2 for c in inputs.values())
+        return (v if batched else v[:, 0, :]), tuple(res.names)
+
+    simulate.batched = True
+    simulate.__name__ = "circuit_simulator"
+    return simulate
 
 
 # ---------------------------------------------------------------------------- protocol
