@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+import torch
+
+from wormlab.behaviour import (
+    MODELS,
+    BehaviourConfig,
+    Decoder,
+    ModelConfig,
+    build_model,
+    build_windows,
+    connectome_weights,
+    metrics,
+)
+
+NAMES = ["AVAL", "AVBL", "RIML", "AIBL", "RMEL"]
+TORCH = [m for m in MODELS if m != "svm"]
+
+
+def _tiny(b=6, t=4, n=5, f=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(b, t, n, f, generator=g)
+    ctx = torch.rand(b, n, n, 8, generator=g)
+    return x, ctx
+
+
+@pytest.mark.parametrize("name", TORCH)
+def test_forward_backward_every_parameter(name):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name=name, hidden=8, readout_hidden=8), 5, 2, 4, 3, NAMES)
+    x, ctx = _tiny()
+    out = model(x, ctx)
+    assert out.shape == (6, 3) and torch.isfinite(out).all()
+    out.logsumexp(-1).sum().backward()
+    for pname, p in model.named_parameters():
+        if pname.startswith("forecast_head"):
+            assert p.grad is None  # only used by forecasting
+            continue
+        assert p.grad is not None and p.grad.abs().sum() > 0, f"{name}: no gradient for {pname}"
+
+
+@pytest.mark.parametrize("name", ["mlp", "gnn", "gnn_static", "gnn_connectome"])
+def test_forecast_step_backward(name):
+    model = build_model(ModelConfig(name=name, hidden=8), 5, 1, 1, 1, NAMES)
+    x, ctx = _tiny(f=1, t=1)
+    nxt = model.step(x, ctx)
+    assert nxt.shape == (6, 5, 1)
+    nxt.pow(2).mean().backward()
+    assert model.forecast_head.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", ["gnn", "gnn_static"])
+def test_inferred_edges_are_distributions(name):
+    model = build_model(ModelConfig(name=name), 5, 2, 4, 2, NAMES)
+    x, ctx = _tiny()
+    w = model.edge_weights(x, ctx).detach()
+    assert w.shape == ((6, 4, 5, 5) if name == "gnn" else (6, 5, 5))
+    assert (w >= 0).all()
+    assert torch.allclose(w.sum(-1), torch.ones(w.shape[:-1]), atol=1e-6)
+    assert torch.all(torch.diagonal(w, dim1=-2, dim2=-1) == 0)  # no self-edges
+
+
+def test_connectome_weights_real_wiring():
+    w = connectome_weights(NAMES)
+    s = w.sum(1)
+    assert torch.all((torch.isclose(s, torch.ones(5))) | (s == 0))
+    from wormlab import connectome
+
+    c = connectome.load()
+    # AVAL receives from AVBL? the normalised weight is positive exactly where a synapse is
+    i, j = 0, 1
+    assert (w[i, j] > 0) == (c.chem[c.index("AVBL"), c.index("AVAL")] > 0)
+
+
+def test_wrong_input_shape_is_named():
+    model = build_model(ModelConfig(name="mlp"), 5, 2, 4, 2, NAMES)
+    with pytest.raises(ValueError, match="expected x"):
+        model(torch.rand(2, 4, 3, 2))
+    with pytest.raises(ValueError, match="unknown torch model"):
+        build_model(ModelConfig(name="transformer"), 5, 2, 4, 2, NAMES)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_learns_tiny_synthetic_task_and_is_seeded(name, make_worm):
+    # synthetic worms: neuron 0 carries the reversal command
+    cfg = BehaviourConfig().replace(data={"window": 4}, model={"name": name, "hidden": 8},
+                                    train={"epochs": 15, "lr": 1e-2, "seed": 3})
+    tr_w, te_w = make_worm("synthetic/a", seed=0), make_worm("synthetic/b", seed=1)
+    ends = lambda w: {w.worm_id: np.arange(3, w.n_frames)}  # noqa: E731
+    tr = build_windows([tr_w], ends(tr_w), tr_w.names, cfg.data)
+    te = build_windows([te_w], ends(te_w), te_w.names, cfg.data)
+    dec = Decoder(cfg, tr.names, tr.classes).fit(tr, None, verbose=False)
+    pred = dec.predict(te)
+    m = metrics(te.y, pred, 2)
+    majority = np.bincount(te.y).max() / len(te.y)
+    assert m["balanced_accuracy"] > 0.85 and m["accuracy"] > majority + 0.1
+    if dec.is_torch:
+        assert dec.history.train_loss[-1] < dec.history.train_loss[0]
+        again = Decoder(cfg, tr.names, tr.classes).fit(tr, None, verbose=False)
+        assert np.array_equal(again.predict_proba(te), dec.predict_proba(te))

@@ -1,0 +1,181 @@
+"""``wormlab behaviour ...``: decode behaviour from recordings in the shared formats.
+
+    wormlab behaviour evaluate --train A.h5 B.h5 --test C.h5 --model gnn --task fwd_rev --json
+    wormlab behaviour experiment flavell_lwo --models svm mlp gnn --out results.json
+    wormlab behaviour forecast --models mlp gnn --out forecast.json
+    wormlab behaviour report --results results.json --forecast forecast.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from wormlab.behaviour._config import TASKS, BehaviourConfig
+from wormlab.behaviour._models import MODELS
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", default="fwd_rev", choices=TASKS)
+    p.add_argument("--window", type=int, default=8, help="timesteps per window (default 8)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--exclude", nargs="*", default=[], help="neuron names never used")
+    p.add_argument("--neurons", nargs="*", default=[], help="explicit neuron set")
+
+
+def _cfg(args, model: str = "gnn") -> BehaviourConfig:
+    return BehaviourConfig().replace(
+        data={"task": args.task, "window": args.window, "exclude": tuple(args.exclude),
+              "neurons": tuple(args.neurons)},
+        model={"name": model},
+        train={"epochs": args.epochs, "seed": args.seed},
+    )
+
+
+def _evaluate(args) -> int:
+    import numpy as np
+
+    from wormlab.behaviour._data import (
+        Split,
+        _carve_val,
+        check_no_leak,
+        ends_within,
+        resample,
+        shared_names,
+        split_windows,
+    )
+    from wormlab.behaviour._sources import load_worms
+    from wormlab.behaviour._train import train_and_evaluate
+    from wormlab.runs import configure_torch
+
+    configure_torch()
+    cfg = _cfg(args, args.model)
+    train, test = load_worms(args.train), load_worms(args.test)
+    ids = [w.worm_id for w in train + test]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise ValueError(f"worm(s) {dup} given more than once (train and test must differ)")
+    fps = args.resample_fps or (min(w.fps for w in train + test)
+                                if len({round(w.fps, 2) for w in train + test}) > 1 else 0.0)
+    if fps:
+        train = [resample(w, fps) for w in train]
+        test = [resample(w, fps) for w in test]
+    d = cfg.data
+    names = shared_names(train + test, d)
+    split = Split("cli", {}, {}, {}, {}, d.window, tuple(w.worm_id for w in test))
+    for w in train:
+        tr, va = _carve_val(np.ones(w.n_frames, bool), cfg.train.val_frac, d.window)
+        split.train[w.worm_id], split.val[w.worm_id] = ends_within(tr, d.window), \
+            ends_within(va, d.window)
+        split.fit[w.worm_id] = None
+    for w in test:
+        split.test[w.worm_id] = ends_within(np.ones(w.n_frames, bool), d.window)
+        split.fit[w.worm_id] = None
+    check_no_leak(split)
+    tr, va, te, names = split_windows(train + test, split, d, names)
+    _, res = train_and_evaluate(cfg, tr, va, te, verbose=not args.json)
+    out = {"accuracy": res["accuracy"], "balanced_accuracy": res["balanced_accuracy"],
+           "majority_accuracy": res["majority"]["accuracy"], "model": args.model,
+           "task": d.task, "classes": list(tr.classes), "confusion": res["confusion"],
+           "per_worm": {k: {"accuracy": v["accuracy"],
+                            "balanced_accuracy": v["balanced_accuracy"], "n": v["n"]}
+                        for k, v in res["per_worm"].items()},
+           "neurons": names, "n_train": len(tr), "n_test": len(te), "resample_fps": fps,
+           "train": [w.worm_id for w in train], "test": [w.worm_id for w in test]}
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"{args.model} {d.task}: accuracy {out['accuracy']:.3f}, balanced "
+              f"{out['balanced_accuracy']:.3f} (majority {out['majority_accuracy']:.3f}) on "
+              f"{len(te)} windows; {len(names)} neurons: {' '.join(names)}")
+    return 0
+
+
+def _experiment(args) -> int:
+    from wormlab.behaviour._experiments import edge_table, run_classification, summary_table
+    from wormlab.runs import configure_torch
+
+    configure_torch()
+    cfg = _cfg(args)
+    rows = run_classification(args.name, args.models, cfg, out=args.out, n_test=args.n_test,
+                              max_splits=args.max_splits)
+    print(summary_table(rows).to_string())
+    et = edge_table(rows)
+    if len(et):
+        print(et.groupby("model")[["spearman", "p_spearman", "auroc", "p_auroc"]].mean())
+    return 0
+
+
+def _forecast(args) -> int:
+    from wormlab.behaviour._experiments import forecast_table, run_forecasting
+    from wormlab.runs import configure_torch
+
+    configure_torch()
+    cfg = _cfg(args)
+    rows = run_forecasting(args.models, cfg, out=args.out, max_splits=args.max_splits)
+    print(forecast_table(rows).to_string())
+    return 0
+
+
+def _report(args) -> int:
+    from wormlab.behaviour._experiments import report_markdown
+
+    print(report_markdown(args.results, args.forecast))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from wormlab.behaviour._experiments import EXPERIMENTS
+
+    parser = argparse.ArgumentParser(prog="wormlab behaviour", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("evaluate", help="train on --train worms, score on --test worms")
+    p.add_argument("--train", nargs="+", required=True, help="recording files (train only)")
+    p.add_argument("--test", nargs="+", required=True, help="recording files (scored)")
+    p.add_argument("--model", default="gnn", choices=MODELS)
+    p.add_argument("--resample-fps", type=float, default=0.0,
+                   help="common frame rate (default: the slowest when rates differ)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _common(p)
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("experiment", help="a named splits x models table (resumable)")
+    p.add_argument("name", choices=EXPERIMENTS)
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    p.add_argument("--out", default=None, help="JSON results file (resumes if present)")
+    p.add_argument("--n-test", type=int, default=1, help="test worms per leave-worms-out split")
+    p.add_argument("--max-splits", type=int, default=0)
+    _common(p)
+    p.set_defaults(func=_experiment)
+
+    p = sub.add_parser("forecast", help="leave-worms-out forecasting MSE per step (Flavell)")
+    p.add_argument("--models", nargs="+", default=["mlp", "gnn", "gnn_connectome"],
+                   choices=["mlp", "gnn", "gnn_static", "gnn_connectome"])
+    p.add_argument("--out", default=None)
+    p.add_argument("--max-splits", type=int, default=0)
+    _common(p)
+    p.set_defaults(func=_forecast)
+
+    p = sub.add_parser("report", help="markdown tables from the JSON results")
+    p.add_argument("--results", nargs="*", default=[], help="classification JSON file(s)")
+    p.add_argument("--forecast", default=None, help="forecast JSON")
+    p.set_defaults(func=_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, KeyError, FileNotFoundError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"wormlab behaviour: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
