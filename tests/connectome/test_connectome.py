@@ -91,6 +91,7 @@ def test_transmitter_signs(cook):
 
 def test_unknown_names_suggest():
     c = connectome.load()
+    assert c.index("VB02") == c.index("VB2") and c.index("DB01") == c.index("DB1")
     with pytest.raises(UnknownNameError, match="did you mean AVA"):
         c.index("AVAX")
     with pytest.raises(UnknownNameError, match="choose one of: cook2019"):

@@ -7,6 +7,7 @@ import difflib
 import functools
 import importlib
 import io
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +21,9 @@ from wormlab.connectome._datasets import ALIASES, DATASETS, DEFAULT_DATASET
 # GluCl receptors, e.g. AVR-14/GLC-3 - the sign is a per-presynaptic-neuron simplification.)
 FAST_TRANSMITTERS = ("Acetylcholine", "Glutamate", "GABA")
 _SIGN = {"Acetylcholine": 1, "Glutamate": 1, "GABA": -1}
+
+
+_PADDED = re.compile(r"^(AS|DA|DB|DD|VA|VB|VC|VD)0(\d)$")
 
 
 class UnknownNameError(KeyError):
@@ -142,10 +146,16 @@ class Connectome:
         return len(self.neurons)
 
     def index(self, name: str) -> int:
-        """Row of a neuron; unknown names raise :class:`UnknownNameError` with suggestions."""
+        """Row of a neuron; unknown names raise :class:`UnknownNameError` with suggestions.
+
+        Zero-padded motor-neuron names used by some labs (``VB02``, ``DB01``) are accepted.
+        """
         try:
             return self._index[name]
         except KeyError:
+            m = _PADDED.match(str(name))
+            if m and (m.group(1) + m.group(2)) in self._index:
+                return self._index[m.group(1) + m.group(2)]
             raise _suggest(name, self.neurons, "neuron") from None
 
     def indices(self, names) -> list[int]:
