@@ -1,0 +1,1 @@
+"""Reduced-order recurrent models (RNN / LSTM / GRU) of the connectome simulation."""
