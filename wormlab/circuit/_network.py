@@ -1,0 +1,419 @@
+"""The c302 C1 network as a torch module with physical-unit parameters."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from wormlab.circuit import _mechanisms as mech
+from wormlab.circuit._nml import CaGate, CellType, Channel, Gate, NetSpec, SynapseType
+
+# state rows of y (B, S, N): 7 cell states, then one synaptic activation row per kinetic group
+STATE_NAMES = ("v", "n", "p", "q", "e", "f", "ca")
+N_CELL_STATES = len(STATE_NAMES)
+
+# cell-level parameters: name -> (unit, how to read it from a NetSpec cell type / channels)
+CELL_PARAMS: dict[str, str] = {
+    "c_m": "uF/cm^2", "g_leak": "mS/cm^2", "e_leak": "mV",
+    "g_kslow": "mS/cm^2", "e_kslow": "mV", "g_kfast": "mS/cm^2", "e_kfast": "mV",
+    "g_ca": "mS/cm^2", "e_ca": "mV",
+    "tau_n": "ms", "mid_n": "mV", "scale_n": "mV",
+    "tau_p": "ms", "mid_p": "mV", "scale_p": "mV",
+    "tau_q": "ms", "mid_q": "mV", "scale_q": "mV",
+    "tau_e": "ms", "mid_e": "mV", "scale_e": "mV",
+    "tau_f": "ms", "mid_f": "mV", "scale_f": "mV",
+    "h_alpha": "1", "h_ca_half": "mM", "h_k": "mM",
+    "tau_ca": "ms", "rho_ca": "mol/(m A s)",
+}
+SHARING = ("type", "class", "cell")
+
+
+class CircuitBlowUpError(FloatingPointError):
+    """A NaN/Inf appeared in the state or a gradient; the message names time, cell, values."""
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """How to build a :class:`Network` (JSON-able).
+
+    Args:
+        source: ``"c302"`` (a c302-generated C1 ``*.net.nml``: exact c302 wiring) or
+            ``"connectome"`` (wiring from :func:`wormlab.connectome.load` with C1 cells).
+        dataset: connectome dataset when ``source="connectome"`` (Cook 2019 by default).
+        nml_path: an explicit ``*.net.nml``; empty means the cached c302 C1 Full network.
+        share: cell parameters shared per cell ``"type"`` (neuron/muscle, as in c302),
+            per neuron ``"class"`` (AVAL+AVAR; muscles per quadrant) or per ``"cell"``.
+        syn_kinetics: ``"shared"`` groups synapse types whose (delta, Vth, k) are equal so one
+            activation s per presynaptic cell serves all of them (exact for C1: all four types
+            have identical kinetics); ``"per_type"`` keeps one s per type and cell.
+        cells: optional subset of cell names (a sub-circuit); empty = all.
+    """
+
+    source: str = "c302"
+    dataset: str = "cook2019"
+    nml_path: str = ""
+    share: str = "type"
+    syn_kinetics: str = "shared"
+    cells: tuple[str, ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def _cell_values(ct: CellType, ch: dict[str, Channel], pool: dict) -> dict[str, float]:
+    def gate(cid: str, gid: str) -> Gate:
+        g = ch[cid].gates[gid]
+        if g.rate != 1.0:
+            raise ValueError(f"{cid}.{gid}: steady-state rate {g.rate} != 1 is not supported")
+        return g
+
+    need = {"Leak", "k_slow", "k_fast", "ca_boyle"}
+    if set(ct.g_mS_per_cm2) != need:
+        raise ValueError(f"cell {ct.id}: channels {sorted(ct.g_mS_per_cm2)}, expected "
+                         f"{sorted(need)} (c302 parameter set C/C1)")
+    n, p, q = gate("k_slow", "n"), gate("k_fast", "p"), gate("k_fast", "q")
+    e, f = gate("ca_boyle", "e"), gate("ca_boyle", "f")
+    if (n.instances, p.instances, q.instances, e.instances, f.instances) != (1, 4, 1, 2, 1):
+        raise ValueError("gate exponents differ from C1 (n, p^4 q, e^2 f)")
+    h: CaGate = ch["ca_boyle"].ca_gate
+    return {
+        "c_m": ct.c_uF_per_cm2,
+        "g_leak": ct.g_mS_per_cm2["Leak"], "e_leak": ct.erev_mV["Leak"],
+        "g_kslow": ct.g_mS_per_cm2["k_slow"], "e_kslow": ct.erev_mV["k_slow"],
+        "g_kfast": ct.g_mS_per_cm2["k_fast"], "e_kfast": ct.erev_mV["k_fast"],
+        "g_ca": ct.g_mS_per_cm2["ca_boyle"], "e_ca": ct.erev_mV["ca_boyle"],
+        "tau_n": n.tau_ms, "mid_n": n.midpoint_mV, "scale_n": n.scale_mV,
+        "tau_p": p.tau_ms, "mid_p": p.midpoint_mV, "scale_p": p.scale_mV,
+        "tau_q": q.tau_ms, "mid_q": q.midpoint_mV, "scale_q": q.scale_mV,
+        "tau_e": e.tau_ms, "mid_e": e.midpoint_mV, "scale_e": e.scale_mV,
+        "tau_f": f.tau_ms, "mid_f": f.midpoint_mV, "scale_f": f.scale_mV,
+        "h_alpha": h.alpha, "h_ca_half": h.ca_half_mM, "h_k": h.k_mM,
+        "tau_ca": pool["decay_ms"], "rho_ca": pool["rho_SI"],
+    }
+
+
+def _cell_class(name: str, kind: str) -> str:
+    if kind == "muscle":
+        return name[:3]  # MDL/MDR/MVL/MVR quadrant
+    from wormlab.connectome import neuron_class
+
+    try:
+        return neuron_class(name)
+    except Exception:  # a cell cect does not know: its own class
+        return name
+
+
+class Network(nn.Module):
+    """c302 C1 network: single-compartment cells, graded synapses, gap junctions.
+
+    All parameters are ``nn.Parameter`` in physical units (see :data:`CELL_PARAMS` and the
+    mechanism table in :mod:`wormlab.circuit._mechanisms`). Cell parameters have shape ``(G,)``
+    with ``G`` groups (``share``); after :meth:`batched` every parameter gains a leading batch
+    dimension ``B`` so B parameter sets run at once.
+
+    ``forward(t, y)`` is the ODE right-hand side (no stimulus) for ``torchdiffeq.odeint``:
+    ``y`` has shape ``(B, S, N)`` with S = 7 cell states (V mV, n, p, q, e, f, [Ca] mM) plus one
+    synaptic activation row per kinetic group.
+    """
+
+    def __init__(self, spec: NetSpec, share: str = "type", syn_kinetics: str = "shared"):
+        super().__init__()
+        if share not in SHARING:
+            raise ValueError(f"share={share!r}; choose one of {SHARING}")
+        if syn_kinetics not in ("shared", "per_type"):
+            raise ValueError(f"syn_kinetics={syn_kinetics!r}; choose 'shared' or 'per_type'")
+        self.spec = spec
+        self.share = share
+        self.names: list[str] = list(spec.cells)
+        self.n_cells = len(self.names)
+        self.index = {n: i for i, n in enumerate(self.names)}
+        self.kinds = ["muscle" if "Muscle" in spec.cell_type[i] else "neuron"
+                      for i in range(self.n_cells)]
+        self.classes = [_cell_class(n, k) for n, k in zip(self.names, self.kinds)]
+
+        # --- cell parameter groups
+        if share == "type":
+            keys = list(spec.cell_type)
+        elif share == "class":
+            keys = [f"{spec.cell_type[i]}:{self.classes[i]}" for i in range(self.n_cells)]
+        else:
+            keys = list(self.names)
+        group_names = list(dict.fromkeys(keys))
+        gidx = [group_names.index(k) for k in keys]
+        self.group_names = group_names
+        self.register_buffer("group", torch.tensor(gidx, dtype=torch.long), persistent=False)
+        first = {g: i for i, g in reversed(list(enumerate(gidx)))}
+        values = {}
+        for g in range(len(group_names)):
+            i = first[g]
+            ct = spec.cell_types[spec.cell_type[i]]
+            v = _cell_values(ct, spec.channels, spec.ca_pool)
+            for k, x in v.items():
+                values.setdefault(k, []).append(x)
+        # each group must be homogeneous in the source (it is, by construction of the keys)
+        self.params = nn.ParameterDict(
+            {k: nn.Parameter(torch.tensor(values[k], dtype=torch.float64)) for k in CELL_PARAMS})
+        area = [spec.cell_types[t].area_um2 for t in spec.cell_type]
+        self.register_buffer("area_um2", torch.tensor(area, dtype=torch.float64))
+        self.register_buffer("v_init", torch.tensor(
+            [spec.cell_types[t].v_init_mV for t in spec.cell_type], dtype=torch.float64))
+        self.register_buffer("ca_init", torch.tensor(
+            [spec.cell_types[t].ca_init_mM for t in spec.cell_type], dtype=torch.float64))
+        self.register_buffer("ca_rest", torch.tensor(spec.ca_pool["resting_mM"],
+                                                     dtype=torch.float64))
+
+        # --- chemical synapses
+        st: list[SynapseType] = spec.syn_types
+        self.syn_type_names = [s.id for s in st]
+        if syn_kinetics == "shared":
+            kin_keys = [(s.delta_mV, s.vth_mV, s.k_per_ms) for s in st]
+            uniq = list(dict.fromkeys(kin_keys))
+            kin_of_type = [uniq.index(k) for k in kin_keys]
+        else:
+            uniq = [(s.delta_mV, s.vth_mV, s.k_per_ms) for s in st]
+            kin_of_type = list(range(len(st)))
+        self.n_kin = max(1, len(uniq))
+        self.register_buffer("kin_of_type", torch.tensor(kin_of_type, dtype=torch.long),
+                             persistent=False)
+        self.params["g_syn"] = nn.Parameter(torch.tensor([s.g_nS for s in st], dtype=torch.float64))
+        self.params["e_syn"] = nn.Parameter(torch.tensor([s.erev_mV for s in st],
+                                                         dtype=torch.float64))
+        self.params["syn_delta"] = nn.Parameter(torch.tensor([u[0] for u in uniq] or [5.0],
+                                                             dtype=torch.float64))
+        self.params["syn_vth"] = nn.Parameter(torch.tensor([u[1] for u in uniq] or [0.0],
+                                                           dtype=torch.float64))
+        self.params["syn_k"] = nn.Parameter(torch.tensor([u[2] for u in uniq] or [0.025],
+                                                         dtype=torch.float64))
+        chem = np.array(spec.chem, dtype=np.float64).reshape(-1, 4)
+        self.register_buffer("syn_pre", torch.tensor(chem[:, 0], dtype=torch.long),
+                             persistent=False)
+        self.register_buffer("syn_post", torch.tensor(chem[:, 1], dtype=torch.long),
+                             persistent=False)
+        self.register_buffer("syn_type", torch.tensor(chem[:, 2], dtype=torch.long),
+                             persistent=False)
+        self.params["w_syn"] = nn.Parameter(torch.tensor(chem[:, 3], dtype=torch.float64))
+
+        # --- gap junctions (each NeuroML electrical connection acts on both of its cells)
+        gaps = np.array(spec.gaps, dtype=np.float64).reshape(-1, 4)
+        self.register_buffer("gap_a", torch.tensor(gaps[:, 0], dtype=torch.long),
+                             persistent=False)
+        self.register_buffer("gap_b", torch.tensor(gaps[:, 1], dtype=torch.long),
+                             persistent=False)
+        self.register_buffer("gap_type", torch.tensor(gaps[:, 2], dtype=torch.long),
+                             persistent=False)
+        self.gap_type_names = [g[0] for g in spec.gap_types]
+        self.params["g_gap"] = nn.Parameter(torch.tensor([g[1] for g in spec.gap_types] or [0.0],
+                                                         dtype=torch.float64))
+        self.params["w_gap"] = nn.Parameter(torch.tensor(gaps[:, 3], dtype=torch.float64))
+
+    # ------------------------------------------------------------------ construction helpers
+    @property
+    def n_states(self) -> int:
+        return N_CELL_STATES + self.n_kin
+
+    @property
+    def batch_size(self) -> int | None:
+        """Leading batch dimension of the parameters (None when unbatched)."""
+        p = self.params["g_leak"]
+        return p.shape[0] if p.dim() == 2 else None
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.params["g_leak"].dtype
+
+    def indices(self, names) -> list[int]:
+        """Cell indices of ``names``; unknown names raise a KeyError with suggestions."""
+        out = []
+        for n in names:
+            if n not in self.index:
+                import difflib
+
+                close = difflib.get_close_matches(str(n), self.names, n=3)
+                raise KeyError(f"unknown cell {n!r}" + (f"; did you mean {close}?" if close
+                                                        else f" ({self.n_cells} cells)"))
+            out.append(self.index[n])
+        return out
+
+    def batched(self, batch: int) -> Network:
+        """A copy whose parameters have a leading dimension ``batch`` (independent copies)."""
+        if self.batch_size is not None:
+            raise ValueError("network is already batched")
+        import copy
+
+        new = copy.deepcopy(self)
+        for k, p in new.params.items():
+            new.params[k] = nn.Parameter(p.detach().unsqueeze(0).repeat(
+                batch, *([1] * p.dim())).clone())
+        return new
+
+    def perturbed(self, batch: int, rel_std: float = 0.1, seed: int = 0,
+                  names: tuple[str, ...] = ("g_leak", "g_kslow", "g_kfast", "g_ca", "g_syn",
+                                            "g_gap", "w_syn", "w_gap")) -> Network:
+        """``batch`` parameter sets: each named parameter times lognormal(0, rel_std) noise
+        (seeded). Set 0 keeps the original values."""
+        new = self.batched(batch)
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for k in names:
+                p = new.params[k]
+                noise = torch.exp(rel_std * torch.randn(p.shape, generator=gen,
+                                                        dtype=torch.float64)).to(p.dtype)
+                noise[0] = 1.0
+                p.mul_(noise)
+        return new
+
+    def initial_state(self, batch: int = 1) -> torch.Tensor:
+        """c302 initial state: V = initMembPotential, gates at steady state, [Ca] and s zero."""
+        P = self.materialize()
+        dt = self.dtype
+        v = self.v_init.to(dt).expand(batch, -1)
+        y = torch.zeros(batch, self.n_states, self.n_cells, dtype=dt, device=v.device)
+        y[:, 0] = v
+        for row, g in ((1, "n"), (2, "p"), (3, "q"), (4, "e"), (5, "f")):
+            y[:, row] = mech.sigmoid_gate(v, P[f"mid_{g}"], P[f"scale_{g}"]).detach()
+        y[:, 6] = self.ca_init.to(dt)
+        return y
+
+    # ------------------------------------------------------------------ parameters -> tensors
+    def materialize(self) -> dict[str, torch.Tensor]:
+        """Per-cell parameter tensors ``(..., N)`` and dense connection matrices, built once
+        per simulation so the time loop never scatters.
+
+        Returns a dict with every :data:`CELL_PARAMS` entry, ``area`` (um^2), ``M`` (nS,
+        shape (..., N, T, N): conductance w*g from pre to post per synapse type), ``e_syn``
+        (..., T), ``syn_delta/vth/k`` (..., K), ``G`` (nS, (..., N, N) symmetric gap matrix)
+        and ``G_sum`` (..., N).
+        """
+        p = self.params
+        P: dict[str, torch.Tensor] = {}
+        for k in CELL_PARAMS:
+            P[k] = p[k][..., self.group]
+        dt = self.dtype
+        P["area"] = self.area_um2.to(dt)
+        lead = p["w_syn"].shape[:-1]
+        n, nt = self.n_cells, max(1, len(self.syn_type_names))
+        vals = p["w_syn"] * p["g_syn"][..., self.syn_type]
+        M = torch.zeros(*lead, n, nt, n, dtype=dt, device=vals.device)
+        if vals.shape[-1]:
+            M = M.index_put((*[slice(None)] * len(lead), self.syn_pre, self.syn_type,
+                             self.syn_post), vals, accumulate=True) if not lead else \
+                _index_put_batched(M, (self.syn_pre, self.syn_type, self.syn_post), vals)
+        P["M"] = M
+        P["e_syn"] = p["e_syn"] if len(self.syn_type_names) else torch.zeros(
+            *lead, 1, dtype=dt)
+        for k in ("syn_delta", "syn_vth", "syn_k"):
+            P[k] = p[k]
+        gv = p["w_gap"] * p["g_gap"][..., self.gap_type]
+        W = torch.zeros(*lead, n, n, dtype=dt, device=gv.device)
+        if gv.shape[-1]:
+            W = W.index_put((self.gap_a, self.gap_b), gv, accumulate=True) if not lead else \
+                _index_put_batched(W, (self.gap_a, self.gap_b), gv)
+        G = W + W.transpose(-1, -2)
+        P["G"] = G
+        P["G_sum"] = G.sum(-1)
+        return P
+
+    # ------------------------------------------------------------------ dynamics
+    def drive(self, P, y, i_stim_nA=None):
+        """Membrane drive terms shared by the ODE and the exponential step.
+
+        Returns ``(A, Bc, ginf)`` with dV/dt = (A - Bc V) / C_m (A in uA/cm^2, Bc in mS/cm^2)
+        and ``ginf`` a dict of gate steady states and auxiliary values.
+        """
+        v, n, pg, q, e, f, ca = (y[:, i] for i in range(N_CELL_STATES))
+        s = y[:, N_CELL_STATES:]
+        h = mech.h_gate(ca, P["h_ca_half"], P["h_k"], P["h_alpha"])
+        gks = P["g_kslow"] * n
+        p2 = pg * pg
+        gkf = P["g_kfast"] * (p2 * p2) * q
+        gca = P["g_ca"] * (e * e) * f * h
+        a = (P["g_leak"] * P["e_leak"] + gks * P["e_kslow"] + gkf * P["e_kfast"]
+             + gca * P["e_ca"])
+        bc = P["g_leak"] + gks + gkf + gca
+        scale = mech.PA_TO_UA_PER_CM2_TIMES_AREA_UM2 / P["area"]
+        # chemical synapses: X[b, t, post] = sum_pre s[b, kin(t), pre] M[pre, t, post]  (nS)
+        M = P["M"]
+        nt = M.shape[-2]
+        if self.n_kin == 1:
+            X = _matvec(s[:, 0], M.reshape(*M.shape[:-2], nt * self.n_cells))
+            X = X.reshape(y.shape[0], nt, self.n_cells)
+        else:
+            s_t = s[:, self.kin_of_type]  # (B, T, N)
+            if M.dim() == 3:
+                X = torch.einsum("btn,ntm->btm", s_t, M)
+            else:
+                X = torch.einsum("btn,bntm->btm", s_t, M)
+        g_syn = X.sum(1)
+        ge_syn = (X * P["e_syn"].unsqueeze(-1)).sum(1)
+        gap = _matvec(v, P["G"])
+        a = a + scale * (ge_syn + gap)
+        bc = bc + scale * (g_syn + P["G_sum"])
+        if i_stim_nA is not None:
+            a = a + (mech.NA_TO_UA_PER_CM2_TIMES_AREA_UM2 / P["area"]) * i_stim_nA
+        return a, bc, {"h": h, "gca": gca, "s": s}
+
+    def derivative(self, P, y, i_stim_nA=None) -> torch.Tensor:
+        """dy/dt for state ``y`` (B, S, N) given materialized parameters ``P``."""
+        a, bc, aux = self.drive(P, y, i_stim_nA)
+        v = y[:, 0]
+        out = [(a - bc * v) / P["c_m"]]
+        for row, g in ((1, "n"), (2, "p"), (3, "q"), (4, "e"), (5, "f")):
+            xinf = mech.sigmoid_gate(v, P[f"mid_{g}"], P[f"scale_{g}"])
+            out.append((xinf - y[:, row]) / P[f"tau_{g}"])
+        j_ca = aux["gca"] * (P["e_ca"] - v)
+        out.append(P["rho_ca"] * mech.RHO_SI_TO_MM_PER_MS * j_ca
+                   - (y[:, 6] - self.ca_rest) / P["tau_ca"])
+        sinf, comp = mech.graded_s_inf(v.unsqueeze(1), P["syn_vth"].unsqueeze(-1),
+                                       P["syn_delta"].unsqueeze(-1))
+        ds = (sinf - aux["s"]) * P["syn_k"].unsqueeze(-1) / comp
+        ds = torch.where(comp < mech.SYN_CLAMP, torch.zeros_like(ds), ds)
+        return torch.cat([torch.stack(out, 1), ds], 1)
+
+    def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # torchdiffeq func
+        return self.derivative(self.materialize(), y)
+
+
+def _matvec(x: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+    """(B, N) x (N, K) or (B, N, K) -> (B, K)."""
+    if M.dim() == 2:
+        return x @ M
+    return torch.bmm(x.unsqueeze(1), M).squeeze(1)
+
+
+def _index_put_batched(M: torch.Tensor, idx, vals: torch.Tensor) -> torch.Tensor:
+    b = vals.shape[0]
+    bi = torch.arange(b, device=vals.device).unsqueeze(1).expand(b, vals.shape[1])
+    full = tuple(i.unsqueeze(0).expand(b, -1) for i in idx)
+    return M.index_put((bi, *full), vals, accumulate=True)
+
+
+def save_parameters(net: Network, path: str | Path) -> None:
+    """Write the parameters as safetensors (atomic)."""
+    from safetensors.torch import save_file
+
+    from wormlab.runs import atomic_path
+
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().contiguous() for k, v in net.params.items()}, str(tmp),
+                  metadata={"share": net.share, "n_cells": str(net.n_cells)})
+
+
+def load_parameters(net: Network, path: str | Path) -> Network:
+    """Load parameters written by :func:`save_parameters` into ``net`` (shapes must match)."""
+    from safetensors.torch import load_file
+
+    state = load_file(str(path))
+    with torch.no_grad():
+        for k, v in state.items():
+            if k not in net.params:
+                raise KeyError(f"{path}: unknown parameter {k!r}")
+            if net.params[k].shape != v.shape:
+                raise ValueError(f"{path}: {k} has shape {tuple(v.shape)}, network expects "
+                                 f"{tuple(net.params[k].shape)}")
+            net.params[k].copy_(v)
+    return net
