@@ -292,6 +292,8 @@ def read_text_dir(
         files: optional explicit file names (relative to ``folder``) to read, in that order.
     """
     folder = Path(folder)
+    if not folder.is_dir():
+        raise FormatError(f"{folder}: not a directory")
     meta = read_columns(folder)
     if meta is not None:
         output_names = output_names or meta["outputs"]
@@ -421,3 +423,18 @@ def load(path, **kwargs) -> SequenceSet:
     if not path.exists():
         raise FormatError(f"{path}: does not exist")
     raise FormatError(f"{path}: unknown data set type (a folder of .dat files, .npz or .h5)")
+
+
+SMOKE_FILE = "synthetic_c302_C1_forward_1ms.npz"
+
+
+def smoke_dataset() -> SequenceSet:
+    """Small shipped data set for tests and notebook smoke runs.
+
+    12 sequences of the forward-crawling scenario simulated by c302 C1 in NEURON (this
+    package's generator, ``wormlab rom generate``), 500 ms resampled to 1 ms, float32.
+    Synthetic: produced by the project's simulator, not recorded from animals.
+    """
+    from wormlab.paths import package_data
+
+    return load_npz(package_data("rom", "data", SMOKE_FILE))

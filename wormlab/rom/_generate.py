@@ -58,7 +58,7 @@ class GenerateConfig:
         prefix: file-name prefix (``synthetic``).
     """
 
-    backend: str = "neuron"
+    backend: str = "auto"
     inputs: tuple[str, ...] = FORWARD_INPUTS
     outputs: tuple[str, ...] = FORWARD_OUTPUTS
     n_sequences: int = 40
@@ -148,10 +148,53 @@ def simulate(cfg: GenerateConfig, t_ms, currents_nA) -> np.ndarray:
     return out
 
 
-def _circuit_simulate(cfg, t_ms, currents_nA):  # pragma: no cover - wired when circuit lands
-    raise RuntimeError(
-        "the wormlab.circuit generator is not available on this branch yet; use backend='neuron'"
-    )
+_CIRCUIT: dict = {}
+
+
+def circuit_network(parameter_set: str = "C1"):
+    """The wormlab.circuit network used as generator (cached per process).
+
+    It is read from the same c302 ``<set>`` network file (302 neurons, no muscles, no
+    stimuli) that the NEURON generator runs, so both generators simulate one model; without
+    c302 installed it falls back to C1 cells on the cect Cook 2019 wiring.
+    """
+    if parameter_set not in _CIRCUIT:
+        from wormlab import circuit
+        from wormlab.rom._neuron import build_network, neuron_available
+
+        if neuron_available():
+            nml = build_network(parameter_set) / f"c302_{parameter_set}_rom.net.nml"
+            _CIRCUIT[parameter_set] = circuit.build_network(str(nml))
+        else:
+            _CIRCUIT[parameter_set] = circuit.build_network(source="connectome")
+    return _CIRCUIT[parameter_set]
+
+
+def _circuit_simulate(cfg, t_ms, currents_nA):
+    """Batched run of the differentiable circuit (exp-Euler at ``cfg.sim_dt_ms``).
+
+    The waveform is given at the recording step and held between samples by the circuit.
+    """
+    import torch
+
+    from wormlab import circuit
+
+    rec_dt = float(t_ms[1] - t_ms[0])
+    every = int(round(rec_dt / cfg.sim_dt_ms))
+    if abs(every * cfg.sim_dt_ms - rec_dt) > 1e-9:
+        raise ValueError(f"sampling step {rec_dt} ms is not a multiple of sim_dt_ms "
+                         f"{cfg.sim_dt_ms}")
+    stim = circuit.Stimulus.waveform(list(cfg.inputs), torch.as_tensor(currents_nA), rec_dt)
+    try:
+        res = circuit.simulate(circuit_network(cfg.parameter_set), stim, duration_ms=float(t_ms[-1]),
+                               dt_ms=cfg.sim_dt_ms, record=list(cfg.outputs),
+                               batch=currents_nA.shape[1], record_every=every)
+    except circuit.CircuitBlowUpError as exc:
+        raise SimulationBlowUp(f"circuit: {exc}") from exc
+    v = res.v_mV.detach().cpu().numpy().astype(np.float64)
+    if v.shape[0] != len(t_ms):
+        raise RuntimeError(f"circuit returned {v.shape[0]} samples, expected {len(t_ms)}")
+    return v
 
 
 def circuit_available() -> bool:
@@ -159,7 +202,7 @@ def circuit_available() -> bool:
         import wormlab.circuit as c
     except Exception:
         return False
-    return hasattr(c, "simulate_currents")
+    return hasattr(c, "simulate") and hasattr(c, "Stimulus")
 
 
 def resolve_backend(name: str) -> str:

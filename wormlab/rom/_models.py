@@ -59,6 +59,8 @@ class RomModel(nn.Module):
         return (yn, hs) if return_hidden else yn
 
     def forward(self, x: torch.Tensor, return_hidden: bool = False):
+        if x.ndim != 3 or x.shape[-1] != self.n_inputs:
+            raise ValueError(f"expected inputs (T, B, {self.n_inputs}), got {tuple(x.shape)}")
         xn = (x - self.x_mean) / self.x_std
         out = self.forward_normalised(xn, return_hidden)
         yn, hs = out if return_hidden else (out, None)

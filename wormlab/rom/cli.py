@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--workers", type=int, default=1, help="dask worker processes")
     g.add_argument("--duration-ms", type=float, default=500.0)
     g.add_argument("--dt", default="0.5,0.1", help="sampling steps in ms")
-    g.add_argument("--backend", default="neuron", choices=["auto", "neuron", "circuit"])
+    g.add_argument("--backend", default="auto", choices=["auto", "neuron", "circuit"])
     g.add_argument("--amplitude-nA", type=float, default=None)
     g.add_argument("--seed", type=int, default=0)
 
@@ -131,7 +131,11 @@ def _cmd_train(a) -> int:
 
 def _cmd_generate(a) -> int:
     from wormlab.rom._generate import (
-        FORWARD_INPUTS, FORWARD_OUTPUTS, NICTATION_INPUTS, NICTATION_OUTPUTS, GenerateConfig,
+        FORWARD_INPUTS,
+        FORWARD_OUTPUTS,
+        NICTATION_INPUTS,
+        NICTATION_OUTPUTS,
+        GenerateConfig,
         generate_dataset,
     )
 
