@@ -12,6 +12,12 @@ system with recurrent neural networks" — one recurrent layer + dense readout t
 Arrays are time-first ``(T, B, N)``; currents in nA, voltages in mV, time in s in files.
 """
 
+from wormlab.rom._compare import (
+    currents_from_specs,
+    hidden_output_correlation,
+    hidden_states,
+    predict_vs_simulation,
+)
 from wormlab.rom._format import (
     FormatError,
     SequenceSet,
@@ -56,7 +62,8 @@ __all__ = [
     "CELLS", "FORWARD_INPUTS", "FORWARD_OUTPUTS", "NICTATION_INPUTS", "NICTATION_OUTPUTS",
     "PRIMITIVES", "RECIPES", "FormatError", "GenerateConfig", "ModelConfig", "RomConfig",
     "RomModel", "SequenceSet", "SimulationBlowUp", "SplitConfig", "TrainConfig", "TrainResult",
-    "generate_dataset", "gradient_saliency", "load", "load_h5", "load_model", "load_npz",
+    "currents_from_specs", "generate_dataset", "gradient_saliency", "hidden_output_correlation",
+    "hidden_states", "predict_vs_simulation", "load", "load_h5", "load_model", "load_npz",
     "make_current", "n_parameters", "read_sequence", "read_text_dir", "repeated_runs",
     "save_h5", "save_model", "save_npz", "shape_library", "simulate", "smoke_dataset", "split_indices",
     "stimuli", "train_many", "train_model", "write_sequence", "write_text_dir",

@@ -12,8 +12,15 @@ from pathlib import Path
 import numpy as np
 
 from wormlab.rom._format import load
+from wormlab.rom._models import load_model, save_model
 from wormlab.rom._saliency import gradient_saliency
-from wormlab.rom._train import SplitConfig, TrainConfig, split_indices, train_many
+from wormlab.rom._train import (
+    MAX_PACKED_HIDDEN,
+    SplitConfig,
+    TrainConfig,
+    split_indices,
+    train_many,
+)
 from wormlab.runs import atomic_path
 
 # Mestre et al. 2021, test RMSE (their data and units), for side-by-side reading only.
@@ -25,7 +32,7 @@ TABLES = {
     "arch": [("RNN-16", "rnn", 16, ()), ("RNN-64", "rnn", 64, ()), ("LSTM-8", "lstm", 8, ()),
              ("LSTM-32", "lstm", 32, ()), ("GRU-8", "gru", 8, ()), ("GRU-32", "gru", 32, ())],
     "sweep": [(f"GRU-{h}", "gru", h, ()) for h in (2, 4, 8, 16, 32, 64)],
-    "long": [("GRU-8", "gru", 8, ()), ("GRU-32", "gru", 32, ())],
+    "long": [("GRU-8", "gru", 8, ())],
     "inputs": [("GRU-8 all inputs", "gru", 8, ()), ("GRU-8 No-AVB", "gru", 8, ("AVBL", "AVBR")),
                ("GRU-8 No-PLM", "gru", 8, ("PLML", "PLMR"))],
     "two": [("GRU-16", "gru", 16, ()), ("GRU-32", "gru", 32, ()), ("LSTM-32", "lstm", 32, ())],
@@ -41,32 +48,72 @@ def _write(out: Path, table: dict) -> None:
         tmp.write_text(json.dumps(table, indent=1) + "\n")
 
 
+SETTINGS = ("data", "runs", "epochs", "patience", "lr", "split_seed")
+
+
+def _reuse(out: Path, table: dict, label: str, drop) -> dict | None:
+    """A row with the same label and settings from another table JSON in the same folder
+    (e.g. GRU-8 of the architecture table reused by the size sweep)."""
+    for other in sorted(out.parent.glob("*.json")):
+        if other == out:
+            continue
+        try:
+            t = json.loads(other.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if all(t.get(k) == table.get(k) for k in SETTINGS):
+            for lab, row in t.get("rows", {}).items():
+                if lab.split()[0] == label.split()[0] and list(row.get("dropped", [])) == list(
+                        drop):
+                    return dict(row, reused_from=f"{other.name}:{lab}")
+    return None
+
+
 def run_experiment(name: str, data_dir, out, *, runs: int = 3, epochs: int = 300,
                    patience: int | None = None, lr: float = 1e-2, split_seed: int = 0,
                    show_progress: bool = True) -> str:
-    """Run table ``name`` on ``data_dir``; store rows in ``out`` (JSON); return Markdown."""
+    """Run table ``name`` on ``data_dir``; store rows in ``out`` (JSON); return Markdown.
+
+    Every trained model is saved to ``<out stem>_models/<label>_run<r>.safetensors``.
+    """
     if name not in TABLES:
         raise KeyError(f"unknown experiment {name!r}; available: {sorted(TABLES)}")
     out = Path(out)
     data = load(data_dir)
     table = _read(out)
-    table.update(data=str(data_dir), runs=runs, epochs=epochs, patience=patience, lr=lr,
-                 split_seed=split_seed, n_sequences=len(data), dt_s=data.dt_s,
-                 unit=data.output_unit, inputs=data.input_names, outputs=data.output_names)
+    settings = dict(data=str(data_dir), runs=runs, epochs=epochs, patience=patience, lr=lr,
+                    split_seed=split_seed)
+    if any(table.get(k) != v for k, v in settings.items()):
+        table = {"rows": {}}  # rows of other settings are not resumed
+    table.update(settings, n_sequences=len(data), dt_s=data.dt_s, unit=data.output_unit,
+                 inputs=data.input_names, outputs=data.output_names)
     tcfg = TrainConfig(epochs=epochs, lr=lr, patience=patience)
     split = split_indices(data, SplitConfig(seed=split_seed))
-    # group pending rows by (kind, dropped inputs) so they train side by side
-    groups: dict[tuple, list] = {}
+    # pending rows of one (kind, dropped inputs) train side by side, in groups of at most
+    # MAX_PACKED_HIDDEN hidden units, and the JSON is written after every group (resumable)
+    groups: list[tuple[tuple, list]] = []
     for label, kind, hidden, drop in TABLES[name]:
-        if label not in table["rows"]:
-            groups.setdefault((kind, drop), []).append((label, hidden))
-    for (kind, drop), rows in groups.items():
+        if label in table["rows"]:
+            continue
+        row = _reuse(out, table, label, drop)
+        if row is not None:
+            table["rows"][label] = row
+            continue
+        last = groups[-1] if groups else None
+        if (last and last[0] == (kind, drop)
+                and (sum(h for _, h in last[1]) + hidden) * runs <= MAX_PACKED_HIDDEN):
+            last[1].append((label, hidden))
+        else:
+            groups.append(((kind, drop), [(label, hidden)]))
+    for (kind, drop), rows in groups:
         d = data.select(inputs=[c for c in data.input_names if c not in drop]) if drop else data
         hiddens = [h for _, h in rows for _ in range(runs)]
         seeds = [r for _ in rows for r in range(runs)]
         res = train_many(d, kind, hiddens, seeds, tcfg, split, show_progress=show_progress)
         for j, (label, hidden) in enumerate(rows):
             rr = res[j * runs : (j + 1) * runs]
+            for r, tr in enumerate(rr):
+                save_model(tr.model, model_dir(out) / f"{_slug(label)}_run{r}.safetensors")
             row = {"kind": kind, "hidden": hidden, "dropped": list(drop),
                    "n_params": sum(p.numel() for p in rr[0].model.parameters()),
                    "seconds_all_packed": rr[0].seconds,
@@ -75,17 +122,40 @@ def run_experiment(name: str, data_dir, out, *, runs: int = 3, epochs: int = 300
                 v = np.array([r.metrics[k] for r in rr])
                 row[k] = float(v.mean())
                 row[f"{k}_sd"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
-            if name == "inputs" and not drop:
-                sal = np.mean([gradient_saliency(r.model, d.inputs[:, split["test"]])
-                               for r in rr], axis=0)
-                table["saliency"] = {"inputs": d.input_names, "outputs": d.output_names,
-                                     "matrix": sal.tolist()}
             if name == "two":
                 row["per_scenario_test_rmse"] = _per_scenario(rr, d, split["test"])
             table["rows"][label] = row
         _write(out, table)
+    if name == "inputs" and "saliency" not in table:
+        table["saliency"] = _saliency(out, table, data, split)
     _write(out, table)
     return markdown(table)
+
+
+def _slug(label: str) -> str:
+    return label.lower().replace(" ", "_").replace("-", "")
+
+
+def model_dir(out: Path) -> Path:
+    return out.parent / f"{out.stem}_models"
+
+
+def _saliency(out: Path, table: dict, data, split) -> dict:
+    """Gradient saliency of the all-inputs GRU-8 runs (their checkpoints), on the test set."""
+    row = table["rows"]["GRU-8 all inputs"]
+    src = out
+    if "reused_from" in row:
+        src = out.parent / row["reused_from"].split(":")[0]
+        label = row["reused_from"].split(":", 1)[1]
+    else:
+        label = "GRU-8 all inputs"
+    paths = sorted(model_dir(src).glob(f"{_slug(label)}_run*.safetensors"))
+    if not paths:
+        raise FileNotFoundError(f"no checkpoints for {label} in {model_dir(src)}")
+    sal = np.mean([gradient_saliency(load_model(p), data.inputs[:, split["test"]])
+                   for p in paths], axis=0)
+    return {"inputs": data.input_names, "outputs": data.output_names, "matrix": sal.tolist(),
+            "models": [str(p) for p in paths]}
 
 
 def _per_scenario(results, data, test_idx) -> dict:

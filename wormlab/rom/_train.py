@@ -237,17 +237,42 @@ class _Packed(torch.nn.Module):
                     gr.mul_(scale[own % (n + 1)])
 
 
+MAX_PACKED_HIDDEN = 128  # beyond this the dense packed layer costs more than it saves (1 core)
+
+
 def train_many(data: SequenceSet, kind: str, hiddens: list[int], seeds: list[int],
                tcfg: TrainConfig, split: dict[str, list[int]], *, show_progress: bool = True,
-               meta: dict | None = None) -> list[TrainResult]:
-    """Train several models of one cell ``kind`` (sizes ``hiddens``, init ``seeds``) at once.
+               meta: dict | None = None, max_packed: int = MAX_PACKED_HIDDEN
+               ) -> list[TrainResult]:
+    """Train several models of one cell ``kind`` (sizes ``hiddens``, init ``seeds``).
 
-    Each model keeps the weights of its own best validation epoch; early stopping (if
-    ``tcfg.patience``) stops when every model has been stale that long.
+    Models are packed side by side into layers of at most ``max_packed`` hidden units (see
+    :class:`_Packed`). Each model keeps the weights of its own best validation epoch; early
+    stopping (if ``tcfg.patience``) stops a pack when every model in it has been stale that long.
+    Results are in the order of ``hiddens``.
     """
-    t0 = time.perf_counter()
     if len(hiddens) != len(seeds) or not hiddens:
         raise ValueError("give one seed per hidden size (at least one model)")
+    packs, cur = [], []
+    for i in sorted(range(len(hiddens)), key=lambda i: hiddens[i]):
+        if cur and sum(hiddens[j] for j in cur) + hiddens[i] > max_packed:
+            packs.append(cur)
+            cur = []
+        cur.append(i)
+    packs.append(cur)
+    out: list[TrainResult | None] = [None] * len(hiddens)
+    for pk in packs:
+        res = _train_pack(data, kind, [hiddens[i] for i in pk], [seeds[i] for i in pk], tcfg,
+                          split, show_progress=show_progress, meta=meta)
+        for i, r in zip(pk, res):
+            out[i] = r
+    return out
+
+
+def _train_pack(data: SequenceSet, kind: str, hiddens: list[int], seeds: list[int],
+                tcfg: TrainConfig, split: dict[str, list[int]], *, show_progress: bool = True,
+                meta: dict | None = None) -> list[TrainResult]:
+    t0 = time.perf_counter()
     n_in, n_out, n = len(data.input_names), len(data.output_names), len(hiddens)
     seed_everything(seeds[0])
     packed = _Packed(kind, n_in, hiddens, n_out, seeds)
