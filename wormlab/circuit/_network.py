@@ -15,6 +15,7 @@ from wormlab.circuit._nml import CaGate, CellType, Channel, Gate, NetSpec, Synap
 
 # state rows of y (B, S, N): 7 cell states, then one synaptic activation row per kinetic group
 STATE_NAMES = ("v", "n", "p", "q", "e", "f", "ca")
+GATES = ("n", "p", "q", "e", "f")
 N_CELL_STATES = len(STATE_NAMES)
 
 # cell-level parameters: name -> (unit, how to read it from a NetSpec cell type / channels)
@@ -267,65 +268,65 @@ class Network(nn.Module):
                 p.mul_(noise)
         return new
 
-    def initial_state(self, batch: int = 1) -> torch.Tensor:
+    def initial_state(self, batch: int = 1, overrides: dict | None = None) -> torch.Tensor:
         """c302 initial state: V = initMembPotential, gates at steady state, [Ca] and s zero."""
-        P = self.materialize()
+        P = self.materialize(overrides)
         dt = self.dtype
         v = self.v_init.to(dt).expand(batch, -1)
         y = torch.zeros(batch, self.n_states, self.n_cells, dtype=dt, device=v.device)
         y[:, 0] = v
-        for row, g in ((1, "n"), (2, "p"), (3, "q"), (4, "e"), (5, "f")):
-            y[:, row] = mech.sigmoid_gate(v, P[f"mid_{g}"], P[f"scale_{g}"]).detach()
+        y[:, 1:6] = self.gate_inf(P, v)
         y[:, 6] = self.ca_init.to(dt)
         return y
 
     # ------------------------------------------------------------------ parameters -> tensors
-    def materialize(self) -> dict[str, torch.Tensor]:
-        """Per-cell parameter tensors ``(..., N)`` and dense connection matrices, built once
-        per simulation so the time loop never scatters.
+    def materialize(self, overrides: dict | None = None) -> dict[str, torch.Tensor]:
+        """Per-cell parameter tensors ``(..., N)`` and per-connection coefficients, built once
+        per simulation so the time loop only gathers and scatters.
 
-        Returns a dict with every :data:`CELL_PARAMS` entry, ``area`` (um^2), ``M`` (nS,
-        shape (..., N, T, N): conductance w*g from pre to post per synapse type), ``e_syn``
-        (..., T), ``syn_delta/vth/k`` (..., K), ``G`` (nS, (..., N, N) symmetric gap matrix)
-        and ``G_sum`` (..., N).
+        Returns a dict with every :data:`CELL_PARAMS` entry, ``area`` (um^2), ``gate_mid``,
+        ``gate_inv_scale`` (1/mV), ``gate_tau`` (ms), each (..., 5, N) for gates n, p, q, e, f;
+        ``syn_g`` (nS) and ``syn_ge`` (nS mV) per connection (..., C); ``syn_src`` (C,) index
+        into the flattened (K*N) synaptic activations; ``gap_g`` (nS, (..., 2E)) per directed
+        gap edge with ``gap_dst``/``gap_src`` (2E,) and ``G_sum`` (nS, (..., N)).
         """
         p = self.params
         P: dict[str, torch.Tensor] = {}
         for k in CELL_PARAMS:
             P[k] = p[k][..., self.group]
+        P["gate_mid"] = torch.stack([P[f"mid_{g}"] for g in GATES], -2)
+        P["gate_inv_scale"] = 1.0 / torch.stack([P[f"scale_{g}"] for g in GATES], -2)
+        P["gate_tau"] = torch.stack([P[f"tau_{g}"] for g in GATES], -2)
         dt = self.dtype
         P["area"] = self.area_um2.to(dt)
-        lead = p["w_syn"].shape[:-1]
-        n, nt = self.n_cells, max(1, len(self.syn_type_names))
-        vals = p["w_syn"] * p["g_syn"][..., self.syn_type]
-        M = torch.zeros(*lead, n, nt, n, dtype=dt, device=vals.device)
-        if vals.shape[-1]:
-            M = M.index_put((*[slice(None)] * len(lead), self.syn_pre, self.syn_type,
-                             self.syn_post), vals, accumulate=True) if not lead else \
-                _index_put_batched(M, (self.syn_pre, self.syn_type, self.syn_post), vals)
-        P["M"] = M
-        P["e_syn"] = p["e_syn"] if len(self.syn_type_names) else torch.zeros(
-            *lead, 1, dtype=dt)
+        g = p["w_syn"] * p["g_syn"][..., self.syn_type]
+        P["syn_g"] = g
+        P["syn_ge"] = g * p["e_syn"][..., self.syn_type]
+        P["syn_src"] = self.kin_of_type[self.syn_type] * self.n_cells + self.syn_pre
+        P["syn_post"] = self.syn_post
         for k in ("syn_delta", "syn_vth", "syn_k"):
-            P[k] = p[k]
+            P[k] = p[k].unsqueeze(-1)  # (..., K, 1) against (B, K, N)
         gv = p["w_gap"] * p["g_gap"][..., self.gap_type]
-        W = torch.zeros(*lead, n, n, dtype=dt, device=gv.device)
-        if gv.shape[-1]:
-            W = W.index_put((self.gap_a, self.gap_b), gv, accumulate=True) if not lead else \
-                _index_put_batched(W, (self.gap_a, self.gap_b), gv)
-        G = W + W.transpose(-1, -2)
-        P["G"] = G
-        P["G_sum"] = G.sum(-1)
+        # each NeuroML electrical connection (a, b) injects into a from b AND into b from a
+        P["gap_g"] = torch.cat([gv, gv], -1)
+        P["gap_dst"] = torch.cat([self.gap_a, self.gap_b])
+        P["gap_src"] = torch.cat([self.gap_b, self.gap_a])
+        lead = gv.shape[:-1]
+        P["G_sum"] = torch.zeros(*lead, self.n_cells, dtype=dt, device=gv.device).index_add(
+            -1, P["gap_dst"], P["gap_g"])
         return P
 
     # ------------------------------------------------------------------ dynamics
     def drive(self, P, y, i_stim_nA=None):
         """Membrane drive terms shared by the ODE and the exponential step.
 
-        Returns ``(A, Bc, ginf)`` with dV/dt = (A - Bc V) / C_m (A in uA/cm^2, Bc in mS/cm^2)
-        and ``ginf`` a dict of gate steady states and auxiliary values.
+        Returns ``(A, Bc, aux)`` with dV/dt = (A - Bc V) / C_m (A in uA/cm^2, Bc in mS/cm^2)
+        and ``aux`` holding the Ca conductance density and the synaptic activations.
         """
-        v, n, pg, q, e, f, ca = (y[:, i] for i in range(N_CELL_STATES))
+        v = y[:, 0]
+        gates = y[:, 1:6]
+        n, pg, q, e, f = gates.unbind(1)
+        ca = y[:, 6]
         s = y[:, N_CELL_STATES:]
         h = mech.h_gate(ca, P["h_ca_half"], P["h_k"], P["h_alpha"])
         gks = P["g_kslow"] * n
@@ -336,60 +337,41 @@ class Network(nn.Module):
              + gca * P["e_ca"])
         bc = P["g_leak"] + gks + gkf + gca
         scale = mech.PA_TO_UA_PER_CM2_TIMES_AREA_UM2 / P["area"]
-        # chemical synapses: X[b, t, post] = sum_pre s[b, kin(t), pre] M[pre, t, post]  (nS)
-        M = P["M"]
-        nt = M.shape[-2]
-        if self.n_kin == 1:
-            X = _matvec(s[:, 0], M.reshape(*M.shape[:-2], nt * self.n_cells))
-            X = X.reshape(y.shape[0], nt, self.n_cells)
-        else:
-            s_t = s[:, self.kin_of_type]  # (B, T, N)
-            if M.dim() == 3:
-                X = torch.einsum("btn,ntm->btm", s_t, M)
-            else:
-                X = torch.einsum("btn,bntm->btm", s_t, M)
-        g_syn = X.sum(1)
-        ge_syn = (X * P["e_syn"].unsqueeze(-1)).sum(1)
-        gap = _matvec(v, P["G"])
-        a = a + scale * (ge_syn + gap)
-        bc = bc + scale * (g_syn + P["G_sum"])
+        bsz = y.shape[0]
+        # chemical synapses: per connection s[pre] * w g (conductance) and * E (drive), summed
+        # into the postsynaptic cell; one s per presynaptic cell and kinetic group
+        s_pre = s.reshape(bsz, -1)[:, P["syn_src"]]
+        contrib = torch.stack([s_pre * P["syn_g"], s_pre * P["syn_ge"]], 1)
+        syn = torch.zeros(bsz, 2, self.n_cells, dtype=y.dtype, device=y.device).index_add(
+            2, P["syn_post"], contrib)
+        gap = torch.zeros(bsz, self.n_cells, dtype=y.dtype, device=y.device).index_add(
+            1, P["gap_dst"], v[:, P["gap_src"]] * P["gap_g"])
+        a = a + scale * (syn[:, 1] + gap)
+        bc = bc + scale * (syn[:, 0] + P["G_sum"])
         if i_stim_nA is not None:
             a = a + (mech.NA_TO_UA_PER_CM2_TIMES_AREA_UM2 / P["area"]) * i_stim_nA
-        return a, bc, {"h": h, "gca": gca, "s": s}
+        return a, bc, {"gca": gca, "s": s}
+
+    def gate_inf(self, P, v):
+        """Steady states (B, 5, N) of gates n, p, q, e, f at voltage ``v`` (B, N)."""
+        return torch.sigmoid((v.unsqueeze(1) - P["gate_mid"]) * P["gate_inv_scale"])
 
     def derivative(self, P, y, i_stim_nA=None) -> torch.Tensor:
         """dy/dt for state ``y`` (B, S, N) given materialized parameters ``P``."""
         a, bc, aux = self.drive(P, y, i_stim_nA)
         v = y[:, 0]
-        out = [(a - bc * v) / P["c_m"]]
-        for row, g in ((1, "n"), (2, "p"), (3, "q"), (4, "e"), (5, "f")):
-            xinf = mech.sigmoid_gate(v, P[f"mid_{g}"], P[f"scale_{g}"])
-            out.append((xinf - y[:, row]) / P[f"tau_{g}"])
+        dv = (a - bc * v) / P["c_m"]
+        dg = (self.gate_inf(P, v) - y[:, 1:6]) / P["gate_tau"]
         j_ca = aux["gca"] * (P["e_ca"] - v)
-        out.append(P["rho_ca"] * mech.RHO_SI_TO_MM_PER_MS * j_ca
-                   - (y[:, 6] - self.ca_rest) / P["tau_ca"])
-        sinf, comp = mech.graded_s_inf(v.unsqueeze(1), P["syn_vth"].unsqueeze(-1),
-                                       P["syn_delta"].unsqueeze(-1))
-        ds = (sinf - aux["s"]) * P["syn_k"].unsqueeze(-1) / comp
+        dca = (P["rho_ca"] * mech.RHO_SI_TO_MM_PER_MS * j_ca
+               - (y[:, 6] - self.ca_rest) / P["tau_ca"])
+        sinf, comp = mech.graded_s_inf(v.unsqueeze(1), P["syn_vth"], P["syn_delta"])
+        ds = (sinf - aux["s"]) * P["syn_k"] / comp
         ds = torch.where(comp < mech.SYN_CLAMP, torch.zeros_like(ds), ds)
-        return torch.cat([torch.stack(out, 1), ds], 1)
+        return torch.cat([dv.unsqueeze(1), dg, dca.unsqueeze(1), ds], 1)
 
     def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # torchdiffeq func
         return self.derivative(self.materialize(), y)
-
-
-def _matvec(x: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
-    """(B, N) x (N, K) or (B, N, K) -> (B, K)."""
-    if M.dim() == 2:
-        return x @ M
-    return torch.bmm(x.unsqueeze(1), M).squeeze(1)
-
-
-def _index_put_batched(M: torch.Tensor, idx, vals: torch.Tensor) -> torch.Tensor:
-    b = vals.shape[0]
-    bi = torch.arange(b, device=vals.device).unsqueeze(1).expand(b, vals.shape[1])
-    full = tuple(i.unsqueeze(0).expand(b, -1) for i in idx)
-    return M.index_put((bi, *full), vals, accumulate=True)
 
 
 def save_parameters(net: Network, path: str | Path) -> None:
