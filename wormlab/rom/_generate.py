@@ -186,9 +186,10 @@ def _circuit_simulate(cfg, t_ms, currents_nA):
                          f"{cfg.sim_dt_ms}")
     stim = circuit.Stimulus.waveform(list(cfg.inputs), torch.as_tensor(currents_nA), rec_dt)
     try:
-        res = circuit.simulate(circuit_network(cfg.parameter_set), stim, duration_ms=float(t_ms[-1]),
-                               dt_ms=cfg.sim_dt_ms, record=list(cfg.outputs),
-                               batch=currents_nA.shape[1], record_every=every)
+        with torch.no_grad():  # no autograd graph: 10^4 steps x batch would fill the memory
+            res = circuit.simulate(circuit_network(cfg.parameter_set), stim, duration_ms=float(t_ms[-1]),
+                                   dt_ms=cfg.sim_dt_ms, record=list(cfg.outputs),
+                                   batch=currents_nA.shape[1], record_every=every)
     except circuit.CircuitBlowUpError as exc:
         raise SimulationBlowUp(f"circuit: {exc}") from exc
     v = res.v_mV.detach().cpu().numpy().astype(np.float64)
