@@ -1,7 +1,6 @@
 """Shared factories for circuit tests (small networks, short windows)."""
 
 import pytest
-import torch
 
 from wormlab import circuit
 
@@ -20,19 +19,28 @@ def c302_spec(full_net):
     return full_net.spec
 
 
-def make_sub(spec, names, **kw):
+def _make_sub(spec, names, **kw):
     return circuit.build_network(circuit.subset_spec(spec, list(names)), **kw)
+
+
+def _active_stim(names, amp_nA=0.008):
+    """A step strong enough to make C1 neurons spike (5-8 pA, as c302's offset current)."""
+    return circuit.Stimulus.step(list(names), amp_nA, start_ms=1.0)
+
+
+@pytest.fixture(scope="session")
+def make_sub():
+    """``make_sub(spec, names, **config)``: a sub-circuit network."""
+    return _make_sub
+
+
+@pytest.fixture(scope="session")
+def active_stim():
+    return _active_stim
 
 
 @pytest.fixture
 def tiny(c302_spec):
     """3 connected neurons of the c302 network (chemical synapses and a gap junction)."""
-    return make_sub(c302_spec, ["AVAL", "AVAR", "AVDL"])
+    return _make_sub(c302_spec, ["AVAL", "AVAR", "AVDL"])
 
-
-def active_stim(names, amp_nA=0.008):
-    """A step strong enough to make C1 neurons spike (5-8 pA, as c302's offset current)."""
-    return circuit.Stimulus.step(list(names), amp_nA, start_ms=1.0)
-
-
-torch.set_default_dtype(torch.float64)

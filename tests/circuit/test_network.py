@@ -9,8 +9,6 @@ import torch
 from wormlab import circuit
 from wormlab.circuit import reference
 
-from .conftest import active_stim, make_sub
-
 
 def test_full_network_matches_c302_counts(full_net):
     assert full_net.n_cells == 397
@@ -34,21 +32,23 @@ def test_template_matches_fresh_c302(tmp_path):
     assert [list(g) for g in fresh["gap_types"]] == [list(g) for g in shipped["gap_types"]]
 
 
-def test_passive_cell_closed_form(c302_spec):
-    """Only the leak: V(t) = E + (V0 - E) exp(-t g / C) exactly (exp-Euler is exact here)."""
+def test_passive_cell_closed_form(c302_spec, make_sub):
+    """Only the leak: V(t) = E + (V0 - E) exp(-t g / C) exactly (exp-Euler is exact here,
+    even at dt = 0.5 ms where RK4 would be unstable on the 0.1 ms Ca gate)."""
     net = make_sub(c302_spec, ["AVAL"])
     zero = {k: torch.zeros_like(net.params[k]) for k in ("g_kslow", "g_kfast", "g_ca")}
-    res = circuit.simulate(net, None, duration_ms=200.0, dt_ms=0.5, params=zero)
+    res = circuit.simulate(net, None, duration_ms=200.0, dt_ms=0.5, params=zero,
+                           solver="expeuler")
     g, c = float(net.params["g_leak"][0]), float(net.params["c_m"][0])
     t = res.t_ms
     exact = -50.0 + (-45.0 + 50.0) * torch.exp(-t * g / c)
     assert torch.allclose(res.v_mV[:, 0, 0], exact, atol=1e-9)
-    res2 = circuit.simulate(net, None, duration_ms=200.0, dt_ms=0.5, params=zero,
+    res2 = circuit.simulate(net, None, duration_ms=50.0, dt_ms=0.5, params=zero,
                             solver="dopri5", rtol=1e-10, atol=1e-10)
-    assert torch.allclose(res2.v_mV[:, 0, 0], exact, atol=1e-6)
+    assert torch.allclose(res2.v_mV[:, 0, 0], exact[:101], atol=1e-6)
 
 
-def test_shared_synaptic_state_equals_per_type(c302_spec):
+def test_shared_synaptic_state_equals_per_type(c302_spec, make_sub, active_stim):
     """Design check: one s per presynaptic cell is exact when kinetics are identical."""
     names = ["AVAL", "AVAR", "AVDL", "DD1", "VD1", "VA1", "MVL07", "MDL07"]
     a = make_sub(c302_spec, names)
@@ -61,20 +61,23 @@ def test_shared_synaptic_state_equals_per_type(c302_spec):
     assert torch.allclose(ra.v_mV, rb.v_mV, atol=1e-10)
 
 
-def test_expeuler_converges_to_dopri5(c302_spec):
-    names = ["AVAL", "AVAR", "AVDL", "PVCL"]
+def test_expeuler_converges_to_dopri5(c302_spec, make_sub, active_stim):
+    names = ["AVAL", "AVAR", "AVDL"]
     net = make_sub(c302_spec, names)
     stim = active_stim(names)
-    ref = circuit.simulate(net, stim, 40.0, 0.05, solver="dopri5", rtol=1e-9, atol=1e-9)
-    errs = []
-    for dt in (0.05, 0.025):
-        r = circuit.simulate(net, stim, 40.0, dt)
-        errs.append(float((r.v_mV[::round(0.05 / dt)] - ref.v_mV).abs().max()))
-    assert errs[1] < errs[0] * 0.7  # first order: halving dt roughly halves the error
-    assert errs[1] < 2.0
+    ref = circuit.simulate(net, stim, 20.0, 0.05, solver="dopri5", rtol=1e-9, atol=1e-9)
+    for solver, order in (("expeuler", 1), ("exp2", 2), ("rk4_fused", 4)):
+        errs = []
+        for dt in (0.05, 0.025):
+            r = circuit.simulate(net, stim, 20.0, dt, solver=solver)
+            errs.append(float((r.v_mV[::round(0.05 / dt)] - ref.v_mV).abs().max()))
+        # error falls with dt at the scheme's order (RK4: checked to 3rd, the dopri5 reference
+        # at rtol 1e-9 limits the finest comparison)
+        assert errs[1] < errs[0] * 0.5 ** min(order, 3) * 1.3, (solver, errs)
+    assert errs[0] < 0.05  # RK4 at 0.05 ms
 
 
-def test_shapes_batch_and_dtypes(c302_spec):
+def test_shapes_batch_and_dtypes(c302_spec, make_sub, active_stim):
     net = make_sub(c302_spec, ["AVAL", "AVAR", "AVDL"])
     stim = circuit.Stimulus.waveform(["AVAL"], torch.full((100, 4, 1), 0.006), dt_ms=0.1)
     r = circuit.simulate(net, stim, duration_ms=10.0, dt_ms=0.05, record=["AVDL", "AVAL"])
@@ -92,7 +95,7 @@ def test_shapes_batch_and_dtypes(c302_spec):
     assert float((r32.v_mV.double() - r1.v_mV).abs().max()) < 1e-2
 
 
-def test_pulse_on_grid_and_record_every(c302_spec):
+def test_pulse_on_grid_and_record_every(c302_spec, make_sub):
     net = make_sub(c302_spec, ["PLML"])
     stim = circuit.Stimulus.step("PLML", 0.005, start_ms=2.0, stop_ms=4.0)
     r = circuit.simulate(net, stim, 6.0, 0.05, record_every=4)
@@ -118,7 +121,7 @@ def test_sharing_modes(c302_spec, share, groups):
     assert cls.group[cls.index["AVAL"]] == cls.group[cls.index["AVAR"]]
 
 
-def test_bad_inputs_are_named(c302_spec, tmp_path):
+def test_bad_inputs_are_named(c302_spec, tmp_path, make_sub):
     net = make_sub(c302_spec, ["AVAL", "AVAR"])
     with pytest.raises(KeyError, match="AVAL"):
         circuit.simulate(net, {"AVL": 0.001}, 1.0, 0.05)
@@ -138,16 +141,16 @@ def test_bad_inputs_are_named(c302_spec, tmp_path):
         circuit.read_net_nml(bad)
 
 
-def test_blow_up_names_time_cell_and_parameters(c302_spec):
+def test_blow_up_names_time_cell_and_parameters(c302_spec, make_sub):
     net = make_sub(c302_spec, ["AVAL", "AVAR"], share="cell")
     with torch.no_grad():
         net.params["c_m"][1] = -1e-3  # negative capacitance on AVAR: exponential growth
-    with pytest.raises(circuit.CircuitBlowUpError, match=r"AVAR.*t=.*ms|t=.*AVAR") as err:
+    with pytest.raises(circuit.CircuitBlowUpError, match=r"t=\d+\.\d+ ms") as err:
         circuit.simulate(net, None, 50.0, 0.05, check_every=20)
-    assert "c_m=-0.001" in str(err.value)
+    assert "AVAR" in str(err.value) and "c_m=-0.001" in str(err.value)
 
 
-def test_save_load_parameters(c302_spec, tmp_path):
+def test_save_load_parameters(c302_spec, tmp_path, make_sub):
     net = make_sub(c302_spec, ["AVAL", "AVAR"])
     with torch.no_grad():
         net.params["g_ca"].mul_(1.1)

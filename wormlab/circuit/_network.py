@@ -289,8 +289,20 @@ class Network(nn.Module):
         ``syn_g`` (nS) and ``syn_ge`` (nS mV) per connection (..., C); ``syn_src`` (C,) index
         into the flattened (K*N) synaptic activations; ``gap_g`` (nS, (..., 2E)) per directed
         gap edge with ``gap_dst``/``gap_src`` (2E,) and ``G_sum`` (nS, (..., N)).
+
+        ``overrides`` maps parameter names to tensors used instead of ``self.params`` (for
+        functional use: gradcheck, torch.func, finite differences).
         """
-        p = self.params
+        p = dict(self.params.items())
+        if overrides:
+            unknown = set(overrides) - set(p)
+            if unknown:
+                raise KeyError(f"unknown parameters {sorted(unknown)}; known: {sorted(p)}")
+            for k, v in overrides.items():
+                if v.shape != p[k].shape:
+                    raise ValueError(f"override {k}: shape {tuple(v.shape)} != "
+                                     f"{tuple(p[k].shape)}")
+            p.update(overrides)
         P: dict[str, torch.Tensor] = {}
         for k in CELL_PARAMS:
             P[k] = p[k][..., self.group]
@@ -302,6 +314,8 @@ class Network(nn.Module):
         g = p["w_syn"] * p["g_syn"][..., self.syn_type]
         P["syn_g"] = g
         P["syn_ge"] = g * p["e_syn"][..., self.syn_type]
+        P["syn_g_T"] = g.unsqueeze(-1) if g.dim() == 1 else g.t()
+        P["syn_ge_T"] = (P["syn_ge"].unsqueeze(-1) if g.dim() == 1 else P["syn_ge"].t())
         P["syn_src"] = self.kin_of_type[self.syn_type] * self.n_cells + self.syn_pre
         P["syn_post"] = self.syn_post
         for k in ("syn_delta", "syn_vth", "syn_k"):
@@ -311,6 +325,7 @@ class Network(nn.Module):
         P["gap_g"] = torch.cat([gv, gv], -1)
         P["gap_dst"] = torch.cat([self.gap_a, self.gap_b])
         P["gap_src"] = torch.cat([self.gap_b, self.gap_a])
+        P["gap_g_T"] = P["gap_g"].unsqueeze(-1) if gv.dim() == 1 else P["gap_g"].t()
         lead = gv.shape[:-1]
         P["G_sum"] = torch.zeros(*lead, self.n_cells, dtype=dt, device=gv.device).index_add(
             -1, P["gap_dst"], P["gap_g"])
@@ -340,14 +355,16 @@ class Network(nn.Module):
         bsz = y.shape[0]
         # chemical synapses: per connection s[pre] * w g (conductance) and * E (drive), summed
         # into the postsynaptic cell; one s per presynaptic cell and kinetic group
-        s_pre = s.reshape(bsz, -1)[:, P["syn_src"]]
-        contrib = torch.stack([s_pre * P["syn_g"], s_pre * P["syn_ge"]], 1)
-        syn = torch.zeros(bsz, 2, self.n_cells, dtype=y.dtype, device=y.device).index_add(
-            2, P["syn_post"], contrib)
-        gap = torch.zeros(bsz, self.n_cells, dtype=y.dtype, device=y.device).index_add(
-            1, P["gap_dst"], v[:, P["gap_src"]] * P["gap_g"])
-        a = a + scale * (syn[:, 1] + gap)
-        bc = bc + scale * (syn[:, 0] + P["G_sum"])
+        # (connection-major layout: index_add along dim 0 is ~3x faster than along dim 2)
+        s_pre = s.reshape(bsz, -1).t()[P["syn_src"]]  # (C, B)
+        contrib = torch.cat([s_pre * P["syn_g_T"], s_pre * P["syn_ge_T"]], 1)  # (C, 2B)
+        syn = torch.zeros(self.n_cells, 2 * bsz, dtype=y.dtype, device=y.device).index_add(
+            0, P["syn_post"], contrib)
+        g_syn, ge_syn = syn[:, :bsz].t(), syn[:, bsz:].t()
+        gap = torch.zeros(self.n_cells, bsz, dtype=y.dtype, device=y.device).index_add(
+            0, P["gap_dst"], v.t()[P["gap_src"]] * P["gap_g_T"]).t()
+        a = a + scale * (ge_syn + gap)
+        bc = bc + scale * (g_syn + P["G_sum"])
         if i_stim_nA is not None:
             a = a + (mech.NA_TO_UA_PER_CM2_TIMES_AREA_UM2 / P["area"]) * i_stim_nA
         return a, bc, {"gca": gca, "s": s}

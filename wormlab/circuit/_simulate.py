@@ -59,7 +59,7 @@ class Result:
 def _describe_cell(net: Network, P: dict, b: int, i: int) -> str:
     vals = []
     for k in ("g_leak", "g_kslow", "g_kfast", "g_ca", "c_m"):
-        x = P[k]
+        x = P[k].detach()
         x = x[b] if x.dim() == 2 else x
         vals.append(f"{k}={float(x[i]):.4g}")
     return ", ".join(vals)
@@ -69,13 +69,19 @@ def check_state(net: Network, P: dict, y: torch.Tensor, t_ms: float) -> None:
     """Raise :class:`CircuitBlowUpError` naming time, cell, state and parameters on NaN/Inf."""
     bad = ~torch.isfinite(y)
     if bool(bad.any()):
-        b, s, i = (int(x) for x in bad.nonzero()[0])
-        name = net.names[i]
+        cells = bad.any(1)  # (B, N)
+        # the cell whose parameters are most suspicious first: non-finite V before others
+        b, i = (int(x) for x in cells.nonzero()[0])
+        s = int(bad[b, :, i].nonzero()[0])
+        all_bad = [net.names[j] for j in cells[b].nonzero().flatten().tolist()]
         state = STATE_NAMES[s] if s < N_CELL_STATES else f"s[{s - N_CELL_STATES}]"
+        details = "; ".join(f"{net.names[j]}: {_describe_cell(net, P, b, j)}"
+                            for j in cells[b].nonzero().flatten().tolist()[:4])
         raise CircuitBlowUpError(
-            f"non-finite state at t={t_ms:.3f} ms: cell {name} (batch {b}), state {state}="
-            f"{float(y[b, s, i])}; V={float(y[b, 0, i]):.4g} mV; parameters: "
-            f"{_describe_cell(net, P, b, i)}. Reduce dt_ms or check the parameters.")
+            f"non-finite state at t={t_ms:.3f} ms (checked every few steps): cell "
+            f"{net.names[i]} (batch {b}), state {state}={float(y[b, s, i])}; non-finite cells: "
+            f"{all_bad[:10]}{' ...' if len(all_bad) > 10 else ''}; parameters: {details}. "
+            f"Reduce dt_ms or check the parameters.")
 
 
 def check_gradients(net: Network) -> None:
@@ -340,7 +346,7 @@ def simulate(network: Network, stimulus=None, duration_ms: float = 100.0, dt_ms:
 
 def _guard_grad(y: torch.Tensor, net: Network, t_ms: float) -> None:
     def hook(g):
-        if not bool(torch.isfinite(g).all()):
+        if g is not None and not bool(torch.isfinite(g).all()):
             b, s, i = (int(x) for x in (~torch.isfinite(g)).nonzero()[0])
             raise CircuitBlowUpError(
                 f"non-finite gradient flowing into the state at t={t_ms:.3f} ms: cell "

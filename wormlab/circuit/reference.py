@@ -138,6 +138,14 @@ def run_neuron(d: Path, lems: Path, tstop_ms: float, dt_ms: float, method: str =
     return output_columns(lems), float(m.group(1))
 
 
+def _meta_key(kind, duration_ms, dt_ms, method, tol, parameter_set) -> tuple[dict, str]:
+    meta = {"kind": kind, "duration_ms": float(duration_ms), "dt_ms": float(dt_ms),
+            "method": method, "tol": float(tol) if method == "cvode" else None,
+            "parameter_set": parameter_set, "c302": _version("c302"),
+            "neuron": _version("neuron")}
+    return meta, f"{parameter_set}_{kind}_{int(duration_ms)}ms_{method}_{_key(**meta)}"
+
+
 def _key(**kw) -> str:
     s = json.dumps(kw, sort_keys=True)
     return hashlib.sha1(s.encode()).hexdigest()[:10]
@@ -156,11 +164,7 @@ def reference(kind: str = "Full", duration_ms: float = 100.0, dt_ms: float = 0.0
     """
     import c302  # noqa: F401  (fail early with ImportError when the extra is missing)
 
-    meta = {"kind": kind, "duration_ms": float(duration_ms), "dt_ms": float(dt_ms),
-            "method": method, "tol": float(tol) if method == "cvode" else None,
-            "parameter_set": parameter_set, "c302": _version("c302"),
-            "neuron": _version("neuron")}
-    key = f"{parameter_set}_{kind}_{int(duration_ms)}ms_{method}_{_key(**meta)}"
+    meta, key = _meta_key(kind, duration_ms, dt_ms, method, tol, parameter_set)
     d = cache_dir("circuit", "reference", key)
     npz = d / "traces.npz"
     if npz.exists() and not refresh:
@@ -190,6 +194,16 @@ def reference(kind: str = "Full", duration_ms: float = 100.0, dt_ms: float = 0.0
     for f in d.glob("*.dat"):  # large text files, now duplicated in traces.npz
         f.unlink()
     return ReferenceTraces(t, v, names, wall, meta, nml)
+
+
+def cached(kind: str = "Full", duration_ms: float = 100.0, dt_ms: float = 0.05,
+           method: str = "cvode", tol: float = 1e-7, parameter_set: str = "C1"
+           ) -> ReferenceTraces | None:
+    """The cached reference if it was generated before, else None (never runs NEURON)."""
+    _, key = _meta_key(kind, duration_ms, dt_ms, method, tol, parameter_set)
+    if not (cache_dir("circuit", "reference", key, create=False) / "traces.npz").exists():
+        return None
+    return reference(kind, duration_ms, dt_ms, method, tol, parameter_set)
 
 
 def _version(mod: str) -> str:

@@ -1,0 +1,159 @@
+"""``wormlab bench circuit``: NEURON (fixed dt 0.05 ms and CVODE 1e-7) vs wormlab on c302 C1 Full.
+
+Everything is measured in the same run on this machine:
+
+* NEURON: c302 generates the network, jNeuroML converts it, NEURON runs ``duration_ms`` with
+  fixed dt 0.05 ms and with CVODE (rtol = atol = 1e-7). Wall = NEURON's own simulation time.
+* wormlab forward: the fused RK4 step at dt 0.1 ms under ``torch.compile`` (compile time is
+  reported separately and excluded), float64, one thread.
+* Accuracy: per cell max |dV| / (max V - min V of the CVODE trace) over the first
+  ``accuracy_window_ms`` (chaos makes any two correct solvers diverge after ~60-100 ms; see
+  docs/circuit.md), plus full-window statistics (mean V per cell) for the whole run. The same
+  numbers for NEURON fixed-step vs CVODE are reported as an anchor.
+* Batch: 64 perturbed parameter sets (lognormal 5%) at once, float32, compiled.
+* Gradient: forward + backward of a loss on all voltages over the whole run with segment
+  checkpointing (``checkpoint_ms``); run in a subprocess so its peak RSS is its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+
+def _accuracy(ours: np.ndarray, t_ms: np.ndarray, ref, window_ms: float) -> dict:
+    theirs = ref.on_grid(t_ms)
+    k = int(np.searchsorted(t_ms, window_ms, side="right"))
+    rng = theirs[:k].max(0) - theirs[:k].min(0)
+    err = np.abs(ours[:k] - theirs[:k]).max(0)
+    rel = err / np.maximum(rng, 1e-6)
+    full_rng = theirs.max(0) - theirs.min(0)
+    mean_rel = np.abs(ours.mean(0) - theirs.mean(0)) / np.maximum(full_rng, 1e-6)
+    return {"max_rel": float(rel.max()), "max_abs_mV": float(err.max()),
+            "frac_cells_within_5pct": float((rel <= 0.05).mean()),
+            "mean_v_max_rel_full": float(mean_rel.max()),
+            "mean_v_frac_within_5pct_full": float((mean_rel <= 0.05).mean())}
+
+
+def _grad_child(duration_ms: float, dt_ms: float, checkpoint_ms: float, dtype: str,
+                compile_: bool) -> dict:
+    """Runs in a subprocess: forward, then forward+backward; prints JSON with peak RSS."""
+    import resource
+
+    from wormlab import circuit
+    from wormlab.runs import configure_torch
+
+    configure_torch()
+    net = circuit.build_network().to(getattr(torch, dtype))
+    with torch.no_grad():  # warm-up (and compile)
+        circuit.simulate(net, "c302", 1.0, dt_ms, compile=compile_)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        circuit.simulate(net, "c302", duration_ms, dt_ms, compile=compile_)
+    fwd = time.perf_counter() - t0
+    # one untimed short backward so compilation of the backward graph is not timed
+    circuit.simulate(net, "c302", 2 * dt_ms, dt_ms, compile=compile_,
+                     checkpoint_ms=dt_ms).v_mV.mean().backward()
+    net.zero_grad(set_to_none=True)
+    t0 = time.perf_counter()
+    res = circuit.simulate(net, "c302", duration_ms, dt_ms, compile=compile_,
+                           checkpoint_ms=checkpoint_ms)
+    loss = res.v_mV.mean()
+    loss.backward()
+    both = time.perf_counter() - t0
+    circuit.check_gradients(net)
+    finite = all(bool(torch.isfinite(p.grad).all()) for p in net.params.values()
+                 if p.grad is not None)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"forward_s": fwd, "forward_backward_s": both, "peak_rss_mb": peak,
+            "rss_before_mb": rss0, "grad_finite": finite,
+            "grad_norm_g_ca": float(net.params["g_ca"].grad.norm())}
+
+
+def run(quick: bool = False) -> dict:
+    """Measure and return the benchmark dict (see module docstring). ``quick`` = 20 ms."""
+    from wormlab import circuit
+    from wormlab.circuit import reference
+
+    duration = 20.0 if quick else 1000.0
+    window = min(100.0, duration)
+    dt = 0.1
+    checkpoint_ms = 5.0 if quick else 50.0
+    batch = 4 if quick else 64
+    compile_ = not quick
+    out: dict = {"duration_ms": duration, "dt_ms_wormlab": dt, "dt_ms_neuron_fixed": 0.05,
+                 "solver": "rk4_fused", "threads": torch.get_num_threads(),
+                 "compiled": compile_, "cpu_count": os.cpu_count(),
+                 "load_avg_at_start": os.getloadavg()[0]}
+
+    # ---- NEURON (same run; refresh re-runs NEURON, compiled mechanisms are reused)
+    fixed = reference.reference("Full", duration, 0.05, method="fixed", refresh=True)
+    cvode = reference.reference("Full", duration, 0.05, method="cvode", refresh=True)
+    out["neuron_fixed_wall_s"] = fixed.wall_s
+    out["neuron_cvode_wall_s"] = cvode.wall_s
+
+    # ---- wormlab forward (float64)
+    net = circuit.build_network(cvode.nml_path)
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        circuit.simulate(net, "c302", 1.0, dt, compile=compile_)
+        out["compile_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        res = circuit.simulate(net, "c302", duration, dt, record=cvode.names, compile=compile_)
+        out["wormlab_wall_s"] = time.perf_counter() - t0
+    out["ratio_vs_neuron"] = out["wormlab_wall_s"] / out["neuron_fixed_wall_s"]
+    out["ratio_vs_neuron_cvode"] = out["wormlab_wall_s"] / out["neuron_cvode_wall_s"]
+    t_ms = res.t_ms.numpy()
+    acc = _accuracy(res.v_mV[:, 0].numpy(), t_ms, cvode, window)
+    out["accuracy_window_ms"] = window
+    out["max_rel_err_vs_cvode"] = acc["max_rel"]
+    out["max_abs_err_vs_cvode_mV"] = acc["max_abs_mV"]
+    out["frac_cells_within_5pct_vs_cvode"] = acc["frac_cells_within_5pct"]
+    out["mean_v_max_rel_err_full_run"] = acc["mean_v_max_rel_full"]
+    out["mean_v_frac_within_5pct_full_run"] = acc["mean_v_frac_within_5pct_full"]
+    fx = fixed.on_grid(t_ms)
+    acc_nf = _accuracy(fx, t_ms, cvode, window)
+    out["neuron_fixed_max_rel_err_vs_cvode"] = acc_nf["max_rel"]
+    out["neuron_fixed_mean_v_max_rel_err_full_run"] = acc_nf["mean_v_max_rel_full"]
+
+    # ---- batch of parameter sets (float32)
+    bnet = net.to(torch.float32).perturbed(batch, rel_std=0.05, seed=0)
+    with torch.no_grad():
+        circuit.simulate(bnet, "c302", 1.0, dt, compile=compile_)
+        t0 = time.perf_counter()
+        rb = circuit.simulate(bnet, "c302", duration, dt, record=["AVAL"], compile=compile_)
+        wall_b = time.perf_counter() - t0
+    out["batch"] = batch
+    out["batch_wall_s"] = wall_b
+    out["batch_finite"] = bool(torch.isfinite(rb.v_mV).all())
+    key = "batch64_speedup_vs_neuron" if batch == 64 else f"batch{batch}_speedup_vs_neuron"
+    out[key] = batch * out["neuron_fixed_wall_s"] / wall_b
+    net.to(torch.float64)
+
+    # ---- gradient (subprocess: own peak memory)
+    code = ("import json, sys; from wormlab.circuit.bench import _grad_child; "
+            f"print('JSON' + json.dumps(_grad_child({duration}, {dt}, {checkpoint_ms}, "
+            f"'float32', {compile_})))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, WORMLAB_PROGRESS="0"))
+    line = [x for x in proc.stdout.splitlines() if x.startswith("JSON")]
+    if proc.returncode or not line:
+        raise RuntimeError(f"gradient benchmark failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+    g = json.loads(line[0][4:])
+    out["grad_checkpoint_ms"] = checkpoint_ms
+    out["grad_dtype"] = "float32"
+    out["grad_forward_s"] = g["forward_s"]
+    out["grad_forward_backward_s"] = g["forward_backward_s"]
+    out["grad_over_forward"] = g["forward_backward_s"] / g["forward_s"]
+    out["grad_peak_mb"] = g["peak_rss_mb"]
+    out["grad_rss_before_mb"] = g["rss_before_mb"]
+    out["grad_finite"] = g["grad_finite"]
+    out["load_avg_at_end"] = os.getloadavg()[0]
+    return out
