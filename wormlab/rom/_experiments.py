@@ -31,11 +31,12 @@ TABLES = {
     # name: list of (row label, kind, hidden, input columns to drop)
     "arch": [("RNN-16", "rnn", 16, ()), ("RNN-64", "rnn", 64, ()), ("LSTM-8", "lstm", 8, ()),
              ("LSTM-32", "lstm", 32, ()), ("GRU-8", "gru", 8, ()), ("GRU-32", "gru", 32, ())],
-    "sweep": [(f"GRU-{h}", "gru", h, ()) for h in (2, 4, 8, 16, 32, 64)],
+    # 8 and 32 last: they are usually reused from the architecture table
+    "sweep": [(f"GRU-{h}", "gru", h, ()) for h in (2, 4, 16, 64, 8, 32)],
     "long": [("GRU-8", "gru", 8, ())],
     "inputs": [("GRU-8 all inputs", "gru", 8, ()), ("GRU-8 No-AVB", "gru", 8, ("AVBL", "AVBR")),
                ("GRU-8 No-PLM", "gru", 8, ("PLML", "PLMR"))],
-    "two": [("GRU-16", "gru", 16, ()), ("GRU-32", "gru", 32, ()), ("LSTM-32", "lstm", 32, ())],
+    "two": [("GRU-32", "gru", 32, ()), ("GRU-16", "gru", 16, ()), ("LSTM-32", "lstm", 32, ())],
 }
 
 
@@ -85,7 +86,7 @@ def run_experiment(name: str, data_dir, out, *, runs: int = 3, epochs: int = 300
                     split_seed=split_seed)
     if any(table.get(k) != v for k, v in settings.items()):
         table = {"rows": {}}  # rows of other settings are not resumed
-    table.update(settings, n_sequences=len(data), dt_s=data.dt_s, unit=data.output_unit,
+    table.update(settings, name=name, n_sequences=len(data), dt_s=data.dt_s, unit=data.output_unit,
                  inputs=data.input_names, outputs=data.output_names)
     tcfg = TrainConfig(epochs=epochs, lr=lr, patience=patience)
     split = split_indices(data, SplitConfig(seed=split_seed))
@@ -106,6 +107,17 @@ def run_experiment(name: str, data_dir, out, *, runs: int = 3, epochs: int = 300
         else:
             groups.append(((kind, drop), [(label, hidden)]))
     for (kind, drop), rows in groups:
+        pending = []
+        for label, hidden in rows:  # another table may have finished the row meanwhile
+            row = _reuse(out, table, label, drop)
+            if row is None:
+                pending.append((label, hidden))
+            else:
+                table["rows"][label] = row
+        rows = pending
+        if not rows:
+            _write(out, table)
+            continue
         d = data.select(inputs=[c for c in data.input_names if c not in drop]) if drop else data
         hiddens = [h for _, h in rows for _ in range(runs)]
         seeds = [r for _ in rows for r in range(runs)]
@@ -181,10 +193,14 @@ def _per_scenario(results, data, test_idx) -> dict:
 def markdown(table: dict) -> str:
     """The table as Markdown: mean +- sd over runs, in the data's unit and z-scored."""
     unit = table.get("unit", "mV")
+    order = {lab: i for i, (lab, *_) in enumerate(TABLES.get(table.get("name", ""), []))}
+    order.update({f"GRU-{h}": h for h in (2, 4, 8, 16, 32, 64)} if table.get("name") == "sweep"
+                 else {})
+    rows = sorted(table["rows"].items(), key=lambda kv: order.get(kv[0], 999))
     lines = [f"| model | params | train RMSE ({unit}) | val RMSE ({unit}) | test RMSE ({unit}) "
              f"| test nRMSE | best epochs | paper test RMSE |",
              "|---|---|---|---|---|---|---|---|"]
-    for label, r in table["rows"].items():
+    for label, r in rows:
         paper = PAPER.get(label.split()[0]) if not r["dropped"] else None
         lines.append(
             f"| {label} | {r['n_params']} | {r['train_rmse']:.3g} ± {r['train_rmse_sd']:.2g} "
