@@ -71,10 +71,13 @@ def test_circuit_generator_matches_neuron_for_20_ms():
 
 
 @pytest.mark.slow
-def test_bench_quick_reports_times():
-    from wormlab.rom import bench
+def test_bench_quick_reports_times(capfd):
+    import json
 
-    out = bench.run(quick=True)
+    from wormlab.cli import main as wormlab_main
+
+    assert wormlab_main(["bench", "rom", "--quick", "--json"]) == 0
+    out = json.loads(capfd.readouterr().out)  # stdout holds nothing but the JSON
     assert out["batch"] == 4 and out["gru_s"] > 0
     if circuit_available():
         assert out["circuit_s"] > 0 and out["circuit_over_gru"] > 0

@@ -29,10 +29,11 @@ _SIM: dict[str, _NeuronNetwork] = {}
 
 def neuron_available() -> bool:
     """True when NEURON, c302 and pyneuroml import (the optional high-fidelity extra)."""
-    try:
-        import c302  # noqa: F401
-        import neuron  # noqa: F401
-        import pyneuroml  # noqa: F401
+    try:  # c302 prints to stdout on import; keep stdout clean for `--json` callers
+        with contextlib.redirect_stdout(io.StringIO()):
+            import c302  # noqa: F401
+            import neuron  # noqa: F401
+            import pyneuroml  # noqa: F401
     except Exception:
         return False
     return True
