@@ -26,3 +26,12 @@ def test_tables_resume_and_reuse(tmp_path):
     run_experiment("arch", tmp_path / "d.npz", out / "arch.json", runs=2, epochs=1,
                    show_progress=False)
     assert json.loads((out / "arch.json").read_text())["rows"] == json.loads(before)["rows"]
+
+
+def test_mean_baselines():
+    from wormlab.rom._experiments import mean_baselines
+
+    b = mean_baselines(rom.smoke_dataset())
+    assert set(b) == {"constant_mean", "mean_trace"}
+    assert 0.5 < b["constant_mean"]["test_nrmse"] < 2
+    assert b["mean_trace"]["test_rmse"] > 0

@@ -217,3 +217,20 @@ def markdown(table: dict) -> str:
         for name, row in zip(s["inputs"], s["matrix"]):
             lines.append(f"| {name} | " + " | ".join(f"{v:.3g}" for v in row) + " |")
     return "\n".join(lines)
+
+
+def mean_baselines(data, split_seed: int = 0) -> dict:
+    """Test RMSE (data unit and z-scored) of two trivial predictors fitted on the training
+    split: the constant per-output mean, and the mean trace over training sequences (which
+    captures the common settling from the initial state). A ROM must beat these to have
+    learnt anything input-specific."""
+    split = split_indices(data, SplitConfig(seed=split_seed))
+    tr, te = data.outputs[:, split["train"]], data.outputs[:, split["test"]]
+    sd = tr.std(axis=(0, 1))
+    out = {}
+    for name, pred in (("constant_mean", tr.mean(axis=(0, 1))),
+                       ("mean_trace", tr.mean(axis=1, keepdims=True))):
+        err = te - pred
+        out[name] = {"test_rmse": float(np.sqrt((err**2).mean())),
+                     "test_nrmse": float(np.sqrt(((err / sd) ** 2).mean()))}
+    return out
