@@ -137,13 +137,22 @@ def run(quick: bool = False) -> dict:
     out[key] = batch * out["neuron_fixed_wall_s"] / wall_b
     net.to(torch.float64)
 
-    # ---- gradient (subprocess: own peak memory)
-    code = ("import json, sys; from wormlab.circuit.bench import _grad_child; "
-            f"print('JSON' + json.dumps(_grad_child({duration}, {dt}, {checkpoint_ms}, "
-            f"'float32', {compile_})))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=dict(os.environ, WORMLAB_PROGRESS="0"))
-    line = [x for x in proc.stdout.splitlines() if x.startswith("JSON")]
+    # ---- gradient (subprocess: own peak memory); falls back to eager if compiling fails
+    def child(comp: bool):
+        code = ("import json, sys; from wormlab.circuit.bench import _grad_child; "
+                f"print('JSON' + json.dumps(_grad_child({duration}, {dt}, {checkpoint_ms}, "
+                f"'float32', {comp})))")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env=dict(os.environ, WORMLAB_PROGRESS="0"))
+        line = [x for x in proc.stdout.splitlines() if x.startswith("JSON")]
+        return proc, line
+
+    proc, line = child(compile_)
+    out["grad_compiled"] = compile_
+    if compile_ and (proc.returncode or not line):
+        out["grad_compile_error"] = (proc.stdout + proc.stderr)[-500:]
+        out["grad_compiled"] = False
+        proc, line = child(False)
     if proc.returncode or not line:
         raise RuntimeError(f"gradient benchmark failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
     g = json.loads(line[0][4:])

@@ -11,6 +11,8 @@ from wormlab.circuit._simulate import Result
 def _hv():
     import holoviews as hv
 
+    if not hv.Store.renderers:  # outside a notebook: register bokeh so .opts() works
+        import holoviews.plotting.bokeh  # noqa: F401
     return hv
 
 

@@ -99,8 +99,10 @@ def output_columns(lems: Path) -> dict[str, list[str]]:
 
 
 def _compile(d: Path, lems: Path) -> None:
-    stamp = d / ".compiled"
-    if stamp.exists():
+    """jNeuroML writes the NEURON script and mod files; the mod files are compiled once per
+    distinct set (keyed by their contents, shared by every reference that uses the same
+    mechanisms) and linked into ``d/x86_64``."""
+    if (d / "x86_64").exists() and (d / f"{lems.stem}_nrn.py").exists():
         return
     from pyneuroml import pynml
 
@@ -109,11 +111,42 @@ def _compile(d: Path, lems: Path) -> None:
     if not jars:
         raise ReferenceError(f"no jNeuroML jar in {jar}")
     cmd = ["java", "-Xmx800M", "-Djava.awt.headless=true", "-jar", str(jars[-1]), lems.name,
-           "-neuron", "-compile", "-nogui"]
+           "-neuron", "-nogui"]
     proc = subprocess.run(cmd, cwd=d, env=_env(), capture_output=True, text=True)
     if proc.returncode:
-        raise ReferenceError(f"jNeuroML -neuron -compile failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
-    stamp.write_text("ok")
+        raise ReferenceError(f"jNeuroML -neuron failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+    mods = sorted(d.glob("*.mod"))
+    h = hashlib.sha1()
+    for m in mods:
+        h.update(m.name.encode() + m.read_bytes())
+    shared = cache_dir("circuit", "nrnmech", h.hexdigest()[:12])
+    if not (shared / "x86_64" / ".libs").exists() and not (shared / "x86_64").exists():
+        import shutil
+        import tempfile
+
+        tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=shared))
+        for m in mods:
+            shutil.copy(m, tmp / m.name)
+        nrnivmodl = shutil.which("nrnivmodl", path=_env()["PATH"])
+        if nrnivmodl is None:
+            raise ReferenceError("nrnivmodl not found (is NEURON installed in this environment?)")
+        proc = subprocess.run([nrnivmodl], cwd=tmp, env=_env(), capture_output=True, text=True)
+        if proc.returncode or not (tmp / "x86_64").exists():
+            raise ReferenceError(f"nrnivmodl failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+        try:
+            (tmp / "x86_64").rename(shared / "x86_64")
+        except OSError:  # a concurrent build won; use it
+            pass
+        shutil.rmtree(tmp, ignore_errors=True)
+    link = d / "x86_64"
+    if link.is_symlink() or link.exists():
+        import shutil
+
+        if link.is_symlink():
+            link.unlink()
+        else:
+            shutil.rmtree(link)
+    link.symlink_to(shared / "x86_64", target_is_directory=True)
 
 
 def run_neuron(d: Path, lems: Path, tstop_ms: float, dt_ms: float, method: str = "cvode",
