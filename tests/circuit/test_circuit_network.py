@@ -170,3 +170,17 @@ def test_reference_output_columns(tmp_path):
     assert np.isclose(reference.ReferenceTraces(
         np.array([0.0, 1.0]), np.array([[0.0], [2.0]]), ["A"], 0.0, {}, tmp_path
     ).on_grid(np.array([0.5]))[0, 0], 1.0)
+
+
+def test_network_is_a_torchdiffeq_func(c302_spec, make_sub):
+    """``odeint(net, y0, t)`` directly (no stimulus) equals simulate(..., solver='dopri5')."""
+    from torchdiffeq import odeint
+
+    net = make_sub(c302_spec, ["AVAL", "AVAR", "AVDL"])
+    y0 = net.initial_state(1).detach()
+    t = torch.linspace(0, 5.0, 11, dtype=torch.float64)
+    with torch.no_grad():
+        sol = odeint(net, y0, t, rtol=1e-9, atol=1e-9)
+        res = circuit.simulate(net, None, 5.0, 0.5, solver="dopri5", rtol=1e-9, atol=1e-9)
+    assert sol.shape == (11, 1, net.n_states, 3)
+    assert torch.allclose(sol[:, :, 0], res.v_mV, atol=1e-6)

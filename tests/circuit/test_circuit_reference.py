@@ -25,9 +25,9 @@ def _compare(ref, dt_ms=0.1):
     dur = float(ref.meta["duration_ms"])
     with torch.no_grad():
         res = circuit.simulate(net, "c302", dur, dt_ms, record=ref.names, dtype=torch.float64)
-    ours = res.v_mV[:, 0].numpy()
-    theirs = ref.on_grid(res.t_ms.numpy())
-    return ours, theirs
+    t = res.t_ms.numpy()
+    n = ref.covered(t)  # CVODE's last sample may fall just short of tstop
+    return res.v_mV[:n, 0].numpy(), ref.on_grid(t[:n])
 
 
 def test_single_cell_current_clamp_vs_neuron():
@@ -51,3 +51,4 @@ def test_full_network_first_100ms_vs_neuron_cvode():
     tol = 0.05 * np.maximum(rng, 1e-3)
     bad = {n: (float(e), float(r)) for n, e, r in zip(ref.names, err, rng) if e > 0.05 * r}
     assert (err <= tol).all(), f"{len(bad)} cells beyond 5% of range: {dict(list(bad.items())[:8])}"
+    assert (err / np.maximum(rng, 1e-3)).max() < 0.01  # regression pin: measured 0.04%

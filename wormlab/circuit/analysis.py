@@ -25,7 +25,8 @@ def error_table(res: Result, ref, window_ms: float | None = None, batch: int = 0
     ``within_5pct`` flags of both. Sorted by ``rel_err`` (worst first).
     """
     t = res.t_ms.numpy()
-    ours = res.v_mV[:, batch].detach().cpu().numpy()
+    t = t[:ref.covered(t)]
+    ours = res.v_mV[:len(t), batch].detach().cpu().numpy()
     idx = [ref.names.index(n) for n in res.names]
     theirs = ref.on_grid(t)[:, idx]
     k = len(t) if window_ms is None else int(np.searchsorted(t, window_ms, side="right"))
@@ -45,7 +46,8 @@ def error_table(res: Result, ref, window_ms: float | None = None, batch: int = 0
 def divergence_curve(res: Result, ref, batch: int = 0, step_ms: float = 10.0) -> pd.DataFrame:
     """Max over cells of |dV| / range as a function of time (windows ending at t)."""
     t = res.t_ms.numpy()
-    ours = res.v_mV[:, batch].detach().cpu().numpy()
+    t = t[:ref.covered(t)]
+    ours = res.v_mV[:len(t), batch].detach().cpu().numpy()
     idx = [ref.names.index(n) for n in res.names]
     theirs = ref.on_grid(t)[:, idx]
     rows = []

@@ -28,6 +28,8 @@ import torch
 
 
 def _accuracy(ours: np.ndarray, t_ms: np.ndarray, ref, window_ms: float) -> dict:
+    n = ref.covered(t_ms)
+    t_ms, ours = t_ms[:n], ours[:n]
     theirs = ref.on_grid(t_ms)
     k = int(np.searchsorted(t_ms, window_ms, side="right"))
     rng = theirs[:k].max(0) - theirs[:k].min(0)
@@ -77,6 +79,15 @@ def _grad_child(duration_ms: float, dt_ms: float, checkpoint_ms: float, dtype: s
             "grad_norm_g_ca": float(net.params["g_ca"].grad.norm())}
 
 
+def _save_partial(out: dict) -> None:
+    """Progress file (the full run takes many minutes): data/cache/circuit/bench_partial.json."""
+    from wormlab.paths import cache_dir
+    from wormlab.runs import atomic_path
+
+    with atomic_path(cache_dir("circuit") / "bench_partial.json") as tmp:
+        tmp.write_text(json.dumps(out, indent=1, default=float))
+
+
 def run(quick: bool = False) -> dict:
     """Measure and return the benchmark dict (see module docstring). ``quick`` = 20 ms."""
     from wormlab import circuit
@@ -99,6 +110,7 @@ def run(quick: bool = False) -> dict:
     out["neuron_fixed_wall_s"] = fixed.wall_s
     out["neuron_cvode_wall_s"] = cvode.wall_s
 
+    _save_partial(out)
     # ---- wormlab forward (float64)
     net = circuit.build_network(cvode.nml_path)
     with torch.no_grad():
@@ -118,11 +130,12 @@ def run(quick: bool = False) -> dict:
     out["frac_cells_within_5pct_vs_cvode"] = acc["frac_cells_within_5pct"]
     out["mean_v_max_rel_err_full_run"] = acc["mean_v_max_rel_full"]
     out["mean_v_frac_within_5pct_full_run"] = acc["mean_v_frac_within_5pct_full"]
-    fx = fixed.on_grid(t_ms)
+    fx = fixed.on_grid(t_ms)  # fixed step records every 0.05 ms up to tstop
     acc_nf = _accuracy(fx, t_ms, cvode, window)
     out["neuron_fixed_max_rel_err_vs_cvode"] = acc_nf["max_rel"]
     out["neuron_fixed_mean_v_max_rel_err_full_run"] = acc_nf["mean_v_max_rel_full"]
 
+    _save_partial(out)
     # ---- batch of parameter sets (float32)
     bnet = net.to(torch.float32).perturbed(batch, rel_std=0.05, seed=0)
     with torch.no_grad():
@@ -137,6 +150,7 @@ def run(quick: bool = False) -> dict:
     out[key] = batch * out["neuron_fixed_wall_s"] / wall_b
     net.to(torch.float64)
 
+    _save_partial(out)
     # ---- gradient (subprocess: own peak memory); falls back to eager if compiling fails
     def child(comp: bool):
         code = ("import json, sys; from wormlab.circuit.bench import _grad_child; "
@@ -165,4 +179,5 @@ def run(quick: bool = False) -> dict:
     out["grad_rss_before_mb"] = g["rss_before_mb"]
     out["grad_finite"] = g["grad_finite"]
     out["load_avg_at_end"] = os.getloadavg()[0]
+    _save_partial(out)
     return out

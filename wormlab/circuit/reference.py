@@ -43,8 +43,14 @@ class ReferenceTraces:
     meta: dict
     nml_path: Path
 
+    def covered(self, t_ms: np.ndarray) -> int:
+        """Number of leading points of ``t_ms`` inside the recorded span (CVODE's last sample
+        can fall just short of tstop; comparing beyond it would extrapolate)."""
+        return int(np.searchsorted(t_ms, self.t_ms[-1] + 1e-9, side="right"))
+
     def on_grid(self, t_ms: np.ndarray) -> np.ndarray:
-        """Traces linearly interpolated onto ``t_ms`` (CVODE steps are variable)."""
+        """Traces linearly interpolated onto ``t_ms`` (CVODE steps are variable); points past
+        the last recorded sample repeat it — use :meth:`covered` to exclude them."""
         return np.stack([np.interp(t_ms, self.t_ms, self.v_mV[:, k])
                          for k in range(self.v_mV.shape[1])], 1)
 
@@ -195,7 +201,11 @@ def reference(kind: str = "Full", duration_ms: float = 100.0, dt_ms: float = 0.0
             and c302's recording step.
         method: ``"cvode"`` (rtol = atol = ``tol``) or ``"fixed"``.
     """
-    import c302  # noqa: F401  (fail early with ImportError when the extra is missing)
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):  # c302 prints at import (keep --json clean)
+        import c302  # noqa: F401  (fail early with ImportError when the extra is missing)
 
     meta, key = _meta_key(kind, duration_ms, dt_ms, method, tol, parameter_set)
     d = cache_dir("circuit", "reference", key)
@@ -250,10 +260,13 @@ def _version(mod: str) -> str:
 
 def neuron_available() -> bool:
     """True when c302, pyNeuroML, NEURON and java are importable/runnable."""
+    import contextlib
+    import io
     import shutil
 
     try:
-        import c302  # noqa: F401
+        with contextlib.redirect_stdout(io.StringIO()):
+            import c302  # noqa: F401
         import neuron  # noqa: F401
         import pyneuroml  # noqa: F401
     except Exception:
