@@ -201,7 +201,8 @@ def markdown(table: dict) -> str:
              f"| test nRMSE | best epochs | paper test RMSE |",
              "|---|---|---|---|---|---|---|---|"]
     for label, r in rows:
-        paper = PAPER.get(label.split()[0]) if not r["dropped"] else None
+        paper = (PAPER.get(label.split()[0])
+                 if table.get("name") in ("arch", "sweep") and not r["dropped"] else None)
         lines.append(
             f"| {label} | {r['n_params']} | {r['train_rmse']:.3g} ± {r['train_rmse_sd']:.2g} "
             f"| {r['val_rmse']:.3g} ± {r['val_rmse_sd']:.2g} "
