@@ -1,0 +1,37 @@
+"""Experiment tables: resumable JSON, row reuse across tables, saliency from checkpoints."""
+
+import json
+
+from wormlab import rom
+from wormlab.rom._experiments import run_experiment
+
+
+def test_tables_resume_and_reuse(tmp_path):
+    rom.save_npz(rom.smoke_dataset().resample(5), tmp_path / "d.npz")
+    out = tmp_path / "res"
+    md = run_experiment("arch", tmp_path / "d.npz", out / "arch.json", runs=2, epochs=1,
+                        show_progress=False)
+    arch = json.loads((out / "arch.json").read_text())
+    assert list(arch["rows"]) == ["RNN-16", "RNN-64", "LSTM-8", "LSTM-32", "GRU-8", "GRU-32"]
+    assert "| GRU-8 | 372 |" in md
+    assert len(list((out / "arch_models").glob("*.safetensors"))) == 12
+    md2 = run_experiment("inputs", tmp_path / "d.npz", out / "inputs.json", runs=2, epochs=1,
+                         show_progress=False)
+    inp = json.loads((out / "inputs.json").read_text())
+    assert inp["rows"]["GRU-8 all inputs"]["reused_from"] == "arch.json:GRU-8"
+    assert inp["rows"]["GRU-8 No-AVB"]["dropped"] == ["AVBL", "AVBR"]
+    assert len(inp["saliency"]["matrix"]) == 4 and "Gradient saliency" in md2
+    # a second call recomputes nothing; other settings start a fresh table
+    before = (out / "arch.json").read_text()
+    run_experiment("arch", tmp_path / "d.npz", out / "arch.json", runs=2, epochs=1,
+                   show_progress=False)
+    assert json.loads((out / "arch.json").read_text())["rows"] == json.loads(before)["rows"]
+
+
+def test_mean_baselines():
+    from wormlab.rom._experiments import mean_baselines
+
+    b = mean_baselines(rom.smoke_dataset())
+    assert set(b) == {"constant_mean", "mean_trace"}
+    assert 0.5 < b["constant_mean"]["test_nrmse"] < 2
+    assert b["mean_trace"]["test_rmse"] > 0

@@ -1,0 +1,237 @@
+"""The paper's experiment tables on our own generated data (resumable, one JSON per table).
+
+Each table is a list of rows; a row already present in the output JSON is not recomputed, so
+a killed run resumes. Models of one cell kind are trained side by side (``train_many``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from wormlab.rom._format import load
+from wormlab.rom._models import load_model, save_model
+from wormlab.rom._saliency import gradient_saliency
+from wormlab.rom._train import (
+    MAX_PACKED_HIDDEN,
+    SplitConfig,
+    TrainConfig,
+    split_indices,
+    train_many,
+)
+from wormlab.runs import atomic_path
+
+# Mestre et al. 2021, test RMSE (their data and units), for side-by-side reading only.
+PAPER = {"RNN-16": 1.34e-1, "LSTM-8": 1.49e-2, "GRU-8": 1.00e-2, "GRU-2": 6.00e-2,
+         "GRU-4": 1.17e-2, "GRU-16": 9.36e-3, "GRU-32": 1.23e-2, "GRU-64": 1.68e-2}
+
+TABLES = {
+    # name: list of (row label, kind, hidden, input columns to drop)
+    "arch": [("RNN-16", "rnn", 16, ()), ("RNN-64", "rnn", 64, ()), ("LSTM-8", "lstm", 8, ()),
+             ("LSTM-32", "lstm", 32, ()), ("GRU-8", "gru", 8, ()), ("GRU-32", "gru", 32, ())],
+    # 8 and 32 last: they are usually reused from the architecture table
+    "sweep": [(f"GRU-{h}", "gru", h, ()) for h in (2, 4, 16, 64, 8, 32)],
+    "long": [("GRU-8", "gru", 8, ())],
+    "inputs": [("GRU-8 all inputs", "gru", 8, ()), ("GRU-8 No-AVB", "gru", 8, ("AVBL", "AVBR")),
+               ("GRU-8 No-PLM", "gru", 8, ("PLML", "PLMR"))],
+    "two": [("GRU-32", "gru", 32, ()), ("GRU-16", "gru", 16, ()), ("LSTM-32", "lstm", 32, ())],
+}
+
+
+def _read(out: Path) -> dict:
+    return json.loads(out.read_text()) if out.exists() else {"rows": {}}
+
+
+def _write(out: Path, table: dict) -> None:
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(table, indent=1) + "\n")
+
+
+SETTINGS = ("data", "runs", "epochs", "patience", "lr", "split_seed")
+
+
+def _reuse(out: Path, table: dict, label: str, drop) -> dict | None:
+    """A row with the same label and settings from another table JSON in the same folder
+    (e.g. GRU-8 of the architecture table reused by the size sweep)."""
+    for other in sorted(out.parent.glob("*.json")):
+        if other == out:
+            continue
+        try:
+            t = json.loads(other.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if all(t.get(k) == table.get(k) for k in SETTINGS):
+            for lab, row in t.get("rows", {}).items():
+                if lab.split()[0] == label.split()[0] and list(row.get("dropped", [])) == list(
+                        drop):
+                    return dict(row, reused_from=f"{other.name}:{lab}")
+    return None
+
+
+def run_experiment(name: str, data_dir, out, *, runs: int = 3, epochs: int = 300,
+                   patience: int | None = None, lr: float = 1e-2, split_seed: int = 0,
+                   show_progress: bool = True) -> str:
+    """Run table ``name`` on ``data_dir``; store rows in ``out`` (JSON); return Markdown.
+
+    Every trained model is saved to ``<out stem>_models/<label>_run<r>.safetensors``.
+    """
+    if name not in TABLES:
+        raise KeyError(f"unknown experiment {name!r}; available: {sorted(TABLES)}")
+    out = Path(out)
+    data = load(data_dir)
+    table = _read(out)
+    settings = dict(data=str(data_dir), runs=runs, epochs=epochs, patience=patience, lr=lr,
+                    split_seed=split_seed)
+    if any(table.get(k) != v for k, v in settings.items()):
+        table = {"rows": {}}  # rows of other settings are not resumed
+    table.update(settings, name=name, n_sequences=len(data), dt_s=data.dt_s, unit=data.output_unit,
+                 inputs=data.input_names, outputs=data.output_names)
+    tcfg = TrainConfig(epochs=epochs, lr=lr, patience=patience)
+    split = split_indices(data, SplitConfig(seed=split_seed))
+    # pending rows of one (kind, dropped inputs) train side by side, in groups of at most
+    # MAX_PACKED_HIDDEN hidden units, and the JSON is written after every group (resumable)
+    groups: list[tuple[tuple, list]] = []
+    for label, kind, hidden, drop in TABLES[name]:
+        if label in table["rows"]:
+            continue
+        row = _reuse(out, table, label, drop)
+        if row is not None:
+            table["rows"][label] = row
+            continue
+        last = groups[-1] if groups else None
+        if (last and last[0] == (kind, drop)
+                and (sum(h for _, h in last[1]) + hidden) * runs <= MAX_PACKED_HIDDEN):
+            last[1].append((label, hidden))
+        else:
+            groups.append(((kind, drop), [(label, hidden)]))
+    for (kind, drop), rows in groups:
+        pending = []
+        for label, hidden in rows:  # another table may have finished the row meanwhile
+            row = _reuse(out, table, label, drop)
+            if row is None:
+                pending.append((label, hidden))
+            else:
+                table["rows"][label] = row
+        rows = pending
+        if not rows:
+            _write(out, table)
+            continue
+        d = data.select(inputs=[c for c in data.input_names if c not in drop]) if drop else data
+        hiddens = [h for _, h in rows for _ in range(runs)]
+        seeds = [r for _ in rows for r in range(runs)]
+        res = train_many(d, kind, hiddens, seeds, tcfg, split, show_progress=show_progress)
+        for j, (label, hidden) in enumerate(rows):
+            rr = res[j * runs : (j + 1) * runs]
+            for r, tr in enumerate(rr):
+                save_model(tr.model, model_dir(out) / f"{_slug(label)}_run{r}.safetensors")
+            row = {"kind": kind, "hidden": hidden, "dropped": list(drop),
+                   "n_params": sum(p.numel() for p in rr[0].model.parameters()),
+                   "seconds_all_packed": rr[0].seconds,
+                   "best_epochs": [r.best_epoch for r in rr]}
+            for k in rr[0].metrics:
+                v = np.array([r.metrics[k] for r in rr])
+                row[k] = float(v.mean())
+                row[f"{k}_sd"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
+            if name == "two":
+                row["per_scenario_test_rmse"] = _per_scenario(rr, d, split["test"])
+            table["rows"][label] = row
+        _write(out, table)
+    if name == "inputs" and "saliency" not in table:
+        table["saliency"] = _saliency(out, table, data, split)
+    _write(out, table)
+    return markdown(table)
+
+
+def _slug(label: str) -> str:
+    return label.lower().replace(" ", "_").replace("-", "")
+
+
+def model_dir(out: Path) -> Path:
+    return out.parent / f"{out.stem}_models"
+
+
+def _saliency(out: Path, table: dict, data, split) -> dict:
+    """Gradient saliency of the all-inputs GRU-8 runs (their checkpoints), on the test set."""
+    row = table["rows"]["GRU-8 all inputs"]
+    src = out
+    if "reused_from" in row:
+        src = out.parent / row["reused_from"].split(":")[0]
+        label = row["reused_from"].split(":", 1)[1]
+    else:
+        label = "GRU-8 all inputs"
+    paths = sorted(model_dir(src).glob(f"{_slug(label)}_run*.safetensors"))
+    if not paths:
+        raise FileNotFoundError(f"no checkpoints for {label} in {model_dir(src)}")
+    sal = np.mean([gradient_saliency(load_model(p), data.inputs[:, split["test"]])
+                   for p in paths], axis=0)
+    return {"inputs": data.input_names, "outputs": data.output_names, "matrix": sal.tolist(),
+            "models": [str(p) for p in paths]}
+
+
+def _per_scenario(results, data, test_idx) -> dict:
+    """Test RMSE of the sequences whose names carry scenario tag ``s0`` / ``s1``."""
+    import torch
+
+    out = {}
+    for tag in ("s0", "s1"):
+        idx = [i for i in test_idx if f"_{tag}_" in data.names[i]]
+        if not idx:
+            continue
+        vals = []
+        for r in results:
+            with torch.no_grad():
+                y = torch.as_tensor(data.outputs[:, idx], dtype=torch.float32)
+                p = r.model.predict(data.inputs[:, idx])
+                vals.append(float((p - y).pow(2).mean().sqrt()))
+        out[tag] = {"mean": float(np.mean(vals)), "sd": float(np.std(vals, ddof=1))
+                    if len(vals) > 1 else 0.0, "n_sequences": len(idx)}
+    return out
+
+
+def markdown(table: dict) -> str:
+    """The table as Markdown: mean +- sd over runs, in the data's unit and z-scored."""
+    unit = table.get("unit", "mV")
+    order = {lab: i for i, (lab, *_) in enumerate(TABLES.get(table.get("name", ""), []))}
+    order.update({f"GRU-{h}": h for h in (2, 4, 8, 16, 32, 64)} if table.get("name") == "sweep"
+                 else {})
+    rows = sorted(table["rows"].items(), key=lambda kv: order.get(kv[0], 999))
+    lines = [f"| model | params | train RMSE ({unit}) | val RMSE ({unit}) | test RMSE ({unit}) "
+             f"| test nRMSE | best epochs | paper test RMSE |",
+             "|---|---|---|---|---|---|---|---|"]
+    for label, r in rows:
+        paper = (PAPER.get(label.split()[0])
+                 if table.get("name") in ("arch", "sweep") and not r["dropped"] else None)
+        lines.append(
+            f"| {label} | {r['n_params']} | {r['train_rmse']:.3g} ± {r['train_rmse_sd']:.2g} "
+            f"| {r['val_rmse']:.3g} ± {r['val_rmse_sd']:.2g} "
+            f"| {r['test_rmse']:.3g} ± {r['test_rmse_sd']:.2g} "
+            f"| {r['test_nrmse']:.3g} ± {r['test_nrmse_sd']:.2g} "
+            f"| {', '.join(str(e) for e in r['best_epochs'])} "
+            f"| {'' if paper is None else f'{paper:.3g}'} |")
+    if "saliency" in table:
+        s = table["saliency"]
+        lines += ["", "Gradient saliency (rows: inputs, columns: outputs; z-scored units)", "",
+                  "| input | " + " | ".join(s["outputs"]) + " |",
+                  "|---|" + "---|" * len(s["outputs"])]
+        for name, row in zip(s["inputs"], s["matrix"]):
+            lines.append(f"| {name} | " + " | ".join(f"{v:.3g}" for v in row) + " |")
+    return "\n".join(lines)
+
+
+def mean_baselines(data, split_seed: int = 0) -> dict:
+    """Test RMSE (data unit and z-scored) of two trivial predictors fitted on the training
+    split: the constant per-output mean, and the mean trace over training sequences (which
+    captures the common settling from the initial state). A ROM must beat these to have
+    learnt anything input-specific."""
+    split = split_indices(data, SplitConfig(seed=split_seed))
+    tr, te = data.outputs[:, split["train"]], data.outputs[:, split["test"]]
+    sd = tr.std(axis=(0, 1))
+    out = {}
+    for name, pred in (("constant_mean", tr.mean(axis=(0, 1))),
+                       ("mean_trace", tr.mean(axis=1, keepdims=True))):
+        err = te - pred
+        out[name] = {"test_rmse": float(np.sqrt((err**2).mean())),
+                     "test_nrmse": float(np.sqrt(((err / sd) ** 2).mean()))}
+    return out

@@ -1,0 +1,180 @@
+"""``wormlab rom ...``: train ROMs on any folder in the published text format, generate data,
+run the experiment tables.
+
+    wormlab rom train --data DIR --model gru --hidden 8 [--split-seed S] [--runs N] --json
+    wormlab rom generate --out DIR [--scenario forward|two] [--n 40] [--workers 2]
+    wormlab rom experiment NAME --data DIR --out FILE.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _names(s: str | None) -> list[str] | None:
+    return [x.strip() for x in s.split(",") if x.strip()] if s else None
+
+
+def _files(s: str | None) -> tuple[str, ...] | None:
+    if s is None:
+        return None
+    p = Path(s)
+    if p.is_file() and p.suffix in (".txt", ".lst"):
+        return tuple(x.strip() for x in p.read_text().split() if x.strip())
+    return tuple(_names(s) or ())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wormlab rom", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("train", help="train RNN/LSTM/GRU models on a data folder")
+    p.add_argument("--data", required=True, help="folder of sequence files (.dat/.txt), .npz or .h5")
+    p.add_argument("--model", default="gru", choices=["rnn", "lstm", "gru"])
+    p.add_argument("--hidden", type=int, default=8)
+    p.add_argument("--runs", type=int, default=1, help="repeated trainings (mean +- sd)")
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--fractions", default="0.5,0.25,0.25", help="train,val,test fractions")
+    p.add_argument("--train-files", help="comma list or a .txt file of names (explicit split)")
+    p.add_argument("--val-files")
+    p.add_argument("--test-files")
+    p.add_argument("--epochs", type=int, default=1000)
+    p.add_argument("--lr", type=float, default=1e-2)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--patience", type=int, default=None, help="early stopping (epochs)")
+    p.add_argument("--seed", type=int, default=0, help="initialisation seed of run 0")
+    p.add_argument("--outputs", type=int, default=None,
+                   help="number of output columns when the folder has no columns.json")
+    p.add_argument("--output-names", help="comma list (overrides columns.json)")
+    p.add_argument("--input-names", help="comma list (overrides columns.json)")
+    p.add_argument("--drop-inputs", help="comma list of input columns to leave out")
+    p.add_argument("--resample", type=int, default=1, help="keep every N-th sample")
+    p.add_argument("--save", help="folder for the safetensors checkpoints (one per run)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    g = sub.add_parser("generate", help="simulate a data set (c302/NEURON or wormlab.circuit)")
+    g.add_argument("--out", required=True)
+    g.add_argument("--scenario", default="forward", choices=["forward", "two"],
+                   help="forward crawling (4 in, 4 out) or forward + nictation (10 in, 28 out)")
+    g.add_argument("--n", type=int, default=40, help="number of sequences")
+    g.add_argument("--workers", type=int, default=1, help="dask worker processes")
+    g.add_argument("--duration-ms", type=float, default=500.0)
+    g.add_argument("--dt", default="0.5,0.1", help="sampling steps in ms")
+    g.add_argument("--backend", default="auto", choices=["auto", "neuron", "circuit"])
+    g.add_argument("--amplitude-nA", type=float, default=None)
+    g.add_argument("--seed", type=int, default=0)
+
+    e = sub.add_parser("experiment", help="run one experiment table (see docs/rom.md)")
+    e.add_argument("name", choices=["arch", "sweep", "long", "inputs", "two"])
+    e.add_argument("--data", required=True)
+    e.add_argument("--out", required=True, help="JSON file (resumable: finished rows kept)")
+    e.add_argument("--runs", type=int, default=3)
+    e.add_argument("--epochs", type=int, default=300)
+    e.add_argument("--patience", type=int, default=None)
+    return parser
+
+
+def _cmd_train(a) -> int:
+    from wormlab.rom._format import FormatError, load
+    from wormlab.rom._models import save_model
+    from wormlab.rom._train import ModelConfig, RomConfig, SplitConfig, TrainConfig, repeated_runs
+
+    try:
+        kw = {}
+        if Path(a.data).is_dir():
+            kw = {"n_outputs": a.outputs, "output_names": _names(a.output_names),
+                  "input_names": _names(a.input_names)}
+        data = load(a.data, **kw)
+        if a.drop_inputs:
+            drop = set(_names(a.drop_inputs))
+            unknown = drop - set(data.input_names)
+            if unknown:
+                raise FormatError(f"--drop-inputs names unknown inputs {sorted(unknown)}; "
+                                  f"available: {data.input_names}")
+            data = data.select(inputs=[n for n in data.input_names if n not in drop])
+        if a.resample > 1:
+            data = data.resample(a.resample)
+        fr = tuple(float(x) for x in a.fractions.split(","))
+        cfg = RomConfig(
+            ModelConfig(a.model, a.hidden),
+            TrainConfig(epochs=a.epochs, lr=a.lr, batch_size=a.batch_size, patience=a.patience,
+                        seed=a.seed),
+            SplitConfig(seed=a.split_seed, fractions=fr, train=_files(a.train_files),
+                        val=_files(a.val_files), test=_files(a.test_files)),
+            runs=a.runs,
+        )
+        res = repeated_runs(data, cfg, show_progress=not a.quiet, keep_models=bool(a.save))
+    except (FormatError, ValueError, KeyError) as exc:
+        print(f"wormlab rom: error: {exc}", file=sys.stderr)
+        return 2
+    if a.save:
+        for r, m in enumerate(res.pop("_models")):
+            save_model(m, Path(a.save) / f"{res['model'].lower()}_run{r}.safetensors")
+    out = {k: res[k] for k in ("train_rmse", "val_rmse", "test_rmse", "test_rmse_sd",
+                               "train_rmse_sd", "val_rmse_sd", "train_nrmse", "val_nrmse",
+                               "test_nrmse", "test_nrmse_sd")}
+    out.update(model=res["model"], runs=len(res["runs"]), unit=res["output_unit"],
+               best_epochs=[r["best_epoch"] for r in res["runs"]], split=res["split"])
+    if a.json:
+        print(json.dumps(out, indent=1))
+    else:
+        print(f"{out['model']}  runs {out['runs']}  test RMSE {out['test_rmse']:.4g} +- "
+              f"{out['test_rmse_sd']:.2g} {out['unit']}  (train {out['train_rmse']:.4g}, "
+              f"val {out['val_rmse']:.4g})")
+    return 0
+
+
+def _cmd_generate(a) -> int:
+    from wormlab.rom._generate import (
+        FORWARD_INPUTS,
+        FORWARD_OUTPUTS,
+        NICTATION_INPUTS,
+        NICTATION_OUTPUTS,
+        GenerateConfig,
+        generate_dataset,
+    )
+
+    kw = {}
+    if a.scenario == "two":
+        kw = {"inputs": FORWARD_INPUTS + NICTATION_INPUTS,
+              "outputs": FORWARD_OUTPUTS + NICTATION_OUTPUTS,
+              "scenario_groups": (FORWARD_INPUTS, NICTATION_INPUTS)}
+    if a.amplitude_nA is not None:
+        kw["amplitude_nA"] = a.amplitude_nA
+    try:
+        cfg = GenerateConfig(backend=a.backend, n_sequences=a.n, duration_ms=a.duration_ms,
+                             sample_dt_ms=tuple(float(x) for x in a.dt.split(",")), seed=a.seed,
+                             **kw)
+        dirs = generate_dataset(cfg, a.out, workers=a.workers)
+    except (ValueError, RuntimeError) as exc:
+        print(f"wormlab rom: error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({f"{k:g}": str(v) for k, v in dirs.items()}))
+    return 0
+
+
+def _cmd_experiment(a) -> int:
+    from wormlab.rom._experiments import run_experiment
+
+    table = run_experiment(a.name, a.data, a.out, runs=a.runs, epochs=a.epochs,
+                           patience=a.patience)
+    print(table)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    from wormlab.runs import configure_torch
+
+    configure_torch()
+    return {"train": _cmd_train, "generate": _cmd_generate,
+            "experiment": _cmd_experiment}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
