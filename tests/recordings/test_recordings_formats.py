@@ -383,3 +383,12 @@ def test_fuzz_valid_recordings_roundtrip(tmp_path, T, N, fps, conc, seed, fmt):
     assert back.neuron_names == r.neuron_names and back.fps == pytest.approx(fps)
     np.testing.assert_array_equal(back.stimulus_mask(stim.label), r.stimulus_mask(stim.label))
     np.testing.assert_array_equal(back.state_labels, r.state_labels)
+
+
+def test_nwb_roundtrip_with_no_labelled_state(tmp_path):
+    """Found by the fuzz test: all frames unlabelled (-1) used to crash the NWB writer."""
+    t = np.arange(3) / 1.0
+    r = R.Recording(traces=np.ones((3, 2)) + np.arange(2), neuron_names=("AVAL", None),
+                    time_s=t, fps=1.0, states=np.full(3, -1), state_names=("fwd", "rev"))
+    back = R.load(R.save(r, tmp_path / "unlabelled.nwb"))
+    np.testing.assert_array_equal(back.state_labels, r.state_labels)

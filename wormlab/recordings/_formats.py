@@ -639,7 +639,8 @@ def save_nwb(rec: Recording, path: str | Path) -> Path:
                 ti.add_row(start_time=on, stop_time=off, stimulus=s.name,
                            concentration=np.nan if s.concentration is None else s.concentration,
                            unit=s.unit)
-    if rec.states is not None:
+    # an all-unlabelled state vector writes no table (NWB cannot store an empty typed column)
+    if rec.states is not None and (rec.states >= 0).any():
         ti = nwb.create_time_intervals(name="behaviour_states", description="per-frame states")
         ti.add_column(name="state", description="behaviour state name")
         ti.add_column(name="frame", description="frame index")
