@@ -15,6 +15,8 @@ def test_notebook_smoke(name, tmp_path):
         pytest.fail(f"notebook {name} failed: {res.error} (executed copy: {res.ipynb})")
     assert res.html is not None and res.html.stat().st_size > 0
     assert (tmp_path / name / "latest.html").exists()
+    # reports are read offline: plotting libraries must be inlined, not fetched from a CDN
+    assert "cdn.bokeh.org" not in res.html.read_text(encoding="utf-8"), f"{name}: bokeh from CDN"
 
 
 def test_every_notebook_is_clean_and_parameterised():

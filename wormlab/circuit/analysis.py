@@ -123,5 +123,5 @@ def gradient_table(net: Network, loss_class: str = "AVA", param: str = "g_ca",
     df = pd.DataFrame({"grad": g, "value": val, "grad_x_value": g * val},
                       index=pd.Index(index, name="group"))
     df.attrs.update(loss=f"mean V of {loss_class} ({', '.join(members)}) over {duration_ms} ms",
-                    loss_value_mV=float(loss))
+                    loss_value_mV=float(loss.detach()))
     return df.reindex(df.grad_x_value.abs().sort_values(ascending=False).index)
