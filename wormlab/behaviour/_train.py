@@ -41,6 +41,35 @@ def majority_baseline(train_y, test_y, n_classes: int) -> dict:
 # ---------------------------------------------------------------------------------------------
 # classification
 
+class _EpochKeeper:
+    """End-of-epoch bookkeeping shared by the classifier and forecaster fits: LR decay on
+    plateau, loss history, best-validation weights (in memory) and early stopping."""
+
+    def __init__(self, model, opt, sched, history, patience: int, tol: float):
+        self.model, self.opt, self.sched, self.history = model, opt, sched, history
+        self.patience, self.tol = patience, tol
+        self.best, self.best_state, self.stale = float("inf"), None, 0
+
+    def end_epoch(self, epoch: int, train_loss: float, val_loss: float) -> bool:
+        """Record one epoch; True when training should stop early."""
+        self.sched.step(val_loss)
+        self.history.train_loss.append(train_loss)
+        self.history.val_loss.append(val_loss)
+        self.history.lr.append(self.opt.param_groups[0]["lr"])
+        if val_loss < self.best - self.tol:
+            self.best, self.stale = val_loss, 0
+            self.best_state = copy.deepcopy(self.model.state_dict())
+            self.history.best_epoch = epoch
+        else:
+            self.stale += 1
+        return self.stale >= self.patience
+
+    def restore_best(self) -> None:
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        self.model.eval()
+
+
 @dataclass
 class History:
     train_loss: list = field(default_factory=list)
@@ -97,7 +126,7 @@ class Decoder:
                                   / len(self.classes), dtype=torch.float32)
         gen = torch.Generator().manual_seed(tc.seed)
         use_val = val is not None and len(val) > 0
-        best, best_state, stale = float("inf"), None, 0
+        keeper = _EpochKeeper(self.model, opt, sched, self.history, tc.early_stop, tol=1e-6)
         bar = progress(range(tc.epochs), desc=f"train {self.cfg.model.name}", leave=False,
                        disable=None if verbose else True)
         for epoch in bar:
@@ -112,22 +141,11 @@ class Decoder:
                 cnt += len(yb)
             tr_loss = tot / cnt
             v_loss = self._loss(val, weight) if use_val else tr_loss
-            sched.step(v_loss)
-            self.history.train_loss.append(tr_loss)
-            self.history.val_loss.append(v_loss)
-            self.history.lr.append(opt.param_groups[0]["lr"])
-            if v_loss < best - 1e-6:
-                best, best_state, stale = v_loss, copy.deepcopy(self.model.state_dict()), 0
-                self.history.best_epoch = epoch
-            else:
-                stale += 1
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(train=f"{tr_loss:.3f}", val=f"{v_loss:.3f}")
-            if stale >= tc.early_stop:
+            if keeper.end_epoch(epoch, tr_loss, v_loss):
                 break
-        if best_state is not None:
-            self.model.load_state_dict(best_state)
-        self.model.eval()
+        keeper.restore_best()
 
     def predict(self, ws: WindowSet) -> np.ndarray:
         if self.model is None:
@@ -323,7 +341,7 @@ class Forecaster:
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=tc.lr_factor,
                                                            patience=tc.lr_patience)
         gen = torch.Generator().manual_seed(tc.seed)
-        best, best_state, stale = float("inf"), None, 0
+        keeper = _EpochKeeper(self.model, opt, sched, self.history, tc.early_stop, tol=1e-7)
         seq_all, ctx_all = torch.as_tensor(train.seq), torch.as_tensor(train.ctx)
         bar = progress(range(tc.epochs), desc=f"forecast {self.cfg.model.name}", leave=False,
                        disable=None if verbose else True)
@@ -346,22 +364,11 @@ class Forecaster:
                 cnt += len(idx)
             tr = tot / cnt
             v = float(np.mean(self.mse_per_step(val))) if val is not None and len(val.seq) else tr
-            sched.step(v)
-            self.history.train_loss.append(tr)
-            self.history.val_loss.append(v)
-            self.history.lr.append(opt.param_groups[0]["lr"])
-            if v < best - 1e-7:
-                best, best_state, stale = v, copy.deepcopy(self.model.state_dict()), 0
-                self.history.best_epoch = epoch
-            else:
-                stale += 1
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(train=f"{tr:.4f}", val=f"{v:.4f}", p=f"{p:.2f}")
-            if stale >= tc.early_stop:
+            if keeper.end_epoch(epoch, tr, v):
                 break
-        if best_state is not None:
-            self.model.load_state_dict(best_state)
-        self.model.eval()
+        keeper.restore_best()
         return self
 
     def mse_per_step(self, fs: ForecastSet) -> np.ndarray:
