@@ -84,6 +84,17 @@ class GraphDecoder(nn.Module):
         else:
             self.readout = _mlp(window * n_nodes * h, cfg.readout_hidden, n_out, cfg.dropout)
         self.forecast_head = nn.Linear(h, n_feat)
+        if lstm:
+            self._add_lstm_forecast_head(cfg.readout_hidden)
+
+    def _add_lstm_forecast_head(self, width: int) -> None:
+        """Forecasting through the LSTM: its last output -> the change of every neuron.
+
+        Initialised from a forked RNG, so the global stream (and with it the dropout masks of
+        classification training) is exactly what it was before this head existed.
+        """
+        with torch.random.fork_rng(devices=[]):
+            self.forecast_head_lstm = nn.Linear(width, self.n * self.f)
 
     # -- edges ---------------------------------------------------------------------------
     def edge_weights(self, x: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:
@@ -133,9 +144,19 @@ class GraphDecoder(nn.Module):
         return self.readout(z.reshape(b, -1))
 
     def step(self, x: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:
-        """Markovian forecast: x (B, T, N, F) -> next frame x_t + f(x) (B, N, F)."""
-        z = self.nodes(x, ctx)[:, -1]
-        return x[:, -1] + self.forecast_head(z)
+        """Markovian forecast: x (B, T, N, F) -> next frame x_t + f(x) (B, N, F).
+
+        Without an LSTM f is a per-neuron linear head on the last node states; with one
+        (``gnn_lstm``) the node states of the window run through the LSTM (from a zero state,
+        so f depends on the window only) and a linear head maps its last output to the
+        change of every neuron.
+        """
+        z = self.nodes(x, ctx)
+        if self.use_lstm:
+            b, t = z.shape[:2]
+            out, _ = self.lstm(z.reshape(b, t, -1))
+            return x[:, -1] + self.forecast_head_lstm(out[:, -1]).reshape(b, self.n, self.f)
+        return x[:, -1] + self.forecast_head(z[:, -1])
 
 
 TORCH_MODELS = {

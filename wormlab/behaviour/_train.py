@@ -323,8 +323,8 @@ class Forecaster:
     """A graph/MLP model trained to roll neural activity forward (MSE per step 1..horizon)."""
 
     def __init__(self, cfg: BehaviourConfig, names):
-        if cfg.model.name not in ("mlp", "gnn", "gnn_static", "gnn_connectome"):
-            raise ValueError(f"forecasting supports mlp, gnn, gnn_static, gnn_connectome; "
+        if cfg.model.name not in TORCH_MODELS:
+            raise ValueError(f"forecasting supports {', '.join(TORCH_MODELS)}; "
                              f"not {cfg.model.name!r}")
         self.cfg, self.names = cfg, list(names)
         tc = cfg.train

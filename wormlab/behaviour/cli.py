@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("forecast", help="leave-worms-out forecasting MSE per step (Flavell)")
     p.add_argument("--models", nargs="+", default=["mlp", "gnn", "gnn_connectome"],
-                   choices=["mlp", "gnn", "gnn_static", "gnn_connectome"])
+                   choices=[m for m in MODELS if m != "svm"])
     p.add_argument("--out", default=None)
     p.add_argument("--max-splits", type=int, default=0)
     _common(p)
