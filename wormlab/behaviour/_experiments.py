@@ -79,10 +79,18 @@ def _key(row: dict) -> str:
     return "|".join(str(row[k]) for k in ("experiment", "split", "model", "task", "seed"))
 
 
-def _load(path: Path | None) -> list[dict]:
+def _load(path: Path | None, must_exist: bool = False) -> list[dict]:
     if path is None or not path.exists():
+        if must_exist:
+            raise FileNotFoundError(f"results file {path} does not exist")
         return []
-    return json.loads(path.read_text())
+    try:
+        rows = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not a JSON results file ({exc})") from exc
+    if not isinstance(rows, list):
+        raise ValueError(f"{path} is not a JSON list of result rows")
+    return rows
 
 
 def _save(path: Path | None, rows: list[dict]) -> None:
@@ -223,6 +231,19 @@ def forecast_table(rows, steps=(1, 2, 4, 8, 16)):
                          for m, vals in recs.items()}).T
 
 
+def time_table(rows):
+    """Median wall seconds per split (train + evaluate) per model x experiment (the task is
+    named unless it is ``fwd_rev`` or forecasting)."""
+    import pandas as pd
+
+    if not rows:
+        return pd.DataFrame()
+    df = pd.DataFrame([{"experiment": r["experiment"] if r["task"] in ("fwd_rev", "forecast")
+                        else f"{r['experiment']} ({r['task']})",
+                        "model": r["model"], "seconds": r["seconds"]} for r in rows])
+    return df.groupby(["model", "experiment"])["seconds"].median().round(0).unstack("experiment")
+
+
 def _md(df, index_name: str = "") -> str:
     cols = [str(c) for c in df.columns]
     lines = ["| " + " | ".join([index_name or (df.index.name or "")] + cols) + " |",
@@ -265,7 +286,7 @@ def report_markdown(classification=None, forecast: str | None = None) -> str:
     files = [classification] if isinstance(classification, str) else list(classification or [])
     rows, seen = [], set()
     for f in files:  # several result files (e.g. runs made in parallel) are merged
-        for r in _load(Path(f)):
+        for r in _load(Path(f), must_exist=True):
             if _key(r) not in seen:
                 seen.add(_key(r))
                 rows.append(r)
@@ -297,9 +318,14 @@ def report_markdown(classification=None, forecast: str | None = None) -> str:
             parts.append(f"**{task}: inferred edges vs Cook 2019 chemical synapses (mean over test "
                          f"worms or folds, n of them; n_sig = how many with p_auroc < 0.05)**\n\n"
                          f"{_md(g.round(3), 'experiment · model')}")
-    frows = _load(Path(forecast)) if forecast else []
+    frows = _load(Path(forecast), must_exist=True) if forecast else []
     if frows:
         parts.append("**forecasting: MSE per step on unseen Flavell worms (normalised traces; "
                      f"mean over {len({r['split'] for r in frows})} splits)**\n\n"
                      + _md(forecast_table(frows).round(5), "model"))
+    if rows or frows:
+        t = time_table(rows + frows)
+        parts.append("**wall seconds per split (train + evaluate; median over splits, one "
+                     "thread, nice'd on the shared loaded 2-core machine)**\n\n"
+                     + _md(t.astype(object).where(t.notna(), ""), "model"))
     return "\n\n".join(parts)
