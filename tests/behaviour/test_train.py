@@ -104,3 +104,19 @@ def test_checkpoint_roundtrip(make_worm, tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="junk.safetensors"):
         Decoder.load(tmp_path / "junk.safetensors")
+
+
+def test_keep_heap_memory_changes_no_number(make_worm):
+    # the allocator setting used by the CLI for speed must leave every result bitwise equal
+    import sys
+
+    from wormlab.behaviour._train import keep_heap_memory
+
+    cfg = BehaviourConfig().replace(data={"window": 4}, model={"name": "gnn", "hidden": 8},
+                                    train={"epochs": 2, "seed": 1})
+    w = make_worm("synthetic/a")
+    ws = build_windows([w], {w.worm_id: np.arange(3, w.n_frames)}, w.names, cfg.data)
+    before = Decoder(cfg, ws.names, ws.classes).fit(ws, None, verbose=False).predict_proba(ws)
+    assert keep_heap_memory() == sys.platform.startswith("linux")
+    after = Decoder(cfg, ws.names, ws.classes).fit(ws, None, verbose=False).predict_proba(ws)
+    assert np.array_equal(before, after)
