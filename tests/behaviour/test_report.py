@@ -7,15 +7,16 @@ import pytest
 from wormlab.behaviour._experiments import report_markdown, summary_table, time_table
 
 
-def _row(exp, split, model, acc, task="fwd_rev", seconds=1.0):
+def _row(exp, split, model, acc, task="fwd_rev", seconds=1.0, majority=0.5):
     return {"experiment": exp, "split": split, "model": model, "task": task, "seed": 0,
-            "accuracy": acc, "balanced_accuracy": acc - 0.1, "majority_accuracy": 0.5,
+            "accuracy": acc, "balanced_accuracy": acc - 0.1, "majority_accuracy": majority,
             "per_worm": {}, "seconds": seconds}
 
 
 @pytest.fixture
 def files(tmp_path):
-    a = [_row("synthetic_a", f"s{i}", m, 0.8 + 0.05 * i, seconds=2.0 + 2 * i)
+    a = [_row("synthetic_a", f"s{i}", m, 0.8 + 0.05 * i, seconds=2.0 + 2 * i,
+              majority=0.4 + 0.2 * i)
          for i in range(2) for m in ("mlp", "gnn")]
     b = [_row("synthetic_b", "s0", "mlp", 0.9), _row("synthetic_a", "s0", "mlp", 0.1),  # dup
          _row("synthetic_a", "s0", "mlp", 0.7, task="four_state", seconds=9.0)]
@@ -36,6 +37,8 @@ def test_report_merges_files_marks_missing_cells_and_times(files):
     # mean ± sd over the 2 splits; the duplicate row of the second file is ignored
     assert "| mlp | 82.5 ± 2.5 (n=2) | 90.0 ± 0.0 (n=1) | 93.9 |" in acc
     assert "| gnn | 82.5 ± 2.5 (n=2) | nan | 97.7 |" in acc  # not run: shown as nan
+    # majority baseline: one value per split, not per (split, model) row
+    assert "| synthetic_a | 50.0 | 10.0 |" in md  # per (split, model) row it would be 11.5
     assert "**four_state: accuracy (%)" in md and "70.0 ± 0.0 (n=1)" in md
     fc = md.split("**forecasting")[1].split("**wall")[0]
     assert "| mlp | 0.15 | 0.15 | 0.15 | 0.15 | 0.15 |" in fc, fc  # mean of 0.1 and 0.2

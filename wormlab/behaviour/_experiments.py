@@ -298,7 +298,10 @@ def report_markdown(classification=None, forecast: str | None = None) -> str:
                 t = t.drop(columns="paper (Kato fwd/rev)")
             parts.append(f"**{task}: {metric.replace('_', ' ')} (%), mean ± sd over splits**"
                          f"\n\n{_md(t, 'model')}")
-        maj = pd.DataFrame(sel).groupby("experiment")["majority_accuracy"].agg(["mean", "std"])
+        # one value per split (every model of a split shares it); sd as in the other tables
+        maj = (pd.DataFrame(sel).drop_duplicates(["experiment", "split"])
+               .groupby("experiment")["majority_accuracy"]
+               .agg(mean="mean", std=lambda s: s.std(ddof=0)))
         maj = (100 * maj).round(1)
         parts.append(f"**{task}: majority-class baseline accuracy (%)**\n\n{_md(maj)}")
         per = [{"model": r["model"], "worm": w.split("/")[-1], "bal": m["balanced_accuracy"]}
