@@ -38,7 +38,7 @@ def test_report_merges_files_marks_missing_cells_and_times(files):
     assert "| mlp | 82.5 ± 2.5 (n=2) | 90.0 ± 0.0 (n=1) | 93.9 |" in acc
     assert "| gnn | 82.5 ± 2.5 (n=2) | nan | 97.7 |" in acc  # not run: shown as nan
     # majority baseline: one value per split, not per (split, model) row
-    assert "| synthetic_a | 50.0 | 10.0 |" in md  # per (split, model) row it would be 11.5
+    assert "| synthetic_a | 50 | 10 |" in md  # sd per (split, model) row would be 11.5
     assert "**four_state: accuracy (%)" in md and "70.0 ± 0.0 (n=1)" in md
     fc = md.split("**forecasting")[1].split("**wall")[0]
     assert "| mlp | 0.15 | 0.15 | 0.15 | 0.15 | 0.15 |" in fc, fc  # mean of 0.1 and 0.2
