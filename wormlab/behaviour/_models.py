@@ -122,14 +122,20 @@ class GraphDecoder(nn.Module):
             return torch.zeros_like(logits)
         return torch.softmax(logits.masked_fill(eye, float("-inf")), dim=-1)
 
-    def nodes(self, x: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:
-        """Node states (B, T, N, H) after (optional) one round of message passing."""
+    def nodes(self, x: torch.Tensor, ctx: torch.Tensor | None = None,
+              w: torch.Tensor | None = None) -> torch.Tensor:
+        """Node states (B, T, N, H) after (optional) one round of message passing.
+
+        ``w``: per-worm edge weights (B, N, N) already computed by :meth:`static_weights`
+        (static/fixed edges only), so a rollout does not recompute them at every step.
+        """
         if x.ndim != 4 or x.shape[2] != self.n or x.shape[3] != self.f:
             raise ValueError(f"expected x (B, T, {self.n}, {self.f}), got {tuple(x.shape)}")
         h = self.encode(x)
         if self.edges_mode == "none":
             return self.update(h)
-        w = self.edge_weights(x, ctx)
+        if w is None or self.edges_mode == "dynamic":
+            w = self.edge_weights(x, ctx)
         m = w @ h if w.ndim == 4 else torch.einsum("bij,btjh->btih", w, h)  # H = A X
         return self.update(torch.cat([h, m], -1))  # concatenation aggregation
 
@@ -143,7 +149,14 @@ class GraphDecoder(nn.Module):
             raise ValueError(f"model built for windows of {self.t} steps, got {t}")
         return self.readout(z.reshape(b, -1))
 
-    def step(self, x: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:
+    def static_weights(self, x: torch.Tensor, ctx: torch.Tensor | None = None):
+        """The edge weights when they do not depend on the window (static, fixed), else None."""
+        if self.edges_mode in ("static", "fixed"):
+            return self.edge_weights(x, ctx)
+        return None
+
+    def step(self, x: torch.Tensor, ctx: torch.Tensor | None = None,
+             w: torch.Tensor | None = None) -> torch.Tensor:
         """Markovian forecast: x (B, T, N, F) -> next frame x_t + f(x) (B, N, F).
 
         Without an LSTM f is a per-neuron linear head on the last node states; with one
@@ -151,7 +164,7 @@ class GraphDecoder(nn.Module):
         so f depends on the window only) and a linear head maps its last output to the
         change of every neuron.
         """
-        z = self.nodes(x, ctx)
+        z = self.nodes(x, ctx, w)
         if self.use_lstm:
             b, t = z.shape[:2]
             out, _ = self.lstm(z.reshape(b, t, -1))

@@ -328,9 +328,10 @@ def _rollout(model, seq, ctx, window: int, horizon: int, p_feedback: float,
     """Predictions (B, horizon, N, 1); inputs after step 1 are own predictions with probability
     ``p_feedback`` per sample (scheduled sampling; 1 = pure rollout)."""
     x = seq[:, :window]
+    w = model.static_weights(x, ctx)  # per-worm edges: once per rollout, not once per step
     preds = []
     for k in range(horizon):
-        nxt = model.step(x, ctx)
+        nxt = model.step(x, ctx, w)
         preds.append(nxt)
         truth = seq[:, window + k]
         if p_feedback >= 1:
