@@ -4,7 +4,12 @@ import json
 
 import pytest
 
-from wormlab.behaviour._experiments import report_markdown, summary_table, time_table
+from wormlab.behaviour._experiments import (
+    paired_table,
+    report_markdown,
+    summary_table,
+    time_table,
+)
 
 
 def _row(exp, split, model, acc, task="fwd_rev", seconds=1.0, majority=0.5):
@@ -37,6 +42,8 @@ def test_report_merges_files_marks_missing_cells_and_times(files):
     # mean ± sd over the 2 splits; the duplicate row of the second file is ignored
     assert "| mlp | 82.5 ± 2.5 (n=2) | 90.0 ± 0.0 (n=1) | 93.9 |" in acc
     assert "| gnn | 82.5 ± 2.5 (n=2) | nan | 97.7 |" in acc  # not run: shown as nan
+    # paired with the mlp on the same split: gnn 0.8 vs 0.8 and 0.85 vs 0.85 -> +0.0, 0 wins
+    assert "| gnn | +0.0 (0/2) |" in md.split("minus the mlp")[1]
     # majority baseline: one value per split, not per (split, model) row
     assert "| synthetic_a | 50 | 10 |" in md  # sd per (split, model) row would be 11.5
     assert "**four_state: accuracy (%)" in md and "70.0 ± 0.0 (n=1)" in md
@@ -62,3 +69,12 @@ def test_report_names_a_missing_or_bad_file(files, tmp_path):
 
 def test_summary_table_is_empty_without_rows():
     assert summary_table([]).empty and time_table([]).empty
+
+
+def test_paired_table_counts_wins_on_the_same_split():
+    rows = [_row("synthetic", "s0", "mlp", 0.8), _row("synthetic", "s0", "gnn", 0.9),
+            _row("synthetic", "s1", "mlp", 0.8), _row("synthetic", "s1", "gnn", 0.75),
+            _row("synthetic", "s2", "gnn", 0.99)]  # no mlp on s2: not paired
+    t = paired_table(rows)
+    assert t.loc["gnn", "synthetic"] == "+2.5 (1/2)"
+    assert paired_table([_row("synthetic", "s0", "gnn", 0.9)]).empty

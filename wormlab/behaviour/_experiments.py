@@ -202,6 +202,30 @@ def summary_table(rows, metric: str = "accuracy"):
     return table
 
 
+def paired_table(rows, ref: str = "mlp", metric: str = "balanced_accuracy"):
+    """Per model x experiment: mean over splits of (model - ``ref``) on the same split, in
+    points, with how many splits the model is strictly better (``+1.2 (4/5)``)."""
+    import pandas as pd
+
+    by = {}
+    for r in rows:
+        by.setdefault((r["experiment"], r["split"]), {})[r["model"]] = r[metric]
+    out = {}
+    for (exp, _), d in sorted(by.items()):
+        if ref not in d:
+            continue
+        for m, v in d.items():
+            if m != ref:
+                out.setdefault((m, exp), []).append(v - d[ref])
+    if not out:
+        return pd.DataFrame()
+    cells = {k: f"{100 * np.mean(v):+.1f} ({sum(x > 0 for x in v)}/{len(v)})"
+             for k, v in out.items()}
+    s = pd.Series(cells)
+    s.index = pd.MultiIndex.from_tuples(s.index, names=["model", "experiment"])
+    return s.unstack("experiment").fillna("")
+
+
 def edge_table(rows):
     """Inferred edges vs the connectome per (experiment, model, test worm)."""
     import pandas as pd
@@ -299,6 +323,11 @@ def report_markdown(classification=None, forecast: str | None = None) -> str:
             parts.append(f"**{task}: {metric.replace('_', ' ')} (%), mean ± sd over splits**"
                          f"\n\n{_md(t, 'model')}")
         # one value per split (every model of a split shares it); sd as in the other tables
+        pt = paired_table(sel)
+        if len(pt):
+            parts.append(f"**{task}: balanced accuracy minus the mlp's on the same split (points; "
+                         f"mean over splits, and in how many splits the model is better)**"
+                         f"\n\n{_md(pt, 'model')}")
         maj = (pd.DataFrame(sel).drop_duplicates(["experiment", "split"])
                .groupby("experiment")["majority_accuracy"]
                .agg(mean="mean", std=lambda s: s.std(ddof=0)))
