@@ -6,6 +6,7 @@ from wormlab.behaviour import (
     MODELS,
     BehaviourConfig,
     Decoder,
+    GraphDecoder,
     ModelConfig,
     build_model,
     build_windows,
@@ -33,20 +34,50 @@ def test_forward_backward_every_parameter(name):
     assert out.shape == (6, 3) and torch.isfinite(out).all()
     out.logsumexp(-1).sum().backward()
     for pname, p in model.named_parameters():
-        if pname.startswith("forecast_head"):
+        if pname.startswith("forecast_head"):  # forecast_head, forecast_head_lstm
             assert p.grad is None  # only used by forecasting
             continue
         assert p.grad is not None and p.grad.abs().sum() > 0, f"{name}: no gradient for {pname}"
 
 
-@pytest.mark.parametrize("name", ["mlp", "gnn", "gnn_static", "gnn_connectome"])
-def test_forecast_step_backward(name):
-    model = build_model(ModelConfig(name=name, hidden=8), 5, 1, 1, 1, NAMES)
-    x, ctx = _tiny(f=1, t=1)
+@pytest.mark.parametrize("name", TORCH)
+@pytest.mark.parametrize("t", [1, 3])
+def test_forecast_step_backward(name, t):
+    model = build_model(ModelConfig(name=name, hidden=8), 5, 1, t, 1, NAMES)
+    x, ctx = _tiny(f=1, t=t)
     nxt = model.step(x, ctx)
-    assert nxt.shape == (6, 5, 1)
+    assert nxt.shape == (6, 5, 1) and torch.isfinite(nxt).all()
     nxt.pow(2).mean().backward()
-    assert model.forecast_head.weight.grad.abs().sum() > 0
+    head = model.forecast_head_lstm if name == "gnn_lstm" else model.forecast_head
+    assert head.weight.grad.abs().sum() > 0
+    assert model.encode[0].weight.grad.abs().sum() > 0
+    if name == "gnn_lstm":  # the forecast runs through the LSTM, not the per-node head
+        assert model.forecast_head.weight.grad is None
+        assert model.lstm.weight_ih_l0.grad.abs().sum() > 0
+
+
+def test_lstm_forecast_uses_the_whole_window():
+    # gnn_lstm forecasts from every step of its window (the LSTM), the others from the last
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name="gnn_lstm", hidden=8), 5, 1, 3, 1, NAMES).eval()
+    x, ctx = _tiny(f=1, t=3)
+    x2 = x.clone()
+    x2[:, 0] += 1.0  # change only the first step of the window
+    with torch.no_grad():
+        assert not torch.allclose(model.step(x, ctx), model.step(x2, ctx))
+
+
+def test_lstm_forecast_head_leaves_the_global_rng_alone(monkeypatch):
+    # classification training draws dropout masks from the global stream: building the
+    # forecasting head of gnn_lstm must not move it (old gnn_lstm results stay reproducible)
+    cfg = ModelConfig(name="gnn_lstm", hidden=8)
+    torch.manual_seed(0)
+    assert hasattr(build_model(cfg, 5, 2, 4, 3, NAMES), "forecast_head_lstm")
+    with_head = torch.get_rng_state()
+    monkeypatch.setattr(GraphDecoder, "_add_lstm_forecast_head", lambda self, width: None)
+    torch.manual_seed(0)
+    assert not hasattr(build_model(cfg, 5, 2, 4, 3, NAMES), "forecast_head_lstm")
+    assert torch.equal(torch.get_rng_state(), with_head)
 
 
 @pytest.mark.parametrize("name", ["gnn", "gnn_static"])
@@ -98,3 +129,34 @@ def test_learns_tiny_synthetic_task_and_is_seeded(name, make_worm):
         assert dec.history.train_loss[-1] < dec.history.train_loss[0]
         again = Decoder(cfg, tr.names, tr.classes).fit(tr, None, verbose=False)
         assert np.array_equal(again.predict_proba(te), dec.predict_proba(te))
+
+
+@pytest.mark.parametrize("name", ["gnn_static", "gnn_connectome"])
+def test_rollout_with_per_worm_edges_computed_once_is_the_same(name):
+    # _rollout computes static/fixed edges once per rollout; stepping with them recomputed at
+    # every step must give the same predictions and (up to float order) the same gradients
+    from wormlab.behaviour._train import _rollout
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name=name, hidden=8), 5, 1, 1, 1, NAMES)
+    g = torch.Generator().manual_seed(1)
+    seq, ctx = torch.rand(6, 5, 5, 1, generator=g), torch.rand(6, 5, 5, 8, generator=g)
+    assert model.static_weights(seq[:, :1], ctx) is not None
+    fast = _rollout(model, seq, ctx, 1, 4, 1.0)
+    fast.pow(2).mean().backward()
+    g_fast = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    x, preds = seq[:, :1], []
+    for _ in range(4):  # the plain way: every step recomputes the edges
+        preds.append(model.step(x, ctx))
+        x = preds[-1][:, None]
+    slow = torch.stack(preds, 1)
+    slow.pow(2).mean().backward()
+    assert torch.equal(fast, slow)
+    for k, p in model.named_parameters():
+        if k in g_fast:
+            assert torch.allclose(g_fast[k], p.grad, rtol=1e-5, atol=1e-7), k
+    if name == "gnn_static":
+        assert model.edge_enc[0].weight.grad.abs().sum() > 0
+    assert build_model(ModelConfig(name="gnn"), 5, 1, 1, 1, NAMES).static_weights(
+        seq[:, :1], ctx) is None  # dynamic edges depend on the window: never hoisted

@@ -39,8 +39,9 @@ def test_best_validation_checkpoint_and_lr_decay(make_worm):
     assert h.lr[-1] <= h.lr[0]
 
 
-def test_forecaster_trains_and_reports_each_step(worms):
-    cfg = BehaviourConfig().replace(model={"name": "gnn", "hidden": 8},
+@pytest.mark.parametrize("name", ["gnn", "gnn_lstm"])
+def test_forecaster_trains_and_reports_each_step(worms, name):
+    cfg = BehaviourConfig().replace(model={"name": name, "hidden": 8},
                                     train={"epochs": 6, "horizon": 5, "batch_size": 32,
                                            "ss_max": 0.0})  # teacher forcing: loss must fall
     names = list(worms[0].names)
@@ -60,6 +61,11 @@ def test_forecaster_trains_and_reports_each_step(worms):
         tf = _rollout(fc.model, seq, ctx, 1, 5, 0.0)
         one = fc.model.step(seq[:, 2:3], ctx)
     assert torch.allclose(tf[:, 2], one)
+
+
+def test_forecaster_rejects_the_svm():
+    with pytest.raises(ValueError, match="forecasting supports"):
+        Forecaster(BehaviourConfig().replace(model={"name": "svm"}), ["AVAL", "AVBL"])
 
 
 def test_edge_comparison_detects_the_wiring_itself():
@@ -98,3 +104,19 @@ def test_checkpoint_roundtrip(make_worm, tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="junk.safetensors"):
         Decoder.load(tmp_path / "junk.safetensors")
+
+
+def test_keep_heap_memory_changes_no_number(make_worm):
+    # the allocator setting used by the CLI for speed must leave every result bitwise equal
+    import sys
+
+    from wormlab.behaviour._train import keep_heap_memory
+
+    cfg = BehaviourConfig().replace(data={"window": 4}, model={"name": "gnn", "hidden": 8},
+                                    train={"epochs": 2, "seed": 1})
+    w = make_worm("synthetic/a")
+    ws = build_windows([w], {w.worm_id: np.arange(3, w.n_frames)}, w.names, cfg.data)
+    before = Decoder(cfg, ws.names, ws.classes).fit(ws, None, verbose=False).predict_proba(ws)
+    assert keep_heap_memory() == sys.platform.startswith("linux")
+    after = Decoder(cfg, ws.names, ws.classes).fit(ws, None, verbose=False).predict_proba(ws)
+    assert np.array_equal(before, after)

@@ -79,10 +79,18 @@ def _key(row: dict) -> str:
     return "|".join(str(row[k]) for k in ("experiment", "split", "model", "task", "seed"))
 
 
-def _load(path: Path | None) -> list[dict]:
+def _load(path: Path | None, must_exist: bool = False) -> list[dict]:
     if path is None or not path.exists():
+        if must_exist:
+            raise FileNotFoundError(f"results file {path} does not exist")
         return []
-    return json.loads(path.read_text())
+    try:
+        rows = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not a JSON results file ({exc})") from exc
+    if not isinstance(rows, list):
+        raise ValueError(f"{path} is not a JSON list of result rows")
+    return rows
 
 
 def _save(path: Path | None, rows: list[dict]) -> None:
@@ -194,6 +202,30 @@ def summary_table(rows, metric: str = "accuracy"):
     return table
 
 
+def paired_table(rows, ref: str = "mlp", metric: str = "balanced_accuracy"):
+    """Per model x experiment: mean over splits of (model - ``ref``) on the same split, in
+    points, with how many splits the model is strictly better (``+1.2 (4/5)``)."""
+    import pandas as pd
+
+    by = {}
+    for r in rows:
+        by.setdefault((r["experiment"], r["split"]), {})[r["model"]] = r[metric]
+    out = {}
+    for (exp, _), d in sorted(by.items()):
+        if ref not in d:
+            continue
+        for m, v in d.items():
+            if m != ref:
+                out.setdefault((m, exp), []).append(v - d[ref])
+    if not out:
+        return pd.DataFrame()
+    cells = {k: f"{100 * np.mean(v):+.1f} ({sum(x > 0 for x in v)}/{len(v)})"
+             for k, v in out.items()}
+    s = pd.Series(cells)
+    s.index = pd.MultiIndex.from_tuples(s.index, names=["model", "experiment"])
+    return s.unstack("experiment").fillna("")
+
+
 def edge_table(rows):
     """Inferred edges vs the connectome per (experiment, model, test worm)."""
     import pandas as pd
@@ -221,6 +253,19 @@ def forecast_table(rows, steps=(1, 2, 4, 8, 16)):
     return pd.DataFrame({m: {f"step {s}": float(np.mean([v[s - 1] for v in vals]))
                              for s in steps if s <= len(vals[0])}
                          for m, vals in recs.items()}).T
+
+
+def time_table(rows):
+    """Median wall seconds per split (train + evaluate) per model x experiment (the task is
+    named unless it is ``fwd_rev`` or forecasting)."""
+    import pandas as pd
+
+    if not rows:
+        return pd.DataFrame()
+    df = pd.DataFrame([{"experiment": r["experiment"] if r["task"] in ("fwd_rev", "forecast")
+                        else f"{r['experiment']} ({r['task']})",
+                        "model": r["model"], "seconds": r["seconds"]} for r in rows])
+    return df.groupby(["model", "experiment"])["seconds"].median().round(0).unstack("experiment")
 
 
 def _md(df, index_name: str = "") -> str:
@@ -265,7 +310,7 @@ def report_markdown(classification=None, forecast: str | None = None) -> str:
     files = [classification] if isinstance(classification, str) else list(classification or [])
     rows, seen = [], set()
     for f in files:  # several result files (e.g. runs made in parallel) are merged
-        for r in _load(Path(f)):
+        for r in _load(Path(f), must_exist=True):
             if _key(r) not in seen:
                 seen.add(_key(r))
                 rows.append(r)
@@ -277,7 +322,15 @@ def report_markdown(classification=None, forecast: str | None = None) -> str:
                 t = t.drop(columns="paper (Kato fwd/rev)")
             parts.append(f"**{task}: {metric.replace('_', ' ')} (%), mean ± sd over splits**"
                          f"\n\n{_md(t, 'model')}")
-        maj = pd.DataFrame(sel).groupby("experiment")["majority_accuracy"].agg(["mean", "std"])
+        # one value per split (every model of a split shares it); sd as in the other tables
+        pt = paired_table(sel)
+        if len(pt):
+            parts.append(f"**{task}: balanced accuracy minus the mlp's on the same split (points; "
+                         f"mean over splits, and in how many splits the model is better)**"
+                         f"\n\n{_md(pt, 'model')}")
+        maj = (pd.DataFrame(sel).drop_duplicates(["experiment", "split"])
+               .groupby("experiment")["majority_accuracy"]
+               .agg(mean="mean", std=lambda s: s.std(ddof=0)))
         maj = (100 * maj).round(1)
         parts.append(f"**{task}: majority-class baseline accuracy (%)**\n\n{_md(maj)}")
         per = [{"model": r["model"], "worm": w.split("/")[-1], "bal": m["balanced_accuracy"]}
@@ -297,9 +350,14 @@ def report_markdown(classification=None, forecast: str | None = None) -> str:
             parts.append(f"**{task}: inferred edges vs Cook 2019 chemical synapses (mean over test "
                          f"worms or folds, n of them; n_sig = how many with p_auroc < 0.05)**\n\n"
                          f"{_md(g.round(3), 'experiment · model')}")
-    frows = _load(Path(forecast)) if forecast else []
+    frows = _load(Path(forecast), must_exist=True) if forecast else []
     if frows:
         parts.append("**forecasting: MSE per step on unseen Flavell worms (normalised traces; "
                      f"mean over {len({r['split'] for r in frows})} splits)**\n\n"
                      + _md(forecast_table(frows).round(5), "model"))
+    if rows or frows:
+        t = time_table(rows + frows)
+        parts.append("**wall seconds per split (train + evaluate; median over splits, one "
+                     "thread, nice'd on the shared loaded 2-core machine)**\n\n"
+                     + _md(t.astype(object).where(t.notna(), ""), "model"))
     return "\n\n".join(parts)

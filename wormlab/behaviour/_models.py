@@ -84,6 +84,17 @@ class GraphDecoder(nn.Module):
         else:
             self.readout = _mlp(window * n_nodes * h, cfg.readout_hidden, n_out, cfg.dropout)
         self.forecast_head = nn.Linear(h, n_feat)
+        if lstm:
+            self._add_lstm_forecast_head(cfg.readout_hidden)
+
+    def _add_lstm_forecast_head(self, width: int) -> None:
+        """Forecasting through the LSTM: its last output -> the change of every neuron.
+
+        Initialised from a forked RNG, so the global stream (and with it the dropout masks of
+        classification training) is exactly what it was before this head existed.
+        """
+        with torch.random.fork_rng(devices=[]):
+            self.forecast_head_lstm = nn.Linear(width, self.n * self.f)
 
     # -- edges ---------------------------------------------------------------------------
     def edge_weights(self, x: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:
@@ -111,14 +122,20 @@ class GraphDecoder(nn.Module):
             return torch.zeros_like(logits)
         return torch.softmax(logits.masked_fill(eye, float("-inf")), dim=-1)
 
-    def nodes(self, x: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:
-        """Node states (B, T, N, H) after (optional) one round of message passing."""
+    def nodes(self, x: torch.Tensor, ctx: torch.Tensor | None = None,
+              w: torch.Tensor | None = None) -> torch.Tensor:
+        """Node states (B, T, N, H) after (optional) one round of message passing.
+
+        ``w``: per-worm edge weights (B, N, N) already computed by :meth:`static_weights`
+        (static/fixed edges only), so a rollout does not recompute them at every step.
+        """
         if x.ndim != 4 or x.shape[2] != self.n or x.shape[3] != self.f:
             raise ValueError(f"expected x (B, T, {self.n}, {self.f}), got {tuple(x.shape)}")
         h = self.encode(x)
         if self.edges_mode == "none":
             return self.update(h)
-        w = self.edge_weights(x, ctx)
+        if w is None or self.edges_mode == "dynamic":
+            w = self.edge_weights(x, ctx)
         m = w @ h if w.ndim == 4 else torch.einsum("bij,btjh->btih", w, h)  # H = A X
         return self.update(torch.cat([h, m], -1))  # concatenation aggregation
 
@@ -132,10 +149,27 @@ class GraphDecoder(nn.Module):
             raise ValueError(f"model built for windows of {self.t} steps, got {t}")
         return self.readout(z.reshape(b, -1))
 
-    def step(self, x: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:
-        """Markovian forecast: x (B, T, N, F) -> next frame x_t + f(x) (B, N, F)."""
-        z = self.nodes(x, ctx)[:, -1]
-        return x[:, -1] + self.forecast_head(z)
+    def static_weights(self, x: torch.Tensor, ctx: torch.Tensor | None = None):
+        """The edge weights when they do not depend on the window (static, fixed), else None."""
+        if self.edges_mode in ("static", "fixed"):
+            return self.edge_weights(x, ctx)
+        return None
+
+    def step(self, x: torch.Tensor, ctx: torch.Tensor | None = None,
+             w: torch.Tensor | None = None) -> torch.Tensor:
+        """Markovian forecast: x (B, T, N, F) -> next frame x_t + f(x) (B, N, F).
+
+        Without an LSTM f is a per-neuron linear head on the last node states; with one
+        (``gnn_lstm``) the node states of the window run through the LSTM (from a zero state,
+        so f depends on the window only) and a linear head maps its last output to the
+        change of every neuron.
+        """
+        z = self.nodes(x, ctx, w)
+        if self.use_lstm:
+            b, t = z.shape[:2]
+            out, _ = self.lstm(z.reshape(b, t, -1))
+            return x[:, -1] + self.forecast_head_lstm(out[:, -1]).reshape(b, self.n, self.f)
+        return x[:, -1] + self.forecast_head(z[:, -1])
 
 
 TORCH_MODELS = {
