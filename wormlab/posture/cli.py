@@ -42,11 +42,28 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--hidden", type=int, default=260)
     t.add_argument("--dropout", type=float, default=0.2)
     t.add_argument("--epochs", type=int, default=30)
+    t.add_argument(
+        "--patience",
+        type=int,
+        default=0,
+        help="early stopping: stop after this many epochs without a better validation MSE "
+        "(0 = run all epochs); the best-validation weights are always kept",
+    )
     t.add_argument("--seed", type=int, default=0)
     e = sub.add_parser("evaluate", help="generation, stability, realism, interpretable cells")
     e.add_argument("--out", required=True, help="run folder written by 'train'")
     e.add_argument("--frames", type=int, default=9000)
     e.add_argument("--shuffles", type=int, default=200)
+    e.add_argument(
+        "--noise",
+        default="gaussian:0,gaussian:1,bootstrap:1",
+        help="generation settings kind:scale, comma-separated (kind: gaussian = independent "
+        "per channel, bootstrap = held-out residual vectors); scale in residual-s.d. units",
+    )
+    e.add_argument("--no-cells", action="store_true", help="skip the interpretable-cell search")
+    e.add_argument(
+        "--sae", action="store_true", help="also train + interpret an SAE on the hidden states"
+    )
     e.add_argument("--json", action="store_true")
     d = sub.add_parser("shapes", help="bases' variance explained and RFT vs recorded velocity")
     d.add_argument("--drag-ratio", type=float, default=30.0)
@@ -166,7 +183,11 @@ def _train(args) -> int:
         seed=args.seed,
         shape=ShapeConfig(basis=args.basis),
         lstm=LSTMConfig(
-            layers=args.layers, hidden=args.hidden, dropout=args.dropout, epochs=args.epochs
+            layers=args.layers,
+            hidden=args.hidden,
+            dropout=args.dropout,
+            epochs=args.epochs,
+            patience=args.patience,
         ),
     )
     out = Path(args.out)
@@ -183,7 +204,17 @@ def _train(args) -> int:
 def _evaluate(args) -> int:
     from wormlab.posture._evaluate import evaluate_run
 
-    res = evaluate_run(Path(args.out), n_frames=args.frames, n_shuffles=args.shuffles)
+    res = evaluate_run(
+        Path(args.out),
+        n_frames=args.frames,
+        n_shuffles=args.shuffles,
+        noises=args.noise,
+        cells=not args.no_cells,
+    )
+    if args.sae:
+        from wormlab.posture._sae import sae_on_run
+
+        res["sae"] = sae_on_run(Path(args.out))
     print(json.dumps(res, indent=2) if args.json else json.dumps(res))
     return 0
 
