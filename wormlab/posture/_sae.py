@@ -54,7 +54,7 @@ class HiddenSAEConfig:
     activation: str = "relu"
     l1_coeff: float = 3e-3
     k: int = 16
-    n_steps: int = 3000
+    n_steps: int = 1000
     batch_size: int = 256
     lr: float = 1e-3
     val_fraction: float = 0.1
