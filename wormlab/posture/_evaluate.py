@@ -205,11 +205,17 @@ def evaluate_run(
     n_shuffles: int = 200,
     noises: str | tuple | list = DEFAULT_NOISES,
     cells: bool = True,
+    generation: bool = True,
+    smooth_s: float | None = None,
 ) -> dict:
     """Evaluate a run folder written by ``wormlab posture train``; writes ``results.json``.
 
     ``noises``: generation settings ``kind:scale``; result keys are ``stability_<kind>_<scale>``
     and ``realism_<kind>_<scale>`` (``noise_0`` / ``noise_1`` for gaussian, as before).
+    ``generation=False`` keeps the generation/realism results of an existing ``results.json``
+    and recomputes only the cells. ``smooth_s``: override the run config's cell smoothing with
+    a filter of this many seconds (a run config written before the filter was defined in
+    seconds carries ``smooth_frames: 200``).
     """
     from wormlab.runs import configure_torch, seed_everything
 
@@ -239,7 +245,13 @@ def evaluate_run(
         "basis": {"kind": basis.kind, "n_modes": basis.n_modes, "n_segments": basis.n_segments},
     }
     w = cfg.lstm.window
-    for kind, noise in parse_noises(noises):
+    if not generation:
+        prev = out / "results.json"
+        if not prev.exists():
+            raise FileNotFoundError(f"{prev} does not exist: run with generation first")
+        old = json.loads(prev.read_text())
+        res.update({k: v for k, v in old.items() if k.startswith(("stability_", "realism_"))})
+    for kind, noise in parse_noises(noises) if generation else []:
         t1 = time.perf_counter()
         gen = generate_set(model, data, n_frames, noise, w, seed=cfg.seed, noise_kind=kind)
         key = f"noise_{noise:g}" if kind == "gaussian" else f"{kind}_{noise:g}"
@@ -254,6 +266,8 @@ def evaluate_run(
         _write_results(out, res)
         return res
     cells_cfg = replace(cfg.cells, n_shuffles=n_shuffles)
+    if smooth_s is not None:
+        cells_cfg = replace(cells_cfg, smooth_s=float(smooth_s), smooth_frames=None)
     res["cells"] = find_cells(model, data, cells_cfg, seed=cfg.seed)
     res["cells_config"] = {
         "smooth_s": cells_cfg.smooth_s,

@@ -265,8 +265,9 @@ def interpret_hidden_sae(hs: HiddenSAE, data: PreparedData, top: int = 5, pcs: b
     return out
 
 
-def load_hidden_sae(model: PostureLSTM, data: PreparedData, run_dir: str | Path,
-                    traces: list | None = None) -> HiddenSAE:
+def load_hidden_sae(
+    model: PostureLSTM, data: PreparedData, run_dir: str | Path, traces: list | None = None
+) -> HiddenSAE:
     """Rebuild the :class:`HiddenSAE` that :func:`sae_on_run` saved in ``run_dir``
     (``sae.json`` config + ``sae.safetensors`` weights; no pickle)."""
     from wormlab import sae as S
@@ -282,12 +283,14 @@ def load_hidden_sae(model: PostureLSTM, data: PreparedData, run_dir: str | Path,
     traces = traces if traces is not None else model_traces(model, data.series)
     states, names = stacked_states(traces, model.n_layers, model.hidden, cfg.state, cfg.layers)
     if states[0].shape[1] != sae.config.n_inputs:
-        raise ValueError(f"{run_dir}/sae.safetensors expects {sae.config.n_inputs} inputs, the "
-                         f"model's states have {states[0].shape[1]}")
+        raise ValueError(
+            f"{run_dir}/sae.safetensors expects {sae.config.n_inputs} inputs, the "
+            f"model's states have {states[0].shape[1]}"
+        )
     is_val = []
     for st in states:
         m = np.zeros(len(st), dtype=bool)
-        m[len(st) - int(round(cfg.val_fraction * len(st))):] = True
+        m[len(st) - int(round(cfg.val_fraction * len(st))) :] = True
         is_val.append(m)
     x_va = np.concatenate([st[m] for st, m in zip(states, is_val)])
     return HiddenSAE(cfg, sae, None, S.evaluate(sae, x_va), states, names, is_val)

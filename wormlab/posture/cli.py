@@ -62,6 +62,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--no-cells", action="store_true", help="skip the interpretable-cell search")
     e.add_argument(
+        "--no-generation",
+        action="store_true",
+        help="keep the generation/realism results of an existing results.json; redo the cells",
+    )
+    e.add_argument(
+        "--smooth-s",
+        type=float,
+        default=None,
+        help="cell smoothing window in seconds (overrides the run config; paper: 200 frames "
+        "at 10 fps = 20 s)",
+    )
+    e.add_argument(
         "--sae", action="store_true", help="also train + interpret an SAE on the hidden states"
     )
     e.add_argument("--json", action="store_true")
@@ -210,6 +222,8 @@ def _evaluate(args) -> int:
         n_shuffles=args.shuffles,
         noises=args.noise,
         cells=not args.no_cells,
+        generation=not args.no_generation,
+        smooth_s=args.smooth_s,
     )
     if args.sae:
         from wormlab.posture._sae import sae_on_run
