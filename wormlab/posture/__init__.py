@@ -71,8 +71,10 @@ from wormlab.posture._quiz import Quiz
 from wormlab.posture._realism import (
     classifier_two_sample_test,
     feature_distributions,
+    feature_separability,
     mode_spectra,
     real_vs_real_test,
+    window_feature_names,
     window_features,
 )
 from wormlab.posture._sae import (
@@ -99,6 +101,8 @@ from wormlab.posture._shape import (
 )
 
 __all__ = [
+    "feature_separability",
+    "window_feature_names",
     "DEFAULT_NOISES",
     "HiddenSAE",
     "HiddenSAEConfig",

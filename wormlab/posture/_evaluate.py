@@ -18,7 +18,9 @@ from wormlab.posture._pipeline import PreparedData, load_basis, prepare
 from wormlab.posture._realism import (
     classifier_two_sample_test,
     feature_distributions,
+    feature_separability,
     real_vs_real_test,
+    window_feature_names,
     window_features,
 )
 from wormlab.posture._shape import shape_series
@@ -147,9 +149,12 @@ def realism(
     fr = np.concatenate([window_features(s, window) for s in data.series])
     fg = np.concatenate([window_features(s, window) for s in generated])
     dist.pop("samples")
+    names = window_feature_names(data.series[0].shape[1])
     return {
         "distributions": dist,
         "c2st_generated_vs_real": classifier_two_sample_test(fr, fg, seed=seed),
+        # what gives the generated windows away: (feature, AUC, median real, median generated)
+        "most_separating_features": feature_separability(fr, fg, names, top=8),
         "c2st_real_vs_real": real_vs_real_test(fr, seed=seed, repeats=control_repeats),
         "window_frames": window,
     }

@@ -3,6 +3,7 @@
 wormlab posture classify --train FILE --test FILE [--method rocket|features|lstm|nn] [--json]
 wormlab posture train --out DIR [--layers 4 --hidden 260 --epochs 30 --dataset flavell]
 wormlab posture evaluate --out DIR [--frames 9000 --shuffles 200] [--json]
+wormlab posture sae --out DIR [--steps 1000 --expansion 1 --state h]   (SAE on hidden states)
 wormlab posture shapes [--json]      (variance explained per basis; RFT speed vs recorded)
 wormlab posture strains [--ucr FILE] [--out FILE.json] [--methods rocket,features,nn,lstm]
 """
@@ -77,6 +78,13 @@ def _parser() -> argparse.ArgumentParser:
         "--sae", action="store_true", help="also train + interpret an SAE on the hidden states"
     )
     e.add_argument("--json", action="store_true")
+    a = sub.add_parser("sae", help="sparse autoencoder on the LSTM hidden states, interpreted")
+    a.add_argument("--out", required=True, help="run folder written by 'train'")
+    a.add_argument("--steps", type=int, default=1000)
+    a.add_argument("--expansion", type=float, default=1.0)
+    a.add_argument("--state", default="h", choices=["h", "c"])
+    a.add_argument("--perm", type=int, default=1000, help="block permutations (selectivity)")
+    a.add_argument("--json", action="store_true")
     d = sub.add_parser("shapes", help="bases' variance explained and RFT vs recorded velocity")
     d.add_argument("--drag-ratio", type=float, default=30.0)
     d.add_argument("--seed", type=int, default=0)
@@ -233,6 +241,18 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _sae(args) -> int:
+    from wormlab.posture._sae import HiddenSAEConfig, sae_on_run
+
+    cfg = HiddenSAEConfig(
+        state=args.state, expansion=args.expansion, n_steps=args.steps, n_perm=args.perm
+    )
+    res = sae_on_run(Path(args.out), cfg)
+    res.pop("tables", None)
+    print(json.dumps(res, indent=2) if args.json else json.dumps(res))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -242,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             "evaluate": _evaluate,
             "strains": _strains,
             "shapes": _shapes,
+            "sae": _sae,
         }
         return handlers[args.cmd](args)
     except (FileNotFoundError, ValueError) as exc:
