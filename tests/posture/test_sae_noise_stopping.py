@@ -152,3 +152,20 @@ def test_sae_on_run_writes_results_and_reloads(tmp_path):
     hs = P.load_hidden_sae(model, data2, tmp_path)
     assert hs.config == P.HiddenSAEConfig(n_steps=40, n_perm=20)
     assert abs(hs.val_metrics.variance_explained - res["val_metrics"]["variance_explained"]) < 1e-6
+
+
+def test_mirror_augmentation_keeps_real_standardisation_and_validation():
+    recs = [P.synthetic_recording(300, 20, 10.0, seed=i) for i in range(2)]
+    basis = P.fit_pca(np.concatenate([P.split_mean_angle(r.angles)[0] for r in recs]), 4)
+    ser = [P.shape_series(r.angles, basis) for r in recs]
+    base = dict(layers=1, hidden=8, epochs=1, batch_size=32, val_fraction=0.2)
+    a = train_lstm(ser, P.LSTMConfig(**base), seed=0, max_steps_per_epoch=2)
+    b = train_lstm(ser, P.LSTMConfig(**base, augment="mirror"), seed=0, max_steps_per_epoch=2)
+    # same standardisation (real training part only) and the same real validation windows
+    np.testing.assert_allclose(a.model.mu.numpy(), b.model.mu.numpy())
+    np.testing.assert_allclose(a.model.sd.numpy(), b.model.sd.numpy())
+    # the mirror image of a worm is a valid posture series: angles negate exactly
+    ang = P.angles_from_series(ser[0], basis)
+    np.testing.assert_allclose(P.angles_from_series(-ser[0], basis), -ang, atol=1e-9)
+    with pytest.raises(ValueError, match="augment"):
+        train_lstm(ser, P.LSTMConfig(**base, augment="flip"), seed=0)

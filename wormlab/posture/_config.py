@@ -51,9 +51,12 @@ class LSTMConfig:
     loss_on: str = "all"  # choices: all, last (next-frame MSE at every step or only the last)
     val_fraction: float = 0.1
     keep_best: bool = True  # return (and save as .best) the best-validation epoch's weights
-    patience: int = (
-        0  # early stopping: stop after this many epochs without a better val MSE (0 = off)
-    )
+    # early stopping: stop after this many epochs without a better validation MSE (0 = off)
+    patience: int = 0
+    # training-set augmentation: "mirror" adds the dorsal/ventral mirror image (theta -> -theta,
+    # i.e. every channel negated) of each worm's TRAINING part; validation stays real and
+    # un-mirrored, standardisation uses the real training part only
+    augment: str = "none"  # choices: none, mirror
 
 
 @dataclass(frozen=True)

@@ -170,10 +170,14 @@ def train_lstm(
         raise ValueError("series contain NaN or inf")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
+    if cfg.augment not in ("none", "mirror"):
+        raise ValueError(f"augment must be 'none' or 'mirror', got {cfg.augment!r}")
     train_s, val_s = _split(series, cfg.val_fraction, cfg.window)
     cat = np.concatenate(train_s)
     mu, sd = cat.mean(0), cat.std(0) + 1e-8
     norm = lambda s: (s - mu) / sd  # noqa: E731
+    if cfg.augment == "mirror":  # amplitudes and heading increments are odd in theta
+        train_s = train_s + [-s for s in train_s]
     tr = torch.from_numpy(_windows([norm(s) for s in train_s], cfg.window + 1))
     va = torch.from_numpy(_windows([norm(s) for s in val_s], cfg.window + 1)) if val_s else None
     model = PostureLSTM(n_ch, cfg.layers, cfg.hidden, cfg.dropout)
@@ -191,6 +195,8 @@ def train_lstm(
     }
     if ck and ck.with_suffix(".json").exists() and ck.with_suffix(".safetensors").exists():
         meta = json.loads(ck.with_suffix(".json").read_text())
+        # a checkpoint written before a config field existed ran with that field's default
+        meta["config"] = {**asdict(LSTMConfig()), **meta.get("config", {})}
         if {k: meta.get(k) for k in meta_want} == meta_want:
             model.load_state_dict(load_file(str(ck.with_suffix(".safetensors"))))
             res.train_loss, res.val_loss = meta["train_loss"], meta["val_loss"]

@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
         "(0 = run all epochs); the best-validation weights are always kept",
     )
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument(
+        "--augment",
+        default="none",
+        choices=["none", "mirror"],
+        help="mirror: add the dorsal/ventral mirror image of every worm's training part",
+    )
     e = sub.add_parser("evaluate", help="generation, stability, realism, interpretable cells")
     e.add_argument("--out", required=True, help="run folder written by 'train'")
     e.add_argument("--frames", type=int, default=9000)
@@ -208,6 +214,7 @@ def _train(args) -> int:
             dropout=args.dropout,
             epochs=args.epochs,
             patience=args.patience,
+            augment=args.augment,
         ),
     )
     out = Path(args.out)
