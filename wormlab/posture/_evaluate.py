@@ -109,6 +109,7 @@ def find_cells(
                     "passed_top": [
                         (names[i], round(float(r["r"][i]), 3)) for i in r["passed"][:top]
                     ],
+                    "passed": [names[i] for i in r["passed"]],  # all, strongest first
                     "smooth_frames": sorted(set(r["smooth_frames"])),
                 }
     return res
