@@ -73,3 +73,17 @@ def test_cell_correlations_find_planted_cells_only():
 def test_mean_filter_preserves_constants():
     x = np.ones((100, 3))
     np.testing.assert_allclose(mean_filter(x, 200), 1.0)
+
+
+def test_feature_separability_names_the_planted_difference():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((200, 3 * 9))
+    b = rng.standard_normal((200, 3 * 9))
+    names = P.window_feature_names(3)
+    assert len(names) == 27 and names[4] == "std[1]"
+    b[:, 4] += 2.0  # set b differs in one feature only
+    top = P.feature_separability(a, b, names, top=3)
+    assert top[0][0] == "std[1]" and top[0][1] > 0.9
+    assert all(abs(t[1] - 0.5) < 0.2 for t in top[1:])
+    with pytest.raises(ValueError):
+        P.feature_separability(a, b, names[:-1])

@@ -5,7 +5,7 @@ and classify worm behaviour". Eigenworms: Stephens et al. 2008 (PLoS Comput Biol
 2013 (PNAS). Data: Dag et al. 2023 (Cell), Broekmans et al. 2016 (eLife), the UCR "Worms" set.
 """
 
-from wormlab.posture._cells import cell_correlations, cell_names, mean_filter
+from wormlab.posture._cells import cell_correlations, cell_names, mean_filter, smoothing_frames
 from wormlab.posture._classify import (
     METHODS,
     classify_files,
@@ -36,12 +36,15 @@ from wormlab.posture._data import (
     write_ucr,
 )
 from wormlab.posture._evaluate import (
+    DEFAULT_NOISES,
     behaviour_signals,
+    body_bend,
     evaluate_run,
     find_cells,
     generate_set,
     load_run,
     model_traces,
+    parse_noises,
     realism,
 )
 from wormlab.posture._kinematics import (
@@ -56,6 +59,7 @@ from wormlab.posture._kinematics import (
 from wormlab.posture._lstm import (
     PostureLSTM,
     TrainResult,
+    calibrate_noise,
     generate,
     load_lstm,
     stability,
@@ -67,9 +71,22 @@ from wormlab.posture._quiz import Quiz
 from wormlab.posture._realism import (
     classifier_two_sample_test,
     feature_distributions,
+    feature_separability,
     mode_spectra,
     real_vs_real_test,
+    window_feature_names,
     window_features,
+)
+from wormlab.posture._sae import (
+    HiddenSAE,
+    HiddenSAEConfig,
+    behaviour_conditions,
+    feature_decoder_cells,
+    fit_hidden_sae,
+    interpret_hidden_sae,
+    load_hidden_sae,
+    sae_on_run,
+    stacked_states,
 )
 from wormlab.posture._shape import (
     Basis,
@@ -84,6 +101,22 @@ from wormlab.posture._shape import (
 )
 
 __all__ = [
+    "feature_separability",
+    "window_feature_names",
+    "DEFAULT_NOISES",
+    "HiddenSAE",
+    "HiddenSAEConfig",
+    "behaviour_conditions",
+    "body_bend",
+    "calibrate_noise",
+    "feature_decoder_cells",
+    "fit_hidden_sae",
+    "interpret_hidden_sae",
+    "load_hidden_sae",
+    "parse_noises",
+    "sae_on_run",
+    "smoothing_frames",
+    "stacked_states",
     "Basis",
     "CellsConfig",
     "GenerateConfig",

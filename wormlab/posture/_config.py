@@ -51,20 +51,39 @@ class LSTMConfig:
     loss_on: str = "all"  # choices: all, last (next-frame MSE at every step or only the last)
     val_fraction: float = 0.1
     keep_best: bool = True  # return (and save as .best) the best-validation epoch's weights
+    # early stopping: stop after this many epochs without a better validation MSE (0 = off)
+    patience: int = 0
+    # training-set augmentation: "mirror" adds the dorsal/ventral mirror image (theta -> -theta,
+    # i.e. every channel negated) of each worm's TRAINING part; validation stays real and
+    # un-mirrored, standardisation uses the real training part only
+    augment: str = "none"  # choices: none, mirror
 
 
 @dataclass(frozen=True)
 class GenerateConfig:
     n_frames: int = 9000
-    noise: float = 0.0  # Gaussian noise, in units of each channel's one-step residual std
+    noise: float = 0.0  # noise scale, in units of each channel's one-step residual std
     mode: str = "stateful"  # choices: stateful, window
+    # gaussian: independent per channel, s.d. = noise x residual s.d.; bootstrap: noise x a
+    # one-step residual VECTOR drawn from the held-out residuals (keeps cross-channel
+    # correlation and heavy tails; needs calibrate_noise first)
+    noise_kind: str = "gaussian"  # choices: gaussian, bootstrap
 
 
 @dataclass(frozen=True)
 class CellsConfig:
-    """Interpretable-cell search (paper: 200-frame mean filter at 10 fps)."""
+    """Interpretable-cell search.
 
-    smooth_frames: int = 200
+    The paper smooths with a 200-frame mean filter at 10 fps, i.e. **20 s**: the filter is
+    defined here in seconds (``smooth_s``) and converted with each recording's frame rate.
+    ``smooth_frames`` (if set) overrides it with a fixed frame count; ``also_frames`` adds a
+    second smoothed table with that fixed frame count (200 = the paper's count, which spans
+    ~2 min at the Flavell rate of 1.7 Hz), for comparison.
+    """
+
+    smooth_s: float = 20.0
+    smooth_frames: int | None = None
+    also_frames: int | None = 200
     n_shuffles: int = 200
     alpha: float = 0.05  # family-wise, against the max-|r| circular-shift null
     min_abs_r: float = 0.3

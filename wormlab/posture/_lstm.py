@@ -85,6 +85,7 @@ class TrainResult:
     epochs_done: int = 0
     best_epoch: int | None = None
     seconds: float = 0.0
+    stopped_early: bool = False
 
     def summary(self) -> dict:
         return {
@@ -93,9 +94,17 @@ class TrainResult:
             "final_val_mse": self.val_loss[-1] if self.val_loss else None,
             "best_val_mse": min(self.val_loss) if self.val_loss else None,
             "best_epoch": self.best_epoch,
+            "stopped_early": self.stopped_early,
             "seconds": self.seconds,
             "parameters": sum(p.numel() for p in self.model.parameters()),
         }
+
+
+def _should_stop(val_loss: list[float], patience: int) -> bool:
+    """Early stopping: the best validation loss is ``patience`` or more epochs old."""
+    if patience <= 0 or not val_loss or not np.all(np.isfinite(val_loss)):
+        return False
+    return len(val_loss) - 1 - int(np.argmin(val_loss)) >= patience
 
 
 def _windows(series: list[np.ndarray], length: int) -> np.ndarray:
@@ -161,10 +170,14 @@ def train_lstm(
         raise ValueError("series contain NaN or inf")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
+    if cfg.augment not in ("none", "mirror"):
+        raise ValueError(f"augment must be 'none' or 'mirror', got {cfg.augment!r}")
     train_s, val_s = _split(series, cfg.val_fraction, cfg.window)
     cat = np.concatenate(train_s)
     mu, sd = cat.mean(0), cat.std(0) + 1e-8
     norm = lambda s: (s - mu) / sd  # noqa: E731
+    if cfg.augment == "mirror":  # amplitudes and heading increments are odd in theta
+        train_s = train_s + [-s for s in train_s]
     tr = torch.from_numpy(_windows([norm(s) for s in train_s], cfg.window + 1))
     va = torch.from_numpy(_windows([norm(s) for s in val_s], cfg.window + 1)) if val_s else None
     model = PostureLSTM(n_ch, cfg.layers, cfg.hidden, cfg.dropout)
@@ -182,6 +195,8 @@ def train_lstm(
     }
     if ck and ck.with_suffix(".json").exists() and ck.with_suffix(".safetensors").exists():
         meta = json.loads(ck.with_suffix(".json").read_text())
+        # a checkpoint written before a config field existed ran with that field's default
+        meta["config"] = {**asdict(LSTMConfig()), **meta.get("config", {})}
         if {k: meta.get(k) for k in meta_want} == meta_want:
             model.load_state_dict(load_file(str(ck.with_suffix(".safetensors"))))
             res.train_loss, res.val_loss = meta["train_loss"], meta["val_loss"]
@@ -194,6 +209,9 @@ def train_lstm(
         range(res.epochs_done, cfg.epochs), desc="LSTM epochs", disable=not verbose or None
     )
     for epoch in bar:
+        if _should_stop(res.val_loss, cfg.patience):
+            res.stopped_early = True
+            break
         t0 = time.perf_counter()
         model.train()
         torch.manual_seed(seed * 100_003 + epoch)  # dropout masks: same after a resume
@@ -239,6 +257,11 @@ def train_lstm(
             )
             with atomic_path(ck.with_suffix(".json")) as tmp:
                 tmp.write_text(json.dumps(meta))
+    if _should_stop(res.val_loss, cfg.patience):
+        res.stopped_early = True
+    if cfg.keep_best and best_state is None and ck and ck.with_suffix(".best.safetensors").exists():
+        if res.epochs_done and va is not None:  # resumed after the best epoch: reload it
+            best_state = load_file(str(ck.with_suffix(".best.safetensors")))
     if cfg.keep_best and best_state is not None:
         model.load_state_dict(best_state)  # early stopping: the best validation epoch
         res.best_epoch = int(np.nanargmin(res.val_loss)) + 1 if va is not None else res.epochs_done
@@ -248,25 +271,36 @@ def train_lstm(
 
 
 @torch.no_grad()
-def _set_resid_sd(model: PostureLSTM, ref: torch.Tensor) -> None:
-    """One-step residual s.d. per channel (the noise unit of :func:`generate`), on ``ref``."""
+def _set_resid_sd(model: PostureLSTM, ref: torch.Tensor, keep_pool: bool = False) -> None:
+    """One-step residual s.d. per channel (the noise unit of :func:`generate`), on ``ref``.
+
+    ``keep_pool``: also keep the residual vectors of the last step of every window (target -
+    prediction, standardised units) as ``model.resid_pool`` for ``noise_kind="bootstrap"``.
+    """
     was = model.training
     model.eval()
     y = model(ref[:, :-1].transpose(0, 1))
-    r = (y - ref[:, 1:].transpose(0, 1)).reshape(-1, model.n_channels)
+    res = ref[:, 1:].transpose(0, 1) - y
+    r = res.reshape(-1, model.n_channels)
     model.resid_sd.copy_(r.std(0))
+    if keep_pool:
+        model.resid_pool = res[-1].clone()  # (n_windows, C): one residual per window's last step
     model.train(was)
 
 
 def calibrate_noise(
     model: PostureLSTM, series: list[np.ndarray], window: int = 50, val_fraction: float = 0.1
 ) -> np.ndarray:
-    """Recompute the residual s.d. on the held-out tail of each series (same split as training)."""
+    """Recompute the residual s.d. on the held-out tail of each series (same split as training).
+
+    Also keeps the held-out residual vectors (``model.resid_pool``) that
+    ``GenerateConfig(noise_kind="bootstrap")`` resamples.
+    """
     _, val = _split([np.asarray(s, float) for s in series], val_fraction, window)
     ref = val or [np.asarray(s, float) for s in series]
     mu, sd = model.mu.numpy(), model.sd.numpy()
     w = torch.from_numpy(_windows([(s - mu) / sd for s in ref], window + 1))
-    _set_resid_sd(model, w)
+    _set_resid_sd(model, w, keep_pool=True)
     return model.resid_sd.numpy().copy()
 
 
@@ -317,13 +351,20 @@ def generate(
     Args:
         seed_frames: (window, C) or (B, window, C) real frames (raw units).
         config: n_frames to generate, noise (in residual-std units), mode ``window`` (each step
-            sees only the previous ``window`` frames, as in training) or ``stateful``.
+            sees only the previous ``window`` frames, as in training) or ``stateful``,
+            noise_kind ``gaussian`` (independent channels) or ``bootstrap`` (held-out residual
+            vectors resampled; needs :func:`calibrate_noise`).
     Returns:
         (n_frames, C) or (B, n_frames, C) generated frames (raw units), excluding the seed.
     """
     cfg = config or GenerateConfig()
     if cfg.mode not in ("window", "stateful"):
         raise ValueError(f"mode must be 'window' or 'stateful', got {cfg.mode!r}")
+    if cfg.noise_kind not in ("gaussian", "bootstrap"):
+        raise ValueError(f"noise_kind must be 'gaussian' or 'bootstrap', got {cfg.noise_kind!r}")
+    pool = getattr(model, "resid_pool", None)
+    if cfg.noise > 0 and cfg.noise_kind == "bootstrap" and (pool is None or len(pool) == 0):
+        raise ValueError("noise_kind='bootstrap' needs residuals: run calibrate_noise(model, ...)")
     s = np.asarray(seed_frames, dtype=np.float32)
     squeeze = s.ndim == 2
     if squeeze:
@@ -346,7 +387,10 @@ def generate(
     for t in steps:
         if cfg.mode == "window":
             nxt = model(buf)[-1]
-        if cfg.noise > 0:
+        if cfg.noise > 0 and cfg.noise_kind == "bootstrap":
+            pick = torch.randint(len(pool), (nxt.shape[0],), generator=g)
+            nxt = nxt + cfg.noise * pool[pick]
+        elif cfg.noise > 0:
             nxt = nxt + cfg.noise * model.resid_sd * torch.randn(nxt.shape, generator=g)
         out[t] = nxt
         if cfg.mode == "window":

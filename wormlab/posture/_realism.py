@@ -106,6 +106,33 @@ def window_features(series: np.ndarray, window: int = 50, step: int | None = Non
     return np.asarray(feats)
 
 
+def window_feature_names(n_channels: int) -> list[str]:
+    """Names of the :func:`window_features` columns, e.g. ``"mad[6]"`` (channel 6)."""
+    names = []
+    for stat in ("mean", "std", "mad", "ac1", "ac5"):
+        names += [f"{stat}[{c}]" for c in range(n_channels)]
+    for b in range(4):
+        names += [f"band{b}[{c}]" for c in range(n_channels)]
+    return names
+
+
+def feature_separability(a: np.ndarray, b: np.ndarray, names: list[str], top: int = 10):
+    """Which window features tell set ``b`` from set ``a``: per-feature ROC AUC (0.5 = none),
+    sorted by |AUC - 0.5|, with the medians of both sets: ``[(name, auc, med_a, med_b)]``."""
+    from sklearn.metrics import roc_auc_score
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape[1] != b.shape[1] or a.shape[1] != len(names):
+        raise ValueError(f"{a.shape[1]} / {b.shape[1]} features for {len(names)} names")
+    y = np.r_[np.zeros(len(a)), np.ones(len(b))]
+    auc = np.array([roc_auc_score(y, np.r_[a[:, j], b[:, j]]) for j in range(a.shape[1])])
+    order = np.argsort(-np.abs(auc - 0.5))[:top]
+    return [
+        (names[j], round(float(auc[j]), 3), float(np.median(a[:, j])), float(np.median(b[:, j])))
+        for j in order
+    ]
+
+
 def classifier_two_sample_test(
     a: np.ndarray, b: np.ndarray, seed: int = 0, folds: int = 5, n_trees: int = 200
 ) -> dict:

@@ -3,6 +3,7 @@
 wormlab posture classify --train FILE --test FILE [--method rocket|features|lstm|nn] [--json]
 wormlab posture train --out DIR [--layers 4 --hidden 260 --epochs 30 --dataset flavell]
 wormlab posture evaluate --out DIR [--frames 9000 --shuffles 200] [--json]
+wormlab posture sae --out DIR [--steps 1000 --expansion 1 --state h]   (SAE on hidden states)
 wormlab posture shapes [--json]      (variance explained per basis; RFT speed vs recorded)
 wormlab posture strains [--ucr FILE] [--out FILE.json] [--methods rocket,features,nn,lstm]
 """
@@ -42,12 +43,54 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--hidden", type=int, default=260)
     t.add_argument("--dropout", type=float, default=0.2)
     t.add_argument("--epochs", type=int, default=30)
+    t.add_argument(
+        "--patience",
+        type=int,
+        default=0,
+        help="early stopping: stop after this many epochs without a better validation MSE "
+        "(0 = run all epochs); the best-validation weights are always kept",
+    )
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument(
+        "--augment",
+        default="none",
+        choices=["none", "mirror"],
+        help="mirror: add the dorsal/ventral mirror image of every worm's training part",
+    )
     e = sub.add_parser("evaluate", help="generation, stability, realism, interpretable cells")
     e.add_argument("--out", required=True, help="run folder written by 'train'")
     e.add_argument("--frames", type=int, default=9000)
     e.add_argument("--shuffles", type=int, default=200)
+    e.add_argument(
+        "--noise",
+        default="gaussian:0,gaussian:1,bootstrap:1",
+        help="generation settings kind:scale, comma-separated (kind: gaussian = independent "
+        "per channel, bootstrap = held-out residual vectors); scale in residual-s.d. units",
+    )
+    e.add_argument("--no-cells", action="store_true", help="skip the interpretable-cell search")
+    e.add_argument(
+        "--no-generation",
+        action="store_true",
+        help="keep the generation/realism results of an existing results.json; redo the cells",
+    )
+    e.add_argument(
+        "--smooth-s",
+        type=float,
+        default=None,
+        help="cell smoothing window in seconds (overrides the run config; paper: 200 frames "
+        "at 10 fps = 20 s)",
+    )
+    e.add_argument(
+        "--sae", action="store_true", help="also train + interpret an SAE on the hidden states"
+    )
     e.add_argument("--json", action="store_true")
+    a = sub.add_parser("sae", help="sparse autoencoder on the LSTM hidden states, interpreted")
+    a.add_argument("--out", required=True, help="run folder written by 'train'")
+    a.add_argument("--steps", type=int, default=1000)
+    a.add_argument("--expansion", type=float, default=1.0)
+    a.add_argument("--state", default="h", choices=["h", "c"])
+    a.add_argument("--perm", type=int, default=1000, help="block permutations (selectivity)")
+    a.add_argument("--json", action="store_true")
     d = sub.add_parser("shapes", help="bases' variance explained and RFT vs recorded velocity")
     d.add_argument("--drag-ratio", type=float, default=30.0)
     d.add_argument("--seed", type=int, default=0)
@@ -166,7 +209,12 @@ def _train(args) -> int:
         seed=args.seed,
         shape=ShapeConfig(basis=args.basis),
         lstm=LSTMConfig(
-            layers=args.layers, hidden=args.hidden, dropout=args.dropout, epochs=args.epochs
+            layers=args.layers,
+            hidden=args.hidden,
+            dropout=args.dropout,
+            epochs=args.epochs,
+            patience=args.patience,
+            augment=args.augment,
         ),
     )
     out = Path(args.out)
@@ -183,7 +231,31 @@ def _train(args) -> int:
 def _evaluate(args) -> int:
     from wormlab.posture._evaluate import evaluate_run
 
-    res = evaluate_run(Path(args.out), n_frames=args.frames, n_shuffles=args.shuffles)
+    res = evaluate_run(
+        Path(args.out),
+        n_frames=args.frames,
+        n_shuffles=args.shuffles,
+        noises=args.noise,
+        cells=not args.no_cells,
+        generation=not args.no_generation,
+        smooth_s=args.smooth_s,
+    )
+    if args.sae:
+        from wormlab.posture._sae import sae_on_run
+
+        res["sae"] = sae_on_run(Path(args.out))
+    print(json.dumps(res, indent=2) if args.json else json.dumps(res))
+    return 0
+
+
+def _sae(args) -> int:
+    from wormlab.posture._sae import HiddenSAEConfig, sae_on_run
+
+    cfg = HiddenSAEConfig(
+        state=args.state, expansion=args.expansion, n_steps=args.steps, n_perm=args.perm
+    )
+    res = sae_on_run(Path(args.out), cfg)
+    res.pop("tables", None)
     print(json.dumps(res, indent=2) if args.json else json.dumps(res))
     return 0
 
@@ -197,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             "evaluate": _evaluate,
             "strains": _strains,
             "shapes": _shapes,
+            "sae": _sae,
         }
         return handlers[args.cmd](args)
     except (FileNotFoundError, ValueError) as exc:
