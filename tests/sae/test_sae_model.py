@@ -94,6 +94,33 @@ def test_dead_units_are_detected_and_resampled():
     assert (a[:, :5] > 0).any(0).all()  # the resampled units fire again
 
 
+def test_training_never_resamples_near_its_end(monkeypatch):
+    # n_steps // 3 as the period once put a resampling at step 999 of 1000: the new units
+    # never trained and the final model's variance explained collapsed (found in posture)
+    x, _ = sparse_data()
+    m = sae.SparseAutoencoder(sae.SAEConfig(n_inputs=x.shape[1]))
+    at = []
+    real = m.resample_dead
+
+    def spy(*a, **k):
+        at.append(len(at))
+        return real(*a, **k)
+
+    monkeypatch.setattr(m, "resample_dead", spy)
+    sae.train(m, sae.FrameBatches(x, 64, seed=0),
+              sae.TrainConfig(n_steps=30, resample_every=10, eval_every=100),
+              show_progress=False)
+    assert len(at) == 2  # after steps 10 and 20; 30 is the end
+    m2 = sae.SparseAutoencoder(sae.SAEConfig(n_inputs=x.shape[1]))
+    steps = []
+    monkeypatch.setattr(m2, "resample_dead", lambda *a, **k: steps.append(1) or 0)
+    sae.train(m2, sae.FrameBatches(x, 64, seed=0),
+              sae.TrainConfig(n_steps=1000, resample_every=333, eval_every=10_000,
+                              checkpoint_every=10_000, l1_warmup_steps=10),
+              show_progress=False)
+    assert len(steps) == 2  # after 333 and 666, not after 999 (1 step before the end)
+
+
 def _topk_with_dead(aux_coeff):
     x, _ = sparse_data()
     cfg = sae.SAEConfig(n_inputs=x.shape[1], activation="topk", k=2, aux_k=8,

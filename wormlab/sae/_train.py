@@ -28,7 +28,8 @@ class TrainConfig:
         n_steps: optimiser steps (one batch each).
         lr: Adam learning rate.
         l1_warmup_steps: the L1 weight ramps linearly from 0 over these steps (relu).
-        resample_every: resample dead units every this many steps (0 = never).
+        resample_every: resample dead units every this many steps (0 = never), except within
+            the last ``resample_every // 2`` steps, which are left for the new units to train.
         eval_every: validation metrics every this many steps (needs ``val``).
         checkpoint_every: write the checkpoint every this many steps (needs a path).
         normaliser_batches: when the SAE's normaliser is not fitted yet, fit it on the first
@@ -152,6 +153,15 @@ def _as_batch(b, n_inputs: int) -> torch.Tensor:
     return b
 
 
+def _resample_now(steps_done: int, cfg: TrainConfig) -> bool:
+    """Whether dead units are resampled after ``steps_done`` steps: every ``resample_every``
+    steps, but never within the last ``resample_every // 2`` steps (at least 1) of training —
+    a unit resampled near the end has no steps left to train and would spoil the final model."""
+    if not cfg.resample_every or steps_done % cfg.resample_every:
+        return False
+    return cfg.n_steps - steps_done >= max(1, cfg.resample_every // 2)
+
+
 def train(
     sae: SparseAutoencoder,
     batches: Iterable,
@@ -236,8 +246,7 @@ def train(
             sae.remove_parallel_decoder_grad()
             opt.step()
             sae.normalise_decoder()
-            if cfg.resample_every and (step + 1) % cfg.resample_every == 0 \
-                    and step + 1 < cfg.n_steps:
+            if _resample_now(step + 1, cfg):
                 resampled += sae.resample_dead(b, opt, gen)
             seconds += time.perf_counter() - t0
             frames += b.shape[0]
