@@ -1,9 +1,9 @@
 """``python -m wormlab.body.cli generate|train|report``: the full-size pipeline.
 
-    python -m wormlab.body.cli generate --sinusoid 960 --nominal 96 --group-scaled 128 \\
-        --single-muscle 64
-    python -m wormlab.body.cli train --epochs 150 --hidden 48 --modes 24
-    python -m wormlab.body.cli report   # accuracy JSON on test + generalisation splits
+    python -m wormlab.body.cli generate --nominal 150 --group-scaled 128 --sinusoid 480 \\
+        --single-muscle 64 --random 3000 --perturbed 500 --interleave
+    python -m wormlab.body.cli train --epochs 40 --hidden 24 --modes 16
+    python -m wormlab.body.cli report   # accuracy JSON: test, generalisation, error-head sets
 
 Files default to ``data/cache/body/`` (``WORMLAB_CACHE``): ``synthetic_elegansbot.h5``,
 ``surrogate.safetensors``, ``report.json``.
@@ -30,14 +30,34 @@ def default_model() -> Path:
 
 def _generate(a) -> int:
     from wormlab.body._config import DataConfig
-    from wormlab.body._generate import generate
+    from wormlab.body._families import sample_specs
+    from wormlab.body._generate import finished_specs, generate
 
     data = DataConfig(duration_s=a.duration, seed=a.seed, n_per_family={
         "nominal": a.nominal, "group_scaled": a.group_scaled, "sinusoid": a.sinusoid,
-        "single_muscle": a.single_muscle})
-    res = generate(a.store, data, scheduler=a.scheduler, n_workers=a.workers)
+        "single_muscle": a.single_muscle, "random": a.random, "perturbed": a.perturbed})
+    specs = sample_specs(data.n_per_family, data.seed)
+    if a.finished_only:  # consolidate what a stopped run finished, compute nothing
+        specs = finished_specs(a.store, specs)
+        print(f"consolidating {len(specs)} finished samples", flush=True)
+    elif a.interleave:
+        specs = interleave(specs)
+    res = generate(a.store, data, specs=specs, scheduler=a.scheduler, n_workers=a.workers)
     print(json.dumps(res, indent=2))
     return 0 if res["complete"] else 1
+
+
+def interleave(specs: list[dict]) -> list[dict]:
+    """Submission order for a run that may be stopped early: the generalisation families
+    (group-scaled, single-muscle) first, then the other families mixed in proportion, so the
+    finished part of a stopped run is a balanced dataset."""
+    first = [s for s in specs if s["family"] in ("group_scaled", "single_muscle")]
+    rest = [s for s in specs if s["family"] not in ("group_scaled", "single_muscle")]
+    by: dict[str, list] = {}
+    for s in rest:
+        by.setdefault(s["family"], []).append(s)
+    keyed = [((i + 0.5) / len(v), s["id"], s) for v in by.values() for i, s in enumerate(v)]
+    return first + [s for _, _, s in sorted(keyed, key=lambda k: (k[0], k[1]))]
 
 
 def _train(a) -> int:
@@ -51,7 +71,13 @@ def _train(a) -> int:
     d = load_store(a.store)
     cfg = SurrogateConfig(hidden_channels=a.hidden, n_modes=a.modes, n_layers=a.layers,
                           n_ensemble=a.ensemble, epochs=a.epochs, batch_size=a.batch,
-                          lr=a.lr, seed=a.seed)
+                          lr=a.lr, seed=a.seed, input_space=a.input_space,
+                          representation=a.representation, error_head=not a.no_error_head,
+                          position_loss_weight=a.position_weight,
+                          domain_padding=a.padding,
+                          train_families=tuple(a.train_families.split(",")),
+                          errorhead_families=tuple(f for f in a.errorhead_families.split(",")
+                                                   if f))
     splits = split_data(d, cfg)
     print({k: len(v) for k, v in splits.items()}, flush=True)
     model, hist = train_surrogate(splits, cfg, d["frame_dt_s"], d["body_length_um"],
@@ -75,13 +101,16 @@ def accuracy_report(store, model_path) -> dict:
            "sizes": {k: len(v) for k, v in splits.items()},
            "best_epoch": hist.get("best_epoch"), "train_wall_s": hist.get("wall_s"),
            "calibration": hist.get("calibration")}
-    for k in ("test", "general"):
+    for k in ("test", "general", "calib"):
         if len(splits[k]):
             r = evaluate(model, splits[k])
             ps = r.pop("per_sample")
             fams = sorted(set(ps["family"]))
             r["by_family_body_rmse_pct_mean"] = {
                 f: float(ps["body_rmse_pct"][ps["family"] == f].mean()) for f in fams}
+            r["by_family_com_rmse_pct_mean"] = {
+                f: float(ps["com_rmse_pct"][ps["family"] == f].mean()) for f in fams}
+            r["by_family_n"] = {f: int((ps["family"] == f).sum()) for f in fams}
             out[k] = r
     return out
 
@@ -108,6 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--group-scaled", type=int, default=96)
     g.add_argument("--sinusoid", type=int, default=480)
     g.add_argument("--single-muscle", type=int, default=64)
+    g.add_argument("--random", type=int, default=0, help="generic random-wave family")
+    g.add_argument("--perturbed", type=int, default=0,
+                   help="out-of-range inputs for the error head only")
+    g.add_argument("--interleave", action="store_true",
+                   help="submit generalisation families first, the rest mixed")
+    g.add_argument("--finished-only", action="store_true",
+                   help="consolidate the samples a stopped run finished; compute nothing")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--scheduler", default=None, help="dask scheduler address (default: local)")
     g.add_argument("--workers", type=int, default=2)
@@ -118,7 +154,17 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--hidden", type=int, default=32)
     t.add_argument("--modes", type=int, default=16)
     t.add_argument("--layers", type=int, default=4)
-    t.add_argument("--ensemble", type=int, default=3)
+    t.add_argument("--ensemble", type=int, default=1)
+    t.add_argument("--input-space", choices=("joints", "muscles"), default="joints")
+    t.add_argument("--representation", choices=("body_frame", "lab_delta"),
+                   default="body_frame")
+    t.add_argument("--no-error-head", action="store_true",
+                   help="estimate = ensemble spread (needs --ensemble >= 2)")
+    t.add_argument("--position-weight", type=float, default=1.0,
+                   help="weight of the integrated midline loss")
+    t.add_argument("--padding", type=float, default=0.25, help="time-axis padding fraction")
+    t.add_argument("--train-families", default="nominal,sinusoid,random")
+    t.add_argument("--errorhead-families", default="perturbed")
     t.add_argument("--epochs", type=int, default=60)
     t.add_argument("--batch", type=int, default=32)
     t.add_argument("--lr", type=float, default=3e-3)
