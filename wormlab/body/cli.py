@@ -88,7 +88,82 @@ def _train(a) -> int:
     return 0
 
 
-def accuracy_report(store, model_path) -> dict:
+def default_circuit_store() -> Path:
+    return cache_dir("body") / "synthetic_circuit_nominal.h5"
+
+
+def _circuit(a) -> int:
+    """Circuit-driven nominal samples: one batched c302-C1 run (AVB drive amplitudes), muscle
+    calcium -> activation -> ElegansBot; shards + HDF5 store like the generator."""
+    import dataclasses
+    import time
+
+    import numpy as np
+
+    from wormlab.body._circuit import circuit_activations, travelling_wave_score
+    from wormlab.body._config import DataConfig, MuscleConfig, PhysicsConfig
+    from wormlab.body._generate import consolidate, finished_specs, package_versions
+    from wormlab.body._physics import simulate
+    from wormlab.runs import atomic_path
+
+    physics, muscle = PhysicsConfig(), MuscleConfig()
+    T = int(round(a.duration / physics.frame_dt_s)) + 1
+    amps = [float(x) for x in a.avb.split(",")]
+    specs = [{"id": f"circuit_nominal-{i:05d}", "family": "circuit_nominal",
+              "params": {"avb_nA": amp, "plm_nA": a.plm, "warmup_ms": a.warmup,
+                         "duration_s": a.duration}, "seed": 0} for i, amp in enumerate(amps)]
+    parts = Path(a.store).with_name(Path(a.store).name + ".parts")
+    parts.mkdir(parents=True, exist_ok=True)
+    if len(finished_specs(a.store, specs)) < len(specs):
+        t0 = time.perf_counter()
+        r = circuit_activations(T, physics.frame_dt_s, amps, a.plm, a.warmup, muscle)
+        circuit_wall = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        tr = simulate(r["activation"], physics, muscle)
+        phys_wall = time.perf_counter() - t0
+        versions = package_versions()
+        for i, s in enumerate(specs):
+            act = r["activation"][:, i].numpy()
+            meta = dict(s, versions=versions, physics=dataclasses.asdict(physics),
+                        muscle=dataclasses.asdict(muscle), circuit_wall_s=circuit_wall,
+                        physics_wall_s=phys_wall, wave=travelling_wave_score(act),
+                        ca_mM_max=float(r["ca_mM"][:, i].max()))
+            with atomic_path(parts / f"{s['id']}.npz") as tmp, open(tmp, "wb") as fh:
+                np.savez(fh, meta=np.array(json.dumps(meta, sort_keys=True)), activation=act,
+                         com_um=tr.com_um[:, i].astype(np.float32),
+                         tangent_rad=tr.tangent_rad[:, i].astype(np.float32),
+                         ca_mM=r["ca_mM"][:, i].numpy())
+    consolidate(Path(a.store), specs, parts, DataConfig(duration_s=a.duration), physics, muscle)
+    print(json.dumps(circuit_summary(a.store), indent=2, default=float))
+    return 0
+
+
+def circuit_summary(store) -> dict:
+    """Per circuit-driven sample: stimulus, muscle-pattern wave score, physics kinematics."""
+    import numpy as np
+
+    from wormlab.body._generate import load_store
+    from wormlab.body._physics import Trajectory, kinematics
+
+    d = load_store(store)
+    tr = Trajectory(np.arange(d["com_um"].shape[1]) * d["frame_dt_s"],
+                    d["com_um"].transpose(1, 0, 2).astype(np.float64),
+                    d["tangent_rad"].transpose(1, 0, 2).astype(np.float64), d["body_length_um"])
+    k = kinematics(tr)
+    out = []
+    for i, m in enumerate(d["meta"]):
+        out.append({"id": m["id"], "avb_nA": m["params"]["avb_nA"],
+                    "plm_nA": m["params"]["plm_nA"], "circuit_wall_s": m["circuit_wall_s"],
+                    "ca_mM_max": m["ca_mM_max"], "muscle_wave": m["wave"],
+                    "activation_max": float(d["activation"][i].max()),
+                    "body_forward_speed_um_s": float(k["forward_speed_um_s"][i]),
+                    "body_frequency_hz": float(k["frequency_hz"][i]),
+                    "body_wavelength_bl": float(k["wavelength_bl"][i]),
+                    "body_direction": float(k["direction"][i])})
+    return {"samples": out}
+
+
+def accuracy_report(store, model_path, circuit_store=None) -> dict:
     """Accuracy of a saved surrogate on its test split and the generalisation split."""
     from wormlab.body._generate import load_store
     from wormlab.body._surrogate import evaluate, load_surrogate, split_data
@@ -112,13 +187,23 @@ def accuracy_report(store, model_path) -> dict:
                 f: float(ps["com_rmse_pct"][ps["family"] == f].mean()) for f in fams}
             r["by_family_n"] = {f: int((ps["family"] == f).sum()) for f in fams}
             out[k] = r
+    if circuit_store is not None and Path(circuit_store).exists():
+        from wormlab.body._surrogate import Split
+
+        c = load_store(circuit_store)
+        sp = Split(c["activation"], c["com_um"], c["tangent_rad"], c["family"])
+        r = evaluate(model, sp)
+        ps = r.pop("per_sample")
+        r["per_sample_body_rmse_pct"] = ps["body_rmse_pct"].tolist()
+        r["per_sample_estimate_pct"] = ps["estimate_pct"].tolist()
+        out["circuit_nominal"] = {**r, **circuit_summary(circuit_store)}
     return out
 
 
 def _report(a) -> int:
     from wormlab.runs import atomic_path
 
-    rep = accuracy_report(a.store, a.model)
+    rep = accuracy_report(a.store, a.model, a.circuit_store)
     text = json.dumps(rep, indent=2, default=float)
     with atomic_path(a.out) as tmp:
         tmp.write_text(text)
@@ -175,6 +260,14 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--store", type=Path, default=default_store())
     r.add_argument("--model", type=Path, default=default_model())
     r.add_argument("--out", type=Path, default=cache_dir("body") / "report.json")
+    r.add_argument("--circuit-store", type=Path, default=default_circuit_store())
+    c = sub.add_parser("circuit", help="circuit-driven nominal samples (c302 C1 muscle calcium)")
+    c.add_argument("--store", type=Path, default=default_circuit_store())
+    c.add_argument("--duration", type=float, default=4.0)
+    c.add_argument("--avb", default="0.002,0.003,0.005", help="AVBL/AVBR step amplitudes, nA")
+    c.add_argument("--plm", type=float, default=0.005, help="PLML/PLMR step amplitude, nA")
+    c.add_argument("--warmup", type=float, default=200.0, help="discarded transient, ms")
+    c.set_defaults(func=_circuit)
     r.set_defaults(func=_report)
     a = p.parse_args(argv)
     return int(a.func(a) or 0)
