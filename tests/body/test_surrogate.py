@@ -81,8 +81,10 @@ def test_training_loss_falls_and_splits(tiny):
     assert len(splits["general"]) == 2 and set(splits["general"].family) == {"single_muscle"}
     assert set(splits["calib"].family) == {"perturbed"} and len(splits["calib"]) == 8
     assert set(splits["train"].family) <= {"sinusoid", "random"}
-    assert hist["train_loss"][-1] < 0.5 * hist["train_loss"][0]
-    assert min(hist["val_loss"]) < hist["val_loss"][0]
+    # (the training loss ramps the midline term in, so compare validation losses, which
+    # always use the full loss)
+    assert min(hist["val_loss"]) < 0.8 * hist["val_loss"][0]
+    assert hist["val_loss"][hist["best_epoch"]] == min(hist["val_loss"])
     assert hist["calibration"]["factor"] > 0
     assert hist["calibration"]["n_held_out"] == len(splits["val"]) + len(splits["calib"])
 

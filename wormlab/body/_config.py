@@ -79,6 +79,7 @@ class SurrogateConfig:
     weight_decay: float = 1e-5
     val_fraction: float = 0.15
     position_loss_weight: float = 1.0  # weight of the integrated midline-points loss
+    grad_clip: float = 0.0  # max gradient norm (0: no clipping)
     domain_padding: float = 0.25  # time axis padded (hold last value) to a fast FFT length
     input_space: str = "joints"
     representation: str = "body_frame"

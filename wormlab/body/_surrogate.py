@@ -325,7 +325,8 @@ def _fit_normalisation(model: Surrogate, train: Split) -> None:
     model.out_std.copy_(torch.from_numpy(np.maximum(ch.std(0), 1e-4)))
 
 
-def _loss(model: Surrogate, act, target_ch, target_pts, cfg: SurrogateConfig):
+def _loss(model: Surrogate, act, target_ch, target_pts, cfg: SurrogateConfig,
+          position_weight: float | None = None):
     """Normalised channel MSE + midline-points MSE of the rebuilt trajectory (units of 0.1
     body length), averaged over members."""
     ch = model.member_channels(act)  # (K, T, B, 27)
@@ -334,7 +335,8 @@ def _loss(model: Surrogate, act, target_ch, target_pts, cfg: SurrogateConfig):
     flat = ch.permute(1, 0, 2, 3).reshape(T, K * B, C)
     pts = model.to_trajectory(flat).points_um.reshape(T, K, B, N_RODS + 1, 2)
     pos = ((pts - target_pts[:, None]) / (0.1 * model.body_length_um)) ** 2
-    return norm.mean() + cfg.position_loss_weight * pos.mean()
+    w = cfg.position_loss_weight if position_weight is None else position_weight
+    return norm.mean() + w * pos.mean()
 
 
 def _targets(split: Split, idx, representation: str, body_length_um: float):
@@ -349,7 +351,7 @@ def train_surrogate(splits: dict[str, Split], cfg: SurrogateConfig, frame_dt_s: 
                     body_length_um: float, checkpoint: str | Path | None = None,
                     progress: bool = True, time_budget_s: float | None = None,
                     muscle: MuscleConfig = DEFAULT_MUSCLECONFIG) -> tuple[Surrogate, dict]:
-    """Train the FNO(s) (AdamW, cosine LR, gradient clipping) keeping the best-validation
+    """Train the FNO(s) (AdamW, cosine LR, optional gradient clipping) keeping the best-validation
     weights, then the error head (or the spread calibration).
 
     Returns the model and a history dict with ``train_loss``, ``val_loss`` per epoch,
@@ -372,20 +374,35 @@ def train_surrogate(splits: dict[str, Split], cfg: SurrogateConfig, frame_dt_s: 
     best, best_state = float("inf"), None
     t0 = time.perf_counter()
     bar = bar_(range(cfg.epochs), desc="FNO epochs", **({} if progress else {"disable": True}))
+    def progress_frac(ep_frac: float) -> float:
+        """Fraction of training done: by time when a budget is set, else by epochs."""
+        if time_budget_s is not None:
+            return min(1.0, (time.perf_counter() - t0) / time_budget_s)
+        return min(1.0, ep_frac / max(1, cfg.epochs))
+
     for ep in bar:
         model.train()
         perm = rng.permutation(len(train))
         tot = 0.0
         for i in range(0, len(perm), cfg.batch_size):
             b = np.sort(perm[i:i + cfg.batch_size])
+            f = progress_frac(ep + i / len(perm))
+            if time_budget_s is not None:  # cosine LR over the time budget
+                for gr in opt.param_groups:
+                    gr["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * f))
+            # the integrated-midline loss is ramped in over the first 30 % of training, so
+            # the per-frame channels (joints first) are learned before the trajectory
+            w = cfg.position_loss_weight * min(1.0, f / 0.3)
             ch, pts = _targets(train, b, cfg.representation, body_length_um)
-            loss = _loss(model, train.act(b), ch, pts, cfg)
+            loss = _loss(model, train.act(b), ch, pts, cfg, position_weight=w)
             opt.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
             tot += float(loss.detach()) * len(b)
-        sched.step()
+        if time_budget_s is None:
+            sched.step()
         model.eval()
         with torch.no_grad():
             vl = float(_loss(model, va_act, va_ch, va_pts, cfg))
@@ -397,7 +414,7 @@ def train_surrogate(splits: dict[str, Split], cfg: SurrogateConfig, frame_dt_s: 
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(train=f"{tot / len(train):.4f}", val=f"{vl:.4f}")
         if time_budget_s is not None and time.perf_counter() - t0 > time_budget_s:
-            hist["stopped_early_at_epoch"] = ep
+            hist["stopped_at_time_budget_epoch"] = ep
             break
     model.load_state_dict(best_state, strict=False)
     model.eval()
