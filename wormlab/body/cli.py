@@ -163,6 +163,38 @@ def circuit_summary(store) -> dict:
     return {"samples": out}
 
 
+def dt_check(dt_fine: float = 1e-5, seed: int = 99) -> dict:
+    """ElegansBot at the default dt (1e-4 s) vs a finer step on seven 4 s samples of five
+    families: is the physics reference converged? (Midline/COM RMSE in % body length.)"""
+    import time
+
+    import numpy as np
+    import torch
+
+    from wormlab.body._config import PhysicsConfig
+    from wormlab.body._families import make_activation, sample_specs
+    from wormlab.body._physics import kinematics, simulate
+    from wormlab.body._surrogate import body_rmse_pct, com_rmse_pct
+
+    specs = sample_specs({"nominal": 1, "group_scaled": 1, "sinusoid": 2, "single_muscle": 1,
+                          "random": 2}, seed=seed)
+    act = torch.from_numpy(np.stack([make_activation(s, 101, 0.04) for s in specs], 1))
+    out = {}
+    for dt in (PhysicsConfig().dt_s, dt_fine):
+        t0 = time.perf_counter()
+        out[dt] = (simulate(act, PhysicsConfig(dt_s=dt)), time.perf_counter() - t0)
+    (a, wa), (b, wb) = out[PhysicsConfig().dt_s], out[dt_fine]
+    ka, kb = kinematics(a), kinematics(b)
+    return {"ids": [s["id"] for s in specs], "dt_s": [PhysicsConfig().dt_s, dt_fine],
+            "body_rmse_pct": body_rmse_pct(a, b).round(3).tolist(),
+            "com_rmse_pct": com_rmse_pct(a, b).round(3).tolist(),
+            "final_com_diff_um": np.linalg.norm(a.com_um[-1] - b.com_um[-1],
+                                                axis=-1).round(2).tolist(),
+            "speed_um_s": ka["forward_speed_um_s"].round(2).tolist(),
+            "speed_um_s_fine": kb["forward_speed_um_s"].round(2).tolist(),
+            "wall_s": wa, "wall_s_fine": wb}
+
+
 def accuracy_report(store, model_path, circuit_store=None) -> dict:
     """Accuracy of a saved surrogate on its test split and the generalisation split."""
     from wormlab.body._generate import load_store
@@ -198,6 +230,16 @@ def accuracy_report(store, model_path, circuit_store=None) -> dict:
         r["per_sample_estimate_pct"] = ps["estimate_pct"].tolist()
         out["circuit_nominal"] = {**r, **circuit_summary(circuit_store)}
     return out
+
+
+def _write_json(obj, out) -> int:
+    from wormlab.runs import atomic_path
+
+    text = json.dumps(obj, indent=2, default=float)
+    with atomic_path(out) as tmp:
+        tmp.write_text(text)
+    print(text)
+    return 0
 
 
 def _report(a) -> int:
@@ -261,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--model", type=Path, default=default_model())
     r.add_argument("--out", type=Path, default=cache_dir("body") / "report.json")
     r.add_argument("--circuit-store", type=Path, default=default_circuit_store())
+    d = sub.add_parser("dtcheck", help="physics step 1e-4 vs 1e-5 s on seven 4 s samples")
+    d.add_argument("--out", type=Path, default=cache_dir("body") / "dt_check.json")
+    d.set_defaults(func=lambda a: _write_json(dt_check(), a.out))
     c = sub.add_parser("circuit", help="circuit-driven nominal samples (c302 C1 muscle calcium)")
     c.add_argument("--store", type=Path, default=default_circuit_store())
     c.add_argument("--duration", type=float, default=4.0)
