@@ -112,12 +112,12 @@ def command_features(j: torch.Tensor, frame_dt_s: float) -> torch.Tensor:
     mean = j.mean(0)
     std = j.std(0)
     n = fft_length(j.shape[0], 0.0)
-    spec = torch.fft.rfft(j - mean, n=n, dim=0).abs() ** 2  # (F, B, 24), zero-padded
-    f = torch.fft.rfftfreq(n, frame_dt_s)
+    spec = torch.view_as_real(torch.fft.rfft(j - mean, n=n, dim=0)).pow(2).sum((-1, -2))
+    f = torch.fft.rfftfreq(n, frame_dt_s)  # spec: (F, B) power summed over joints
     bands = []
     for lo, hi in zip(BANDS_HZ[:-1], BANDS_HZ[1:], strict=True):
-        m = ((f >= lo) & (f < hi)).to(j.dtype)
-        bands.append(torch.log(1e-6 + (spec * m[:, None, None]).sum((0, 2)) / j.shape[0]))
+        idx = torch.nonzero((f >= lo) & (f < hi))[:, 0]
+        bands.append(torch.log(1e-6 + spec[idx].sum(0) / j.shape[0]))
     rough_x = torch.log(1e-6 + (torch.diff(j, dim=-1) ** 2).mean((0, 2)))
     rough_t = torch.log(1e-6 + (torch.diff(j, dim=0) ** 2).mean((0, 2)))
     return torch.cat([mean, std, torch.stack(bands, -1), rough_x[:, None], rough_t[:, None],
