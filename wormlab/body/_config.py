@@ -56,21 +56,50 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class SurrogateConfig:
-    """FNO ensemble (neuraloperator) size and training."""
+    """FNO surrogate (neuraloperator) size, representation, error estimate and training.
+
+    - ``input_space``: ``"joints"`` (default) feeds the FNO the 24 ElegansBot joint commands
+      computed from the 95 activations by the fixed, documented muscle -> joint map (the only
+      thing the physics sees); ``"muscles"`` feeds the 95 activations (last session's model).
+    - ``representation``: ``"body_frame"`` (default): per frame the COM displacement in the
+      body frame of the previous frame, the heading increment and the 24 joint angles;
+      ``"lab_delta"``: COM displacement in the lab frame and the absolute heading.
+    - ``n_ensemble`` FNO members (>= 1); ``error_head``: the error estimate is a learned head
+      (trained on held-out samples incl. ``errorhead_families``) instead of the ensemble
+      spread (which needs ``n_ensemble >= 2``).
+    """
 
     hidden_channels: int = 32
     n_modes: int = 16
     n_layers: int = 4
-    n_ensemble: int = 3
+    n_ensemble: int = 1
     epochs: int = 60
     batch_size: int = 32
     lr: float = 3e-3
     weight_decay: float = 1e-5
     val_fraction: float = 0.15
-    position_loss_weight: float = 1.0
-    train_families: tuple = ("nominal", "sinusoid")
+    position_loss_weight: float = 1.0  # weight of the integrated midline-points loss
+    grad_clip: float = 0.0  # max gradient norm (0: no clipping)
+    domain_padding: float = 0.25  # time axis padded (hold last value) to a fast FFT length
+    input_space: str = "joints"
+    representation: str = "body_frame"
+    error_head: bool = True
+    train_families: tuple = ("nominal", "sinusoid", "random")
+    errorhead_families: tuple = ("perturbed",)  # used only to train/calibrate the error head
     fallback_threshold_pct: float = 15.0  # estimated body RMSE (% body length) above -> physics
     seed: int = 0
+
+    def __post_init__(self):
+        if self.input_space not in ("joints", "muscles"):
+            raise ValueError(f"input_space must be 'joints' or 'muscles', got {self.input_space!r}")
+        if self.representation not in ("body_frame", "lab_delta"):
+            raise ValueError("representation must be 'body_frame' or 'lab_delta', got "
+                             f"{self.representation!r}")
+        if self.n_ensemble < 1:
+            raise ValueError("n_ensemble must be >= 1")
+        if not self.error_head and self.n_ensemble < 2:
+            raise ValueError("without an error head the estimate is the ensemble spread: "
+                             "n_ensemble must be >= 2")
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,13 @@ def generate(store: str | Path, data: DataConfig = DEFAULT_DATACONFIG,
             "complete": not missing}
 
 
+def finished_specs(store: str | Path, specs: list[dict]) -> list[dict]:
+    """The specs whose shard exists and matches (for consolidating a stopped run)."""
+    store = Path(store)
+    parts = store.with_name(store.name + ".parts")
+    return [s for s in specs if parts.exists() and _shard_done(parts, s)]
+
+
 def consolidate(store: Path, specs: list[dict], parts: Path, data, physics, muscle) -> Path:
     """Merge shards into one HDF5 file (atomic write)."""
     import dataclasses

@@ -1,13 +1,23 @@
 """FNO surrogate of ElegansBot: 95 muscle activations over time -> body trajectory.
 
-An ensemble of ``neuraloperator`` FNOs (1-D over time) predicts, per frame, 27 channels:
-centre-of-mass displacement since the previous frame (x, y, um), heading change (mean rod
-angle minus its initial value, rad) and the 24 joint angles (rad). The trajectory (COM by
-cumulative sum, midline from heading + joint angles) is rebuilt in torch, so kinematic losses
-are differentiable all the way back to the muscle activations. The ensemble's spread, scaled by
-a factor calibrated against the physics on the validation split, is each prediction's error
-estimate (body-point RMSE, % body length); :func:`predict_with_fallback` runs ElegansBot for
-every sample whose estimate exceeds the threshold, with a warning.
+The input goes through the fixed, documented muscle -> joint map (:func:`joint_matrix` x gain,
+the only thing ElegansBot sees) to 24 joint-command channels (``input_space="joints"``,
+default), and one ``neuraloperator`` FNO (1-D over time) predicts 27 channels per frame. In the
+default ``body_frame`` representation they are the centre-of-mass displacement since the
+previous frame expressed in the body frame (heading) of the previous frame, the heading
+increment and the 24 joint angles; the trajectory (heading by cumulative sum, COM by rotating
+and summing the displacements, midline from heading + joint angles) is rebuilt in torch, so
+kinematic losses are differentiable all the way back to the muscle activations, and training
+penalises the integrated midline directly.
+
+The error estimate (body-point RMSE, % body length) comes from a learned error head: a small
+MLP on summary features of the joint commands and of the prediction, including a novelty
+score (distance to the nearest training inputs), trained on held-out samples (the validation
+split plus an out-of-range ``perturbed`` family never used to fit the FNO) against the physics
+error, and scaled by a factor calibrated out-of-fold. With ``error_head=False`` and several
+members the estimate is the ensemble spread (last session's method).
+:func:`predict_with_fallback` runs ElegansBot for every sample whose estimate exceeds the
+threshold, with a warning.
 """
 
 from __future__ import annotations
@@ -24,8 +34,8 @@ import torch
 from torch import nn
 
 from wormlab.body._config import MuscleConfig, PhysicsConfig, SurrogateConfig
-from wormlab.body._muscles import N_MUSCLES
-from wormlab.body._physics import N_JOINTS, N_RODS, Trajectory, forward_speed
+from wormlab.body._muscles import N_MUSCLES, joint_matrix
+from wormlab.body._physics import N_JOINTS, N_RODS, Trajectory, body_points, forward_speed
 
 DEFAULT_MUSCLECONFIG = MuscleConfig()
 DEFAULT_PHYSICSCONFIG = PhysicsConfig()
@@ -40,75 +50,228 @@ class SurrogateFallbackWarning(UserWarning):
 
 
 # ------------------------------------------------------------------ targets <-> trajectories
-def trajectory_to_channels(com_um: np.ndarray, tangent_rad: np.ndarray) -> np.ndarray:
-    """(T, B, 2) COM + (T, B, 25) rod angles -> (T, B, 27) surrogate target channels."""
-    d = np.concatenate([np.zeros_like(com_um[:1]), np.diff(com_um, axis=0)], 0)
-    h = tangent_rad.mean(-1, keepdims=True) - HEADING0
-    j = -np.diff(tangent_rad, axis=-1)
-    return np.concatenate([d, h, j], -1).astype(np.float32)
+def _rot(v, ang):
+    """Rotate 2-vectors ``v`` (..., 2) by angles ``ang`` (...) (NumPy or torch)."""
+    lib = torch if isinstance(v, torch.Tensor) else np
+    c, s = lib.cos(ang), lib.sin(ang)
+    return lib.stack([c * v[..., 0] - s * v[..., 1], s * v[..., 0] + c * v[..., 1]], -1)
+
+
+def trajectory_to_channels(com_um: np.ndarray, tangent_rad: np.ndarray,
+                           representation: str = "body_frame") -> np.ndarray:
+    """(T, B, 2) COM + (T, B, 25) rod angles -> (T, B, 27) surrogate target channels.
+
+    ``body_frame``: [COM displacement rotated into the heading of the previous frame (frame
+    0: the initial COM in the initial heading pi), heading increment (frame 0: heading - pi),
+    24 joint angles]. ``lab_delta``: [COM displacement (frame 0: initial COM), heading - pi,
+    joints]. Heading = mean rod angle. Exact inverse: :func:`channels_to_trajectory`.
+    """
+    com = np.asarray(com_um, dtype=np.float64)
+    tan = np.asarray(tangent_rad, dtype=np.float64)
+    d = np.concatenate([com[:1], np.diff(com, axis=0)], 0)
+    h = tan.mean(-1)
+    j = -np.diff(tan, axis=-1)
+    if representation == "lab_delta":
+        return np.concatenate([d, (h - HEADING0)[..., None], j], -1).astype(np.float32)
+    if representation != "body_frame":
+        raise ValueError(f"unknown representation {representation!r}")
+    h_prev = np.concatenate([np.full_like(h[:1], HEADING0), h[:-1]], 0)
+    vb = _rot(d, -h_prev)
+    dh = np.diff(np.concatenate([np.full_like(h[:1], HEADING0), h], 0), axis=0)
+    return np.concatenate([vb, dh[..., None], j], -1).astype(np.float32)
 
 
 def channels_to_trajectory(ch: torch.Tensor, frame_dt_s: float, body_length_um: float,
-                           source: str = "surrogate") -> Trajectory:
-    """Inverse of :func:`trajectory_to_channels` in torch (differentiable)."""
-    com = torch.cumsum(ch[..., 0:2], dim=0)
-    heading = ch[..., 2:3] + HEADING0
+                           source: str = "surrogate", representation: str = "body_frame"
+                           ) -> Trajectory:
+    """Inverse of :func:`trajectory_to_channels` in torch (differentiable); time is dim 0."""
+    if representation == "body_frame":
+        heading = HEADING0 + torch.cumsum(ch[..., 2], dim=0)
+        h_prev = torch.cat([torch.full_like(heading[:1], HEADING0), heading[:-1]], 0)
+        com = torch.cumsum(_rot(ch[..., 0:2], h_prev), dim=0)
+    elif representation == "lab_delta":
+        com = torch.cumsum(ch[..., 0:2], dim=0)
+        heading = ch[..., 2] + HEADING0
+    else:
+        raise ValueError(f"unknown representation {representation!r}")
     j = ch[..., 3:]
     s = torch.cat([torch.zeros_like(j[..., :1]), -torch.cumsum(j, -1)], -1)
-    s = s - s.mean(-1, keepdim=True) + heading
+    s = s - s.mean(-1, keepdim=True) + heading[..., None]
     t = np.arange(ch.shape[0]) * frame_dt_s
     return Trajectory(t, com, s, body_length_um, source)
 
 
+# ------------------------------------------------------------------------ error-head features
+BANDS_HZ = (0.0, 0.5, 1.0, 1.5, 2.5, float("inf"))
+
+
+def command_features(j: torch.Tensor, frame_dt_s: float) -> torch.Tensor:
+    """Summary features (B, 58) of joint commands (T, B, 24) rad: per-joint mean and std, then
+    10 global ones (the novelty features): log power in 5 temporal frequency bands, log
+    spatial and temporal roughness, max |j|, mean |per-joint mean|, mean per-joint std."""
+    mean = j.mean(0)
+    std = j.std(0)
+    n = fft_length(j.shape[0], 0.0)
+    spec = torch.view_as_real(torch.fft.rfft(j - mean, n=n, dim=0)).pow(2).sum((-1, -2))
+    f = torch.fft.rfftfreq(n, frame_dt_s)  # spec: (F, B) power summed over joints
+    bands = []
+    for lo, hi in zip(BANDS_HZ[:-1], BANDS_HZ[1:], strict=True):
+        idx = torch.nonzero((f >= lo) & (f < hi))[:, 0]
+        bands.append(torch.log(1e-6 + spec[idx].sum(0) / j.shape[0]))
+    rough_x = torch.log(1e-6 + (torch.diff(j, dim=-1) ** 2).mean((0, 2)))
+    rough_t = torch.log(1e-6 + (torch.diff(j, dim=0) ** 2).mean((0, 2)))
+    return torch.cat([mean, std, torch.stack(bands, -1), rough_x[:, None], rough_t[:, None],
+                      j.abs().amax((0, 2))[:, None], mean.abs().mean(-1, keepdim=True),
+                      std.mean(-1, keepdim=True)], -1)
+
+
+def prediction_features(ch: torch.Tensor, traj: Trajectory) -> torch.Tensor:
+    """Features (B, 5) of a predicted trajectory: net heading change, RMS heading rate, mean
+    COM step, RMS predicted joint angle, path length (all from the surrogate's own output)."""
+    tan = traj.tangent_rad
+    h = tan.mean(-1)
+    step = torch.linalg.norm(torch.diff(traj.com_um, dim=0), dim=-1)
+    return torch.stack([(h[-1] - h[0]).abs(), torch.diff(h, dim=0).pow(2).mean(0).sqrt(),
+                        step.mean(0), ch[..., 3:].pow(2).mean((0, 2)).sqrt(),
+                        torch.log1p(step.sum(0))], -1)
+
+
+N_GLOBAL_FEAT = (len(BANDS_HZ) - 1) + 5
+N_CMD_FEAT = 2 * N_JOINTS + N_GLOBAL_FEAT
+N_PRED_FEAT = 5
+MAX_REF = 1024  # training inputs kept as the novelty reference
+
+
+class ErrorHead(nn.Module):
+    """log(body RMSE %) = MLP(standardised features) + a * log1p(kNN distance) + b * log1p(mean
+    squared z), with a, b >= 0: the novelty terms (distance of the global command features to
+    the nearest training inputs) can only raise the estimate, so inputs far from the training
+    distribution get large estimates even where the MLP extrapolates poorly."""
+
+    def __init__(self, n_ref: int = 1, hidden: int = 32, k: int = 5):
+        super().__init__()
+        self.k = k
+        self.register_buffer("feat_mean", torch.zeros(N_CMD_FEAT + N_PRED_FEAT))
+        self.register_buffer("feat_std", torch.ones(N_CMD_FEAT + N_PRED_FEAT))
+        # the global command features (standardised) of training inputs: novelty reference
+        self.register_buffer("ref", torch.zeros(n_ref, N_GLOBAL_FEAT))
+        self.net = nn.Sequential(nn.Linear(N_CMD_FEAT + N_PRED_FEAT, hidden), nn.SiLU(),
+                                 nn.Linear(hidden, 1))
+        self.novelty_w = nn.Parameter(torch.zeros(2))
+
+    def inputs(self, feat: torch.Tensor) -> torch.Tensor:
+        """(B, F + 2): standardised features, then the two novelty scores."""
+        z = (feat - self.feat_mean) / self.feat_std
+        zc = z[:, 2 * N_JOINTS:N_CMD_FEAT]
+        d = torch.cdist(zc, self.ref)
+        k = min(self.k, self.ref.shape[0])
+        knn = d.topk(k, dim=1, largest=False).values.mean(1)
+        return torch.cat([z, torch.log1p(knn)[:, None],
+                          torch.log1p(zc.pow(2).mean(1))[:, None]], -1)
+
+    def from_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        nov = (torch.nn.functional.softplus(self.novelty_w) * x[:, -2:]).sum(-1)
+        return self.net(x[:, :-2])[:, 0] + nov
+
+    def forward(self, feat: torch.Tensor) -> torch.Tensor:
+        return self.from_inputs(self.inputs(feat))
+
+
 # ------------------------------------------------------------------------------ the model
+def fft_length(T: int, padding: float) -> int:
+    """Smallest length >= T * (1 + padding) of the form 2^a 3^b (fast FFT; a prime length
+    such as 101 frames is ~6x slower)."""
+    need = int(math.ceil(T * (1 + padding)))
+    best = 2 ** math.ceil(math.log2(max(need, 1)))
+    p3 = 1
+    while p3 <= best:
+        m = p3 * 2 ** max(0, math.ceil(math.log2(max(need / p3, 1))))
+        best = min(best, m)
+        p3 *= 3
+    return max(best, T)
+
+
 class Surrogate(nn.Module):
-    """Ensemble of FNOs with input/output normalisation and a calibrated error estimate."""
+    """FNO(s) with input/output normalisation, trajectory reconstruction and an error
+    estimate (learned error head, or calibrated ensemble spread)."""
 
     def __init__(self, cfg: SurrogateConfig = DEFAULT_SURROGATECONFIG, frame_dt_s: float = 0.04,
-                 body_length_um: float = 1000.0):
+                 body_length_um: float = 1000.0, muscle: MuscleConfig = DEFAULT_MUSCLECONFIG,
+                 n_ref: int = 1):
         super().__init__()
         from neuralop.models import FNO
 
-        if cfg.n_ensemble < 2:
-            raise ValueError("n_ensemble must be >= 2 (the error estimate is the ensemble spread)")
         self.cfg = cfg
+        self.muscle = muscle
         self.frame_dt_s = float(frame_dt_s)
         self.body_length_um = float(body_length_um)
+        n_in = N_JOINTS if cfg.input_space == "joints" else N_MUSCLES
         g = torch.Generator().manual_seed(cfg.seed)
         members = []
         for _ in range(cfg.n_ensemble):
             torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=g)))
-            members.append(FNO(n_modes=(cfg.n_modes,), in_channels=N_MUSCLES,
+            members.append(FNO(n_modes=(cfg.n_modes,), in_channels=n_in,
                                out_channels=N_OUT, hidden_channels=cfg.hidden_channels,
-                               n_layers=cfg.n_layers, domain_padding=0.25))
+                               n_layers=cfg.n_layers, domain_padding=None))
         self.members = nn.ModuleList(members)
-        self.register_buffer("in_mean", torch.zeros(N_MUSCLES))
-        self.register_buffer("in_std", torch.ones(N_MUSCLES))
+        # the fixed muscle -> joint-command map (rad per unit activation), as joint_commands()
+        self.register_buffer("joint_proj", (muscle.joint_gain_rad * muscle.max_force_coeff
+                                            * joint_matrix()).float())
+        self.register_buffer("in_mean", torch.zeros(n_in))
+        self.register_buffer("in_std", torch.ones(n_in))
         self.register_buffer("out_mean", torch.zeros(N_OUT))
         self.register_buffer("out_std", torch.ones(N_OUT))
         self.register_buffer("calibration", torch.ones(()))
+        self.head = ErrorHead(n_ref) if cfg.error_head else None
+
+    def _check(self, act: torch.Tensor) -> torch.Tensor:
+        act = torch.as_tensor(act)
+        if act.ndim != 3 or act.shape[-1] != N_MUSCLES:
+            raise ValueError(f"activation must be (T, B, 95), got {tuple(act.shape)}")
+        return act.float()
+
+    def commands(self, act: torch.Tensor) -> torch.Tensor:
+        """(T, B, 95) activation -> (T, B, 24) ElegansBot joint commands, rad."""
+        return self._check(act) @ self.joint_proj
 
     def member_channels(self, act: torch.Tensor) -> torch.Tensor:
         """Activation (T, B, 95) -> denormalised channels of every member (K, T, B, 27)."""
-        if act.ndim != 3 or act.shape[-1] != N_MUSCLES:
-            raise ValueError(f"activation must be (T, B, 95), got {tuple(act.shape)}")
-        x = ((act.float() - self.in_mean) / self.in_std).permute(1, 2, 0)  # (B, 95, T)
-        outs = [m(x).permute(2, 0, 1) for m in self.members]  # (T, B, 27)
+        act = self._check(act)
+        x = act @ self.joint_proj if self.cfg.input_space == "joints" else act
+        x = ((x - self.in_mean) / self.in_std).permute(1, 2, 0)  # (B, C, T)
+        T = x.shape[-1]
+        n = fft_length(T, self.cfg.domain_padding)
+        if n > T:  # non-periodic signal: pad (hold the last value) to a fast FFT length
+            x = torch.nn.functional.pad(x, (0, n - T), mode="replicate")
+        outs = [m(x)[..., :T].permute(2, 0, 1) for m in self.members]  # (T, B, 27)
         return torch.stack(outs) * self.out_std + self.out_mean
 
+    def to_trajectory(self, ch: torch.Tensor) -> Trajectory:
+        return channels_to_trajectory(ch, self.frame_dt_s, self.body_length_um,
+                                      representation=self.cfg.representation)
+
     def forward(self, act: torch.Tensor) -> Trajectory:
-        """Ensemble-mean trajectory (torch tensors, differentiable)."""
-        return channels_to_trajectory(self.member_channels(act).mean(0), self.frame_dt_s,
-                                      self.body_length_um)
+        """Mean trajectory over members (torch tensors, differentiable)."""
+        return self.to_trajectory(self.member_channels(act).mean(0))
+
+    def head_features(self, act: torch.Tensor, ch: torch.Tensor, traj: Trajectory):
+        return torch.cat([command_features(self.commands(act), self.frame_dt_s),
+                          prediction_features(ch, traj)], -1)
+
+    def raw_estimate(self, act: torch.Tensor, ch: torch.Tensor, mean: Trajectory):
+        """Uncalibrated estimate (B,): error-head output or ensemble spread, % body length."""
+        if self.head is not None:
+            return torch.exp(self.head(self.head_features(act, ch.mean(0), mean)))
+        pts = torch.stack([self.to_trajectory(c).points_um for c in ch])  # (K, T, B, 26, 2)
+        spread = ((pts - mean.points_um) ** 2).sum(-1).mean((0, 1, 3)).sqrt()
+        return spread / self.body_length_um * 100.0
 
     def predict(self, act: torch.Tensor) -> tuple[Trajectory, torch.Tensor]:
-        """(mean trajectory, estimated body-point RMSE in % body length per sample (B,))."""
+        """(mean trajectory, estimated body-point RMSE in % body length per sample (B,)),
+        in one forward pass."""
         ch = self.member_channels(act)
-        trajs = [channels_to_trajectory(c, self.frame_dt_s, self.body_length_um) for c in ch]
-        pts = torch.stack([t.points_um for t in trajs])  # (K, T, B, 26, 2)
-        mean = channels_to_trajectory(ch.mean(0), self.frame_dt_s, self.body_length_um)
-        spread = ((pts - mean.points_um) ** 2).sum(-1).mean((0, 1, 3)).sqrt()
-        return mean, self.calibration * spread / self.body_length_um * 100.0
+        mean = self.to_trajectory(ch.mean(0))
+        return mean, self.calibration * self.raw_estimate(act, ch, mean)
 
 
 # ------------------------------------------------------------------------- data handling
@@ -132,14 +295,16 @@ class Split:
 
 
 def split_data(data: dict, cfg: SurrogateConfig) -> dict[str, Split]:
-    """train / val / test from ``cfg.train_families`` (random, seeded), ``general`` = the rest."""
+    """train / val / test from ``cfg.train_families`` (random, seeded); ``calib``: the
+    ``cfg.errorhead_families`` (error-head training only); ``general`` = all other families."""
     fam = data["family"]
     seen = np.isin(fam, list(cfg.train_families))
+    calib = np.isin(fam, list(cfg.errorhead_families)) & ~seen
     rng = np.random.default_rng(cfg.seed)
     idx = rng.permutation(np.flatnonzero(seen))
     n_val = max(1, int(round(cfg.val_fraction * len(idx))))
     parts = {"val": idx[:n_val], "test": idx[n_val:2 * n_val], "train": idx[2 * n_val:],
-             "general": np.flatnonzero(~seen)}
+             "calib": np.flatnonzero(calib), "general": np.flatnonzero(~seen & ~calib)}
     if len(parts["train"]) < 2:
         raise ValueError(f"too few training samples ({len(parts['train'])}) in families "
                          f"{cfg.train_families}")
@@ -149,70 +314,98 @@ def split_data(data: dict, cfg: SurrogateConfig) -> dict[str, Split]:
 
 # ---------------------------------------------------------------------------- training
 def _fit_normalisation(model: Surrogate, train: Split) -> None:
-    a = train.activation.reshape(-1, N_MUSCLES)
+    a = torch.from_numpy(train.activation.reshape(-1, N_MUSCLES))
+    x = a @ model.joint_proj if model.cfg.input_space == "joints" else a
     ch = trajectory_to_channels(train.com_um.transpose(1, 0, 2),
-                                train.tangent_rad.transpose(1, 0, 2)).reshape(-1, N_OUT)
-    model.in_mean.copy_(torch.from_numpy(a.mean(0)))
-    model.in_std.copy_(torch.from_numpy(np.maximum(a.std(0), 1e-2)))
+                                train.tangent_rad.transpose(1, 0, 2),
+                                model.cfg.representation).reshape(-1, N_OUT)
+    model.in_mean.copy_(x.mean(0))
+    model.in_std.copy_(torch.clamp(x.std(0), min=1e-2))
     model.out_mean.copy_(torch.from_numpy(ch.mean(0)))
     model.out_std.copy_(torch.from_numpy(np.maximum(ch.std(0), 1e-4)))
 
 
-def _loss(model: Surrogate, act, target_ch, target_com, cfg: SurrogateConfig):
+def _loss(model: Surrogate, act, target_ch, target_pts, cfg: SurrogateConfig,
+          position_weight: float | None = None):
+    """Normalised channel MSE + midline-points MSE of the rebuilt trajectory (units of 0.1
+    body length), averaged over members."""
     ch = model.member_channels(act)  # (K, T, B, 27)
     norm = ((ch - target_ch) / model.out_std) ** 2
-    com = torch.cumsum(ch[..., 0:2], dim=1)
-    pos = ((com - target_com) / (0.1 * model.body_length_um)) ** 2
-    return norm.mean() + cfg.position_loss_weight * pos.mean()
+    K, T, B, C = ch.shape
+    flat = ch.permute(1, 0, 2, 3).reshape(T, K * B, C)
+    pts = model.to_trajectory(flat).points_um.reshape(T, K, B, N_RODS + 1, 2)
+    pos = ((pts - target_pts[:, None]) / (0.1 * model.body_length_um)) ** 2
+    w = cfg.position_loss_weight if position_weight is None else position_weight
+    return norm.mean() + w * pos.mean()
 
 
-def _targets(split: Split, idx):
+def _targets(split: Split, idx, representation: str, body_length_um: float):
     com = split.com_um[idx].transpose(1, 0, 2)
-    ch = trajectory_to_channels(com, split.tangent_rad[idx].transpose(1, 0, 2))
-    return torch.from_numpy(ch), torch.from_numpy(np.ascontiguousarray(com))
+    tan = split.tangent_rad[idx].transpose(1, 0, 2)
+    ch = trajectory_to_channels(com, tan, representation)
+    pts = body_points(com.astype(np.float64), tan.astype(np.float64), body_length_um)
+    return torch.from_numpy(ch), torch.from_numpy(pts.astype(np.float32))
 
 
 def train_surrogate(splits: dict[str, Split], cfg: SurrogateConfig, frame_dt_s: float,
                     body_length_um: float, checkpoint: str | Path | None = None,
-                    progress: bool = True, time_budget_s: float | None = None
-                    ) -> tuple[Surrogate, dict]:
-    """Train the ensemble (Adam, cosine LR) keeping the best-validation weights.
+                    progress: bool = True, time_budget_s: float | None = None,
+                    muscle: MuscleConfig = DEFAULT_MUSCLECONFIG) -> tuple[Surrogate, dict]:
+    """Train the FNO(s) (AdamW, cosine LR, optional gradient clipping) keeping the best-validation
+    weights, then the error head (or the spread calibration).
 
-    Returns the model (calibrated on the validation split) and a history dict with
-    ``train_loss``, ``val_loss`` per epoch, ``best_epoch``, ``wall_s``. With ``checkpoint``
-    the best model is saved as safetensors (see :func:`save_surrogate`).
+    Returns the model and a history dict with ``train_loss``, ``val_loss`` per epoch,
+    ``best_epoch``, ``wall_s`` and ``calibration`` (error-estimate fit). With ``checkpoint``
+    the model is saved as safetensors (see :func:`save_surrogate`).
     """
     from wormlab.runs import progress as bar_
 
     torch.manual_seed(cfg.seed)
-    model = Surrogate(cfg, frame_dt_s, body_length_um)
     train, val = splits["train"], splits["val"]
+    model = Surrogate(cfg, frame_dt_s, body_length_um, muscle, n_ref=min(len(train), MAX_REF))
     _fit_normalisation(model, train)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    params = [p for n, p in model.named_parameters() if not n.startswith("head.")]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs))
     rng = np.random.default_rng(cfg.seed)
     va_act = val.act()
-    va_ch, va_com = _targets(val, slice(None))
+    va_ch, va_pts = _targets(val, slice(None), cfg.representation, body_length_um)
     hist = {"train_loss": [], "val_loss": [], "best_epoch": -1}
     best, best_state = float("inf"), None
     t0 = time.perf_counter()
     bar = bar_(range(cfg.epochs), desc="FNO epochs", **({} if progress else {"disable": True}))
+    def progress_frac(ep_frac: float) -> float:
+        """Fraction of training done: by time when a budget is set, else by epochs."""
+        if time_budget_s is not None:
+            return min(1.0, (time.perf_counter() - t0) / time_budget_s)
+        return min(1.0, ep_frac / max(1, cfg.epochs))
+
     for ep in bar:
         model.train()
         perm = rng.permutation(len(train))
         tot = 0.0
         for i in range(0, len(perm), cfg.batch_size):
             b = np.sort(perm[i:i + cfg.batch_size])
-            ch, com = _targets(train, b)
-            loss = _loss(model, train.act(b), ch, com, cfg)
+            f = progress_frac(ep + i / len(perm))
+            if time_budget_s is not None:  # cosine LR over the time budget
+                for gr in opt.param_groups:
+                    gr["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * f))
+            # the integrated-midline loss is ramped in over the first 30 % of training, so
+            # the per-frame channels (joints first) are learned before the trajectory
+            w = cfg.position_loss_weight * min(1.0, f / 0.3)
+            ch, pts = _targets(train, b, cfg.representation, body_length_um)
+            loss = _loss(model, train.act(b), ch, pts, cfg, position_weight=w)
             opt.zero_grad()
             loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
             tot += float(loss.detach()) * len(b)
-        sched.step()
+        if time_budget_s is None:
+            sched.step()
         model.eval()
         with torch.no_grad():
-            vl = float(_loss(model, va_act, va_ch, va_com, cfg))
+            vl = float(_loss(model, va_act, va_ch, va_pts, cfg))
         hist["train_loss"].append(tot / len(train))
         hist["val_loss"].append(vl)
         if vl < best:
@@ -221,20 +414,94 @@ def train_surrogate(splits: dict[str, Split], cfg: SurrogateConfig, frame_dt_s: 
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(train=f"{tot / len(train):.4f}", val=f"{vl:.4f}")
         if time_budget_s is not None and time.perf_counter() - t0 > time_budget_s:
-            hist["stopped_early_at_epoch"] = ep
+            hist["stopped_at_time_budget_epoch"] = ep
             break
     model.load_state_dict(best_state, strict=False)
+    model.eval()
     hist["wall_s"] = time.perf_counter() - t0
-    hist["calibration"] = calibrate(model, val, frame_dt_s, body_length_um)
+    if model.head is not None:
+        hist["calibration"] = fit_error_head(model, train, [val, splits.get("calib")])
+    else:
+        hist["calibration"] = calibrate(model, val, frame_dt_s, body_length_um)
     if checkpoint is not None:
         save_surrogate(model, checkpoint, history=hist)
     return model, hist
 
 
+def _head_data(model: Surrogate, split: Split) -> tuple[torch.Tensor, np.ndarray]:
+    """Head features (N, F) and measured body RMSE (N,) % BL of the surrogate on a split."""
+    act = split.act()
+    with torch.no_grad():
+        ch = model.member_channels(act)
+        mean = model.to_trajectory(ch.mean(0))
+        feat = model.head_features(act, ch.mean(0), mean)
+    err = body_rmse_pct(mean.numpy(), split.trajectory(model.frame_dt_s, model.body_length_um))
+    return feat, err
+
+
+def _fit_mlp(head: ErrorHead, x: torch.Tensor, y: torch.Tensor, seed: int, steps: int = 600):
+    torch.manual_seed(seed)
+    for m in head.net:
+        if isinstance(m, nn.Linear):
+            m.reset_parameters()
+    head.novelty_w.data.zero_()
+    opt = torch.optim.Adam(head.parameters(), lr=1e-2, weight_decay=1e-3)
+    for _ in range(steps):
+        loss = ((head.from_inputs(x) - y) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def fit_error_head(model: Surrogate, train: Split, held_out: list, quantile: float = 0.8,
+                   n_folds: int = 5) -> dict:
+    """Fit the error head on held-out samples (never the FNO's training samples).
+
+    Feature standardisation and the novelty reference come from the training inputs. The head
+    regresses log(measured body RMSE); its out-of-fold predictions (``n_folds`` cross-fit)
+    give the calibration factor (the ``quantile`` of measured / estimated) and the reported
+    out-of-fold correlation; the final head is refit on all held-out samples.
+    """
+    head = model.head
+    ftr, _ = _head_data(model, train)
+    head.feat_mean.copy_(ftr.mean(0))
+    head.feat_std.copy_(ftr.std(0).clamp_min(1e-3))
+    z = (ftr - head.feat_mean) / head.feat_std
+    keep = np.sort(np.random.default_rng(model.cfg.seed).permutation(len(z))[:head.ref.shape[0]])
+    head.ref = z[keep, 2 * N_JOINTS:N_CMD_FEAT].contiguous()
+    feats, errs = [], []
+    for sp in held_out:
+        if sp is not None and len(sp):
+            f, e = _head_data(model, sp)
+            feats.append(f)
+            errs.append(e)
+    feat = torch.cat(feats)
+    err = np.concatenate(errs)
+    with torch.no_grad():
+        x = head.inputs(feat)
+    y = torch.from_numpy(np.log(np.maximum(err, 1e-3))).float()
+    n = len(y)
+    folds = np.random.default_rng(model.cfg.seed).permutation(n) % max(2, min(n_folds, n))
+    oof = np.zeros(n)
+    for k in np.unique(folds):
+        tr = torch.from_numpy(folds != k)
+        _fit_mlp(head, x[tr], y[tr], model.cfg.seed + int(k))
+        with torch.no_grad():
+            oof[folds == k] = head.from_inputs(x[~tr]).exp().numpy()
+    _fit_mlp(head, x, y, model.cfg.seed)
+    ratio = err / np.maximum(oof, 1e-9)
+    c = float(np.quantile(ratio, quantile, method="higher")) * 1.001
+    model.calibration.fill_(c)
+    r = float(np.corrcoef(oof, err)[0, 1]) if n > 2 else float("nan")
+    return {"method": "error_head", "factor": c, "quantile": quantile, "n_held_out": int(n),
+            "oof_corr_estimate_error": r,
+            "oof_bounds_frac": float(np.mean(c * oof >= err))}
+
+
 @torch.no_grad()
 def calibrate(model: Surrogate, val: Split, frame_dt_s: float, body_length_um: float,
               quantile: float = 0.8) -> dict:
-    """Scale the ensemble spread so it bounds the physics error on ``quantile`` of the
+    """Ensemble spread only: scale it so it bounds the physics error on ``quantile`` of the
     validation samples; returns the factor and the spread/error correlation."""
     model.calibration.fill_(1.0)
     pred, spread = model.predict(val.act())
@@ -244,7 +511,8 @@ def calibrate(model: Surrogate, val: Split, frame_dt_s: float, body_length_um: f
     c = float(np.quantile(ratio, quantile, method="higher")) * 1.001  # float32 rounding margin
     model.calibration.fill_(c)
     r = float(np.corrcoef(spread.numpy(), err)[0, 1]) if len(err) > 2 else float("nan")
-    return {"factor": c, "quantile": quantile, "val_corr_spread_error": r}
+    return {"method": "ensemble_spread", "factor": c, "quantile": quantile,
+            "val_corr_spread_error": r}
 
 
 # ------------------------------------------------------------------------- checkpoints
@@ -260,12 +528,18 @@ def save_surrogate(model: Surrogate, path: str | Path, history: dict | None = No
     from wormlab.runs import atomic_path
 
     meta = {"surrogate_config": json.dumps(dataclasses.asdict(model.cfg)),
+            "muscle_config": json.dumps(dataclasses.asdict(model.muscle)),
             "frame_dt_s": repr(model.frame_dt_s), "body_length_um": repr(model.body_length_um),
             "history": json.dumps(history or {})}
     state = {k: v.contiguous() for k, v in _tensors(model).items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=meta)
     return Path(path)
+
+
+LEGACY_DEFAULTS = {"input_space": "muscles", "representation": "lab_delta",
+                   "error_head": False, "domain_padding": 0.25,
+                   "errorhead_families": ()}
 
 
 def load_surrogate(path: str | Path) -> tuple[Surrogate, dict]:
@@ -278,10 +552,15 @@ def load_surrogate(path: str | Path) -> tuple[Surrogate, dict]:
         raise FileNotFoundError(f"no surrogate checkpoint at {path}")
     with safe_open(str(path), "pt") as f:
         meta = f.metadata()
+        keys = set(f.keys())
+        n_ref = f.get_slice("head.ref").get_shape()[0] if "head.ref" in keys else 1
     d = json.loads(meta["surrogate_config"])
     d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+    for k, legacy in LEGACY_DEFAULTS.items():  # checkpoints written before these fields
+        d.setdefault(k, legacy)
+    muscle = MuscleConfig(**json.loads(meta.get("muscle_config", "{}")))
     model = Surrogate(SurrogateConfig(**d), float(meta["frame_dt_s"]),
-                      float(meta["body_length_um"]))
+                      float(meta["body_length_um"]), muscle, n_ref=n_ref)
     missing, unexpected = model.load_state_dict(load_file(str(path)), strict=False)
     missing = [k for k in missing if not k.endswith("_metadata")]
     if missing or unexpected:
@@ -302,6 +581,12 @@ def com_rmse_pct(pred: Trajectory, true: Trajectory) -> np.ndarray:
     """(B,) centre-of-mass trajectory RMSE, % of body length."""
     d = np.asarray(pred.com_um) - np.asarray(true.com_um)
     return np.sqrt((d**2).sum(-1).mean(0)) / true.body_length_um * 100.0
+
+
+def _spearman(a, b) -> float:
+    ra = np.argsort(np.argsort(a))
+    rb = np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 def evaluate(model: Surrogate, split: Split, min_speed_um_s: float = 20.0) -> dict:
@@ -335,9 +620,12 @@ def evaluate(model: Surrogate, split: Split, min_speed_um_s: float = 20.0) -> di
 
     thr = model.cfg.fallback_threshold_pct
     fb = est > thr
+    above = body > thr
     return {
         "n": int(len(split)),
         "fallback_frac": float(fb.mean()),
+        "n_above_threshold": int(above.sum()),
+        "caught_frac": float((fb & above).sum() / above.sum()) if above.any() else float("nan"),
         "body_rmse_pct_mean_after_fallback": float(np.where(fb, 0.0, body).mean()),
         "missed_above_threshold": int(((body > thr) & ~fb).sum()),
         "body_rmse_pct_mean": float(body.mean()), "body_rmse_pct_median": float(np.median(body)),
@@ -346,6 +634,7 @@ def evaluate(model: Surrogate, split: Split, min_speed_um_s: float = 20.0) -> di
         "wavelength_err_pct_median": med(w_err, w_ok), "n_wavelength": int(w_ok.sum()),
         "frequency_err_pct_median": med(f_err, f_ok),
         "error_estimate_corr": corr,
+        "error_estimate_spearman": float(_spearman(est, body)) if len(body) > 2 else float("nan"),
         "error_estimate_bounds_frac": float(np.mean(est >= body)),
         "per_sample": {"body_rmse_pct": body, "com_rmse_pct": com, "estimate_pct": est,
                        "family": split.family},

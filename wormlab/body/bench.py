@@ -1,13 +1,15 @@
 """``wormlab bench surrogate``: ElegansBot vs the FNO surrogate on the same batch, same run.
 
 Batch: fresh ``sinusoid``-family activation series (seed 1234, not in any training store),
-``64 x 4 s`` at 25 Hz (quick: ``4 x 2 s``). Physics: ElegansBot at dt 1e-4 s, one process,
-samples in sequence (the way the generator's workers run it). Surrogate: the trained ensemble
-(``data/cache/body/surrogate.safetensors`` from ``python -m wormlab.body.cli train``), mean
-prediction plus error estimate, no gradients, torch threads as configured (1 by default);
-median of 3 timed calls after one warm-up. Accuracy: body-point RMSE of that batch vs the
-physics, % body length. Without a saved model (or with ``quick``) a tiny surrogate is
-trained in the run on a few samples and ``model`` says so; its accuracy is not meaningful.
+``64 x 4 s`` at 25 Hz (quick: ``4 x 2 s``). Physics: ElegansBot at dt 1e-4 s (checked against
+1e-5 s, see docs/body.md), one process, samples in sequence (the way the generator's workers
+run it). Surrogate: the trained model (``data/cache/body/surrogate.safetensors`` from
+``python -m wormlab.body.cli train``): prediction plus error estimate in one call
+(``speedup``), under ``torch.inference_mode``, torch threads as configured (1 by default);
+median of 5 timed calls after one warm-up; ``speedup_fno_only`` times the FNO forward alone.
+Accuracy: body-point RMSE of that batch vs the physics, % body length. Without a saved model
+(or with ``quick``) a tiny surrogate is trained in the run on a few samples and ``model`` says
+so; its accuracy is not meaningful.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from wormlab.body._surrogate import (
 
 
 def _tiny_model(T: int, physics: PhysicsConfig):
-    cfg = SurrogateConfig(hidden_channels=16, n_modes=8, n_layers=2, n_ensemble=3, epochs=15,
+    cfg = SurrogateConfig(hidden_channels=16, n_modes=8, n_layers=2, epochs=15,
                           batch_size=4, val_fraction=0.2, train_families=("sinusoid",))
     specs = sample_specs({"sinusoid": 10}, seed=7)
     sims = [simulate_spec(s, T, physics, MuscleConfig()) for s in specs]
@@ -63,17 +65,18 @@ def run(quick: bool = False) -> dict:
     t0 = time.perf_counter()
     phys = simulate(act, physics)
     physics_wall = time.perf_counter() - t0
-    with torch.no_grad():
+    act = act.float()
+    with torch.inference_mode():
         model.predict(act)  # warm-up
         times = []
-        for _ in range(3):
+        for _ in range(5):
             t0 = time.perf_counter()
             pred, est = model.predict(act)
             times.append(time.perf_counter() - t0)
         one = []
-        for _ in range(3):
+        for _ in range(5):
             t0 = time.perf_counter()
-            model.members[0](((act - model.in_mean) / model.in_std).permute(1, 2, 0))
+            model.member_channels(act)
             one.append(time.perf_counter() - t0)
     sur = statistics.median(times)
     sim_s = B * (T - 1) * physics.frame_dt_s
@@ -83,13 +86,16 @@ def run(quick: bool = False) -> dict:
         "batch_size": B, "duration_s_per_sample": dur, "frames": T,
         "physics_wall_s": physics_wall, "surrogate_wall_s": sur,
         "speedup": physics_wall / sur,
-        "speedup_single_member_forward": physics_wall / statistics.median(one),
+        "speedup_fno_only": physics_wall / statistics.median(one),
         "physics_wall_per_simulated_s": physics_wall / sim_s,
         "surrogate_wall_per_simulated_s": sur / sim_s,
         "rmse_body_length_pct": float(body.mean()),
         "rmse_com_body_length_pct": float(com_rmse_pct(pred, phys).mean()),
         "error_estimate_pct_mean": float(est.mean()),
         "n_ensemble": model.cfg.n_ensemble, "hidden_channels": model.cfg.hidden_channels,
+        "n_modes": model.cfg.n_modes, "n_layers": model.cfg.n_layers,
+        "error_estimate": "learned error head" if model.head is not None else "ensemble spread",
+        "n_parameters": sum(p.numel() for p in model.parameters()),
         "torch_threads": torch.get_num_threads(), "physics_dt_s": physics.dt_s,
         "model": source,
     }

@@ -1,9 +1,9 @@
 """``python -m wormlab.body.cli generate|train|report``: the full-size pipeline.
 
-    python -m wormlab.body.cli generate --sinusoid 960 --nominal 96 --group-scaled 128 \\
-        --single-muscle 64
-    python -m wormlab.body.cli train --epochs 150 --hidden 48 --modes 24
-    python -m wormlab.body.cli report   # accuracy JSON on test + generalisation splits
+    python -m wormlab.body.cli generate --nominal 150 --group-scaled 128 --sinusoid 480 \\
+        --single-muscle 64 --random 3000 --perturbed 500 --interleave
+    python -m wormlab.body.cli train --epochs 40 --hidden 24 --modes 16
+    python -m wormlab.body.cli report   # accuracy JSON: test, generalisation, error-head sets
 
 Files default to ``data/cache/body/`` (``WORMLAB_CACHE``): ``synthetic_elegansbot.h5``,
 ``surrogate.safetensors``, ``report.json``.
@@ -30,14 +30,34 @@ def default_model() -> Path:
 
 def _generate(a) -> int:
     from wormlab.body._config import DataConfig
-    from wormlab.body._generate import generate
+    from wormlab.body._families import sample_specs
+    from wormlab.body._generate import finished_specs, generate
 
     data = DataConfig(duration_s=a.duration, seed=a.seed, n_per_family={
         "nominal": a.nominal, "group_scaled": a.group_scaled, "sinusoid": a.sinusoid,
-        "single_muscle": a.single_muscle})
-    res = generate(a.store, data, scheduler=a.scheduler, n_workers=a.workers)
+        "single_muscle": a.single_muscle, "random": a.random, "perturbed": a.perturbed})
+    specs = sample_specs(data.n_per_family, data.seed)
+    if a.finished_only:  # consolidate what a stopped run finished, compute nothing
+        specs = finished_specs(a.store, specs)
+        print(f"consolidating {len(specs)} finished samples", flush=True)
+    elif a.interleave:
+        specs = interleave(specs)
+    res = generate(a.store, data, specs=specs, scheduler=a.scheduler, n_workers=a.workers)
     print(json.dumps(res, indent=2))
     return 0 if res["complete"] else 1
+
+
+def interleave(specs: list[dict]) -> list[dict]:
+    """Submission order for a run that may be stopped early: the generalisation families
+    (group-scaled, single-muscle) first, then the other families mixed in proportion, so the
+    finished part of a stopped run is a balanced dataset."""
+    first = [s for s in specs if s["family"] in ("group_scaled", "single_muscle")]
+    rest = [s for s in specs if s["family"] not in ("group_scaled", "single_muscle")]
+    by: dict[str, list] = {}
+    for s in rest:
+        by.setdefault(s["family"], []).append(s)
+    keyed = [((i + 0.5) / len(v), s["id"], s) for v in by.values() for i, s in enumerate(v)]
+    return first + [s for _, _, s in sorted(keyed, key=lambda k: (k[0], k[1]))]
 
 
 def _train(a) -> int:
@@ -51,7 +71,13 @@ def _train(a) -> int:
     d = load_store(a.store)
     cfg = SurrogateConfig(hidden_channels=a.hidden, n_modes=a.modes, n_layers=a.layers,
                           n_ensemble=a.ensemble, epochs=a.epochs, batch_size=a.batch,
-                          lr=a.lr, seed=a.seed)
+                          lr=a.lr, seed=a.seed, input_space=a.input_space,
+                          representation=a.representation, error_head=not a.no_error_head,
+                          position_loss_weight=a.position_weight,
+                          domain_padding=a.padding,
+                          train_families=tuple(a.train_families.split(",")),
+                          errorhead_families=tuple(f for f in a.errorhead_families.split(",")
+                                                   if f))
     splits = split_data(d, cfg)
     print({k: len(v) for k, v in splits.items()}, flush=True)
     model, hist = train_surrogate(splits, cfg, d["frame_dt_s"], d["body_length_um"],
@@ -62,7 +88,114 @@ def _train(a) -> int:
     return 0
 
 
-def accuracy_report(store, model_path) -> dict:
+def default_circuit_store() -> Path:
+    return cache_dir("body") / "synthetic_circuit_nominal.h5"
+
+
+def _circuit(a) -> int:
+    """Circuit-driven nominal samples: one batched c302-C1 run (AVB drive amplitudes), muscle
+    calcium -> activation -> ElegansBot; shards + HDF5 store like the generator."""
+    import dataclasses
+    import time
+
+    import numpy as np
+
+    from wormlab.body._circuit import circuit_activations, travelling_wave_score
+    from wormlab.body._config import DataConfig, MuscleConfig, PhysicsConfig
+    from wormlab.body._generate import consolidate, finished_specs, package_versions
+    from wormlab.body._physics import simulate
+    from wormlab.runs import atomic_path
+
+    physics, muscle = PhysicsConfig(), MuscleConfig()
+    T = int(round(a.duration / physics.frame_dt_s)) + 1
+    amps = [float(x) for x in a.avb.split(",")]
+    specs = [{"id": f"circuit_nominal-{i:05d}", "family": "circuit_nominal",
+              "params": {"avb_nA": amp, "plm_nA": a.plm, "warmup_ms": a.warmup,
+                         "duration_s": a.duration}, "seed": 0} for i, amp in enumerate(amps)]
+    parts = Path(a.store).with_name(Path(a.store).name + ".parts")
+    parts.mkdir(parents=True, exist_ok=True)
+    if len(finished_specs(a.store, specs)) < len(specs):
+        t0 = time.perf_counter()
+        r = circuit_activations(T, physics.frame_dt_s, amps, a.plm, a.warmup, muscle)
+        circuit_wall = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        tr = simulate(r["activation"], physics, muscle)
+        phys_wall = time.perf_counter() - t0
+        versions = package_versions()
+        for i, s in enumerate(specs):
+            act = r["activation"][:, i].numpy()
+            meta = dict(s, versions=versions, physics=dataclasses.asdict(physics),
+                        muscle=dataclasses.asdict(muscle), circuit_wall_s=circuit_wall,
+                        physics_wall_s=phys_wall, wave=travelling_wave_score(act),
+                        ca_mM_max=float(r["ca_mM"][:, i].max()))
+            with atomic_path(parts / f"{s['id']}.npz") as tmp, open(tmp, "wb") as fh:
+                np.savez(fh, meta=np.array(json.dumps(meta, sort_keys=True)), activation=act,
+                         com_um=tr.com_um[:, i].astype(np.float32),
+                         tangent_rad=tr.tangent_rad[:, i].astype(np.float32),
+                         ca_mM=r["ca_mM"][:, i].numpy())
+    consolidate(Path(a.store), specs, parts, DataConfig(duration_s=a.duration), physics, muscle)
+    print(json.dumps(circuit_summary(a.store), indent=2, default=float))
+    return 0
+
+
+def circuit_summary(store) -> dict:
+    """Per circuit-driven sample: stimulus, muscle-pattern wave score, physics kinematics."""
+    import numpy as np
+
+    from wormlab.body._generate import load_store
+    from wormlab.body._physics import Trajectory, kinematics
+
+    d = load_store(store)
+    tr = Trajectory(np.arange(d["com_um"].shape[1]) * d["frame_dt_s"],
+                    d["com_um"].transpose(1, 0, 2).astype(np.float64),
+                    d["tangent_rad"].transpose(1, 0, 2).astype(np.float64), d["body_length_um"])
+    k = kinematics(tr)
+    out = []
+    for i, m in enumerate(d["meta"]):
+        out.append({"id": m["id"], "avb_nA": m["params"]["avb_nA"],
+                    "plm_nA": m["params"]["plm_nA"], "circuit_wall_s": m["circuit_wall_s"],
+                    "ca_mM_max": m["ca_mM_max"], "muscle_wave": m["wave"],
+                    "activation_max": float(d["activation"][i].max()),
+                    "body_forward_speed_um_s": float(k["forward_speed_um_s"][i]),
+                    "body_frequency_hz": float(k["frequency_hz"][i]),
+                    "body_wavelength_bl": float(k["wavelength_bl"][i]),
+                    "body_direction": float(k["direction"][i])})
+    return {"samples": out}
+
+
+def dt_check(dt_fine: float = 1e-5, seed: int = 99) -> dict:
+    """ElegansBot at the default dt (1e-4 s) vs a finer step on seven 4 s samples of five
+    families: is the physics reference converged? (Midline/COM RMSE in % body length.)"""
+    import time
+
+    import numpy as np
+    import torch
+
+    from wormlab.body._config import PhysicsConfig
+    from wormlab.body._families import make_activation, sample_specs
+    from wormlab.body._physics import kinematics, simulate
+    from wormlab.body._surrogate import body_rmse_pct, com_rmse_pct
+
+    specs = sample_specs({"nominal": 1, "group_scaled": 1, "sinusoid": 2, "single_muscle": 1,
+                          "random": 2}, seed=seed)
+    act = torch.from_numpy(np.stack([make_activation(s, 101, 0.04) for s in specs], 1))
+    out = {}
+    for dt in (PhysicsConfig().dt_s, dt_fine):
+        t0 = time.perf_counter()
+        out[dt] = (simulate(act, PhysicsConfig(dt_s=dt)), time.perf_counter() - t0)
+    (a, wa), (b, wb) = out[PhysicsConfig().dt_s], out[dt_fine]
+    ka, kb = kinematics(a), kinematics(b)
+    return {"ids": [s["id"] for s in specs], "dt_s": [PhysicsConfig().dt_s, dt_fine],
+            "body_rmse_pct": body_rmse_pct(a, b).round(3).tolist(),
+            "com_rmse_pct": com_rmse_pct(a, b).round(3).tolist(),
+            "final_com_diff_um": np.linalg.norm(a.com_um[-1] - b.com_um[-1],
+                                                axis=-1).round(2).tolist(),
+            "speed_um_s": ka["forward_speed_um_s"].round(2).tolist(),
+            "speed_um_s_fine": kb["forward_speed_um_s"].round(2).tolist(),
+            "wall_s": wa, "wall_s_fine": wb}
+
+
+def accuracy_report(store, model_path, circuit_store=None) -> dict:
     """Accuracy of a saved surrogate on its test split and the generalisation split."""
     from wormlab.body._generate import load_store
     from wormlab.body._surrogate import evaluate, load_surrogate, split_data
@@ -75,21 +208,44 @@ def accuracy_report(store, model_path) -> dict:
            "sizes": {k: len(v) for k, v in splits.items()},
            "best_epoch": hist.get("best_epoch"), "train_wall_s": hist.get("wall_s"),
            "calibration": hist.get("calibration")}
-    for k in ("test", "general"):
+    for k in ("test", "general", "calib"):
         if len(splits[k]):
             r = evaluate(model, splits[k])
             ps = r.pop("per_sample")
             fams = sorted(set(ps["family"]))
             r["by_family_body_rmse_pct_mean"] = {
                 f: float(ps["body_rmse_pct"][ps["family"] == f].mean()) for f in fams}
+            r["by_family_com_rmse_pct_mean"] = {
+                f: float(ps["com_rmse_pct"][ps["family"] == f].mean()) for f in fams}
+            r["by_family_n"] = {f: int((ps["family"] == f).sum()) for f in fams}
             out[k] = r
+    if circuit_store is not None and Path(circuit_store).exists():
+        from wormlab.body._surrogate import Split
+
+        c = load_store(circuit_store)
+        sp = Split(c["activation"], c["com_um"], c["tangent_rad"], c["family"])
+        r = evaluate(model, sp)
+        ps = r.pop("per_sample")
+        r["per_sample_body_rmse_pct"] = ps["body_rmse_pct"].tolist()
+        r["per_sample_estimate_pct"] = ps["estimate_pct"].tolist()
+        out["circuit_nominal"] = {**r, **circuit_summary(circuit_store)}
     return out
+
+
+def _write_json(obj, out) -> int:
+    from wormlab.runs import atomic_path
+
+    text = json.dumps(obj, indent=2, default=float)
+    with atomic_path(out) as tmp:
+        tmp.write_text(text)
+    print(text)
+    return 0
 
 
 def _report(a) -> int:
     from wormlab.runs import atomic_path
 
-    rep = accuracy_report(a.store, a.model)
+    rep = accuracy_report(a.store, a.model, a.circuit_store)
     text = json.dumps(rep, indent=2, default=float)
     with atomic_path(a.out) as tmp:
         tmp.write_text(text)
@@ -108,6 +264,13 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--group-scaled", type=int, default=96)
     g.add_argument("--sinusoid", type=int, default=480)
     g.add_argument("--single-muscle", type=int, default=64)
+    g.add_argument("--random", type=int, default=0, help="generic random-wave family")
+    g.add_argument("--perturbed", type=int, default=0,
+                   help="out-of-range inputs for the error head only")
+    g.add_argument("--interleave", action="store_true",
+                   help="submit generalisation families first, the rest mixed")
+    g.add_argument("--finished-only", action="store_true",
+                   help="consolidate the samples a stopped run finished; compute nothing")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--scheduler", default=None, help="dask scheduler address (default: local)")
     g.add_argument("--workers", type=int, default=2)
@@ -118,7 +281,17 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--hidden", type=int, default=32)
     t.add_argument("--modes", type=int, default=16)
     t.add_argument("--layers", type=int, default=4)
-    t.add_argument("--ensemble", type=int, default=3)
+    t.add_argument("--ensemble", type=int, default=1)
+    t.add_argument("--input-space", choices=("joints", "muscles"), default="joints")
+    t.add_argument("--representation", choices=("body_frame", "lab_delta"),
+                   default="body_frame")
+    t.add_argument("--no-error-head", action="store_true",
+                   help="estimate = ensemble spread (needs --ensemble >= 2)")
+    t.add_argument("--position-weight", type=float, default=1.0,
+                   help="weight of the integrated midline loss")
+    t.add_argument("--padding", type=float, default=0.25, help="time-axis padding fraction")
+    t.add_argument("--train-families", default="nominal,sinusoid,random")
+    t.add_argument("--errorhead-families", default="perturbed")
     t.add_argument("--epochs", type=int, default=60)
     t.add_argument("--batch", type=int, default=32)
     t.add_argument("--lr", type=float, default=3e-3)
@@ -129,6 +302,17 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--store", type=Path, default=default_store())
     r.add_argument("--model", type=Path, default=default_model())
     r.add_argument("--out", type=Path, default=cache_dir("body") / "report.json")
+    r.add_argument("--circuit-store", type=Path, default=default_circuit_store())
+    d = sub.add_parser("dtcheck", help="physics step 1e-4 vs 1e-5 s on seven 4 s samples")
+    d.add_argument("--out", type=Path, default=cache_dir("body") / "dt_check.json")
+    d.set_defaults(func=lambda a: _write_json(dt_check(), a.out))
+    c = sub.add_parser("circuit", help="circuit-driven nominal samples (c302 C1 muscle calcium)")
+    c.add_argument("--store", type=Path, default=default_circuit_store())
+    c.add_argument("--duration", type=float, default=4.0)
+    c.add_argument("--avb", default="0.002,0.003,0.005", help="AVBL/AVBR step amplitudes, nA")
+    c.add_argument("--plm", type=float, default=0.005, help="PLML/PLMR step amplitude, nA")
+    c.add_argument("--warmup", type=float, default=200.0, help="discarded transient, ms")
+    c.set_defaults(func=_circuit)
     r.set_defaults(func=_report)
     a = p.parse_args(argv)
     return int(a.func(a) or 0)
