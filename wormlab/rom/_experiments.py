@@ -49,7 +49,7 @@ def _write(out: Path, table: dict) -> None:
         tmp.write_text(json.dumps(table, indent=1) + "\n")
 
 
-SETTINGS = ("data", "runs", "epochs", "patience", "lr", "split_seed")
+SETTINGS = ("data", "runs", "epochs", "patience", "lr", "split_seed", "batch_size", "clip_grad")
 
 
 def _reuse(out: Path, table: dict, label: str, drop) -> dict | None:
@@ -72,6 +72,7 @@ def _reuse(out: Path, table: dict, label: str, drop) -> dict | None:
 
 def run_experiment(name: str, data_dir, out, *, runs: int = 3, epochs: int = 300,
                    patience: int | None = None, lr: float = 1e-2, split_seed: int = 0,
+                   batch_size: int = 32, clip_grad: float | None = 1.0,
                    show_progress: bool = True) -> str:
     """Run table ``name`` on ``data_dir``; store rows in ``out`` (JSON); return Markdown.
 
@@ -83,13 +84,16 @@ def run_experiment(name: str, data_dir, out, *, runs: int = 3, epochs: int = 300
     data = load(data_dir)
     table = _read(out)
     settings = dict(data=str(data_dir), runs=runs, epochs=epochs, patience=patience, lr=lr,
-                    split_seed=split_seed)
+                    split_seed=split_seed, batch_size=batch_size, clip_grad=clip_grad)
     if any(table.get(k) != v for k, v in settings.items()):
         table = {"rows": {}}  # rows of other settings are not resumed
     table.update(settings, name=name, n_sequences=len(data), dt_s=data.dt_s, unit=data.output_unit,
                  inputs=data.input_names, outputs=data.output_names)
-    tcfg = TrainConfig(epochs=epochs, lr=lr, patience=patience)
+    tcfg = TrainConfig(epochs=epochs, lr=lr, patience=patience, batch_size=batch_size,
+                       clip_grad=clip_grad)
     split = split_indices(data, SplitConfig(seed=split_seed))
+    if "baselines" not in table:
+        table["baselines"] = mean_baselines(data, split_seed)
     # pending rows of one (kind, dropped inputs) train side by side, in groups of at most
     # MAX_PACKED_HIDDEN hidden units, and the JSON is written after every group (resumable)
     groups: list[tuple[tuple, list]] = []
@@ -210,6 +214,14 @@ def markdown(table: dict) -> str:
             f"| {r['test_nrmse']:.3g} ± {r['test_nrmse_sd']:.2g} "
             f"| {', '.join(str(e) for e in r['best_epochs'])} "
             f"| {'' if paper is None else f'{paper:.3g}'} |")
+    if "baselines" in table:
+        b = table["baselines"]
+        lines.append(
+            f"| *constant training mean* | 0 | | | {b['constant_mean']['test_rmse']:.3g} "
+            f"| {b['constant_mean']['test_nrmse']:.3g} | | |")
+        lines.append(
+            f"| *mean training trace* | 0 | | | {b['mean_trace']['test_rmse']:.3g} "
+            f"| {b['mean_trace']['test_nrmse']:.3g} | | |")
     if "saliency" in table:
         s = table["saliency"]
         lines += ["", "Gradient saliency (rows: inputs, columns: outputs; z-scored units)", "",
