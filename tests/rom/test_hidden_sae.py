@@ -22,3 +22,21 @@ def test_sae_on_gru_hidden_states_reconstructs_and_reports_correlations():
     assert r.metrics["l0"] < 12  # and is sparser than dense
     with pytest.raises(ValueError, match="the model expects"):
         rom.fit_hidden_sae(rom.RomModel("gru", 3, 6, 4), d, d)
+
+
+def test_panel_has_sae_tab():
+    import sys
+
+    from wormlab.paths import project_root
+
+    sys.path.insert(0, str(project_root()))
+    from widgets.rom import rom_panel
+
+    torch.manual_seed(0)
+    d = rom.smoke_dataset().resample(10)
+    m = rom.RomModel("gru", 4, 4, 4)
+    m.meta = {"input_names": d.input_names, "output_names": d.output_names}
+    hs = rom.fit_hidden_sae(m, d.subset([0, 1, 2, 3]), d.subset([4, 5]), n_steps=50)
+    panel = rom_panel(m, d.subset([4, 5]), hidden_sae=hs)
+    assert [panel.get_title(i) for i in range(len(panel.children))] == [
+        "currents → ROM vs simulation", "hidden units", "SAE on hidden states"]
