@@ -12,8 +12,10 @@ def test_tables_resume_and_reuse(tmp_path):
     md = run_experiment("arch", tmp_path / "d.npz", out / "arch.json", runs=2, epochs=1,
                         show_progress=False)
     arch = json.loads((out / "arch.json").read_text())
-    assert list(arch["rows"]) == ["RNN-16", "RNN-64", "LSTM-8", "LSTM-32", "GRU-8", "GRU-32"]
+    assert list(arch["rows"]) == ["GRU-8", "GRU-32", "LSTM-8", "LSTM-32", "RNN-16", "RNN-64"]
     assert "| GRU-8 | 372 |" in md
+    assert "*constant training mean*" in md and set(arch["baselines"]) == {"constant_mean",
+                                                                            "mean_trace"}
     assert len(list((out / "arch_models").glob("*.safetensors"))) == 12
     md2 = run_experiment("inputs", tmp_path / "d.npz", out / "inputs.json", runs=2, epochs=1,
                          show_progress=False)
