@@ -65,3 +65,18 @@ def test_neuron_generator_is_deterministic():
     assert np.isfinite(r["scale"]["mean"]) and r["zero"]["mean"] > 0
     with pytest.raises(ValueError, match="outside"):
         generator_sensitivity(cfg, [5])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not neuron_available(), reason="optional NEURON/c302 extra not installed")
+def test_sensitivity_cli(capsys, tmp_path):
+    import json
+
+    from wormlab.rom.cli import main
+
+    rc = main(["sensitivity", "--backend", "neuron", "--n", "1", "--library", "2",
+               "--duration-ms", "20", "--out", str(tmp_path / "s.json")])
+    assert rc == 0
+    res = json.loads((tmp_path / "s.json").read_text())
+    assert res["repeat"]["max"] == 0.0 and res["n"] == 1
+    assert json.loads(capsys.readouterr().out)["spread"] == res["spread"]

@@ -248,3 +248,37 @@ def mean_baselines(data, split_seed: int = 0) -> dict:
         out[name] = {"test_rmse": float(np.sqrt((err**2).mean())),
                      "test_nrmse": float(np.sqrt(((err / sd) ** 2).mean()))}
     return out
+
+
+def data_size_curve(data, ntrain, *, first: int | None = None, n_test: int = 15,
+                    n_val: int = 10, runs: int = 2, epochs: int = 200, lr: float = 1e-2,
+                    kind: str = "gru", hidden: int = 8, seed: int = 0,
+                    show_progress: bool = False) -> list[dict]:
+    """Test RMSE against the number of training sequences, on fixed validation/test sets.
+
+    The first ``first`` sequences (sorted by name, i.e. generation order) are permuted with
+    ``seed``; the first ``n_test`` are the test set, the next ``n_val`` the validation set,
+    and the training set is the first ``k`` of the rest for each ``k`` in ``ntrain``.
+    Each row also has the constant-training-mean test RMSE for the same training set.
+    """
+    names = sorted(data.names)[: first or len(data.names)]
+    idx = [data.names.index(n) for n in names]
+    perm = np.random.default_rng(seed).permutation(idx).tolist()
+    test, val, rest = perm[:n_test], perm[n_test : n_test + n_val], perm[n_test + n_val :]
+    if not test or not val:
+        raise ValueError(f"{len(names)} sequences are too few for {n_test} test + {n_val} val")
+    rows = []
+    for k in ntrain:
+        if not 1 <= k <= len(rest):
+            raise ValueError(f"ntrain {k} outside 1..{len(rest)} (sequences left for training)")
+        split = {"train": sorted(rest[:k]), "val": sorted(val), "test": sorted(test)}
+        res = train_many(data, kind, [hidden] * runs, list(range(seed, seed + runs)),
+                         TrainConfig(epochs=epochs, lr=lr), split, show_progress=show_progress)
+        tr, te = data.outputs[:, split["train"]], data.outputs[:, test]
+        base = float(np.sqrt(((te - tr.mean(axis=(0, 1))) ** 2).mean()))
+        row = {"n_first": len(names), "ntrain": k, "epochs": epochs,
+               "constant_mean_test_rmse": base, "best_epochs": [r.best_epoch for r in res]}
+        for m in ("train_rmse", "val_rmse", "test_rmse", "test_nrmse"):
+            row[m] = [r.metrics[m] for r in res]
+        rows.append(row)
+    return rows

@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=None, help="early stopping (epochs)")
     p.add_argument("--seed", type=int, default=0, help="initialisation seed of run 0")
     p.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip (0: none)")
+    p.add_argument("--normalise", default="zscore", choices=["zscore", "outputs", "none"],
+                   help="z-score inputs and outputs, outputs only, or nothing")
     p.add_argument("--outputs", type=int, default=None,
                    help="number of output columns when the folder has no columns.json")
     p.add_argument("--output-names", help="comma list (overrides columns.json)")
@@ -82,6 +84,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip (0: none)")
     e.add_argument("--split-seed", type=int, default=0)
     e.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    z = sub.add_parser("datasize", help="GRU test RMSE against the number of training "
+                       "sequences on fixed validation/test sets")
+    z.add_argument("--data", required=True)
+    z.add_argument("--ntrain", required=True, help="comma list of training-set sizes")
+    z.add_argument("--first", type=int, default=None, help="use the first N sequences")
+    z.add_argument("--runs", type=int, default=2)
+    z.add_argument("--epochs", type=int, default=200)
+    z.add_argument("--lr", type=float, default=1e-2)
+    z.add_argument("--hidden", type=int, default=8)
 
     s = sub.add_parser("sensitivity", help="determinism and input sensitivity of a generator "
                        "(the predictability floor of any ROM)")
@@ -121,7 +133,7 @@ def _cmd_train(a) -> int:
         cfg = RomConfig(
             ModelConfig(a.model, a.hidden),
             TrainConfig(epochs=a.epochs, lr=a.lr, batch_size=a.batch_size, patience=a.patience,
-                        seed=a.seed, clip_grad=a.clip or None),
+                        seed=a.seed, clip_grad=a.clip or None, normalise=a.normalise),
             SplitConfig(seed=a.split_seed, fractions=fr, train=_files(a.train_files),
                         val=_files(a.val_files), test=_files(a.test_files)),
             runs=a.runs,
@@ -163,6 +175,21 @@ def _scenario_kw(a) -> dict:
     if a.amplitude_nA is not None:
         kw["amplitude_nA"] = a.amplitude_nA
     return kw
+
+
+def _cmd_datasize(a) -> int:
+    from wormlab.rom._experiments import data_size_curve
+    from wormlab.rom._format import FormatError, load
+
+    try:
+        rows = data_size_curve(load(a.data), [int(x) for x in a.ntrain.split(",")],
+                               first=a.first, runs=a.runs, epochs=a.epochs, lr=a.lr,
+                               hidden=a.hidden)
+    except (FormatError, ValueError) as exc:
+        print(f"wormlab rom: error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(rows, indent=1))
+    return 0
 
 
 def _cmd_sensitivity(a) -> int:
@@ -219,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_torch()
     return {"train": _cmd_train, "generate": _cmd_generate, "experiment": _cmd_experiment,
-            "sensitivity": _cmd_sensitivity}[args.cmd](args)
+            "sensitivity": _cmd_sensitivity, "datasize": _cmd_datasize}[args.cmd](args)
 
 
 if __name__ == "__main__":
