@@ -35,8 +35,9 @@ TABLES = {
     # 8 and 32 last: they are usually reused from the architecture table
     "sweep": [(f"GRU-{h}", "gru", h, ()) for h in (2, 4, 16, 64, 8, 32)],
     "long": [("GRU-8", "gru", 8, ())],
-    "inputs": [("GRU-8 all inputs", "gru", 8, ()), ("GRU-8 No-AVB", "gru", 8, ("AVBL", "AVBR")),
-               ("GRU-8 No-PLM", "gru", 8, ("PLML", "PLMR"))],
+    # all-inputs last: usually reused from the architecture table by then
+    "inputs": [("GRU-8 No-AVB", "gru", 8, ("AVBL", "AVBR")), ("GRU-8 No-PLM", "gru", 8, ("PLML", "PLMR")),
+               ("GRU-8 all inputs", "gru", 8, ())],
     "two": [("GRU-32", "gru", 32, ()), ("GRU-16", "gru", 16, ()), ("LSTM-32", "lstm", 32, ())],
 }
 
