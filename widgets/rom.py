@@ -41,8 +41,9 @@ def specs_from_rows(rows: dict, duration_ms: float) -> dict:
 
 def rom_panel(model: rom.RomModel, data: rom.SequenceSet | None = None, *,
               backend: str = "auto", duration_ms: float = 500.0, dt_ms: float = 0.5,
-              run_now: bool = False) -> W.Widget:
-    """Panel with two tabs: currents -> ROM vs simulation; hidden units of ``data``.
+              run_now: bool = False, hidden_sae: rom.HiddenSAE | None = None) -> W.Widget:
+    """Panel with tabs: currents -> ROM vs simulation; hidden units of ``data``; and, when
+    ``hidden_sae`` (:func:`wormlab.rom.fit_hidden_sae`) is given, its SAE units.
 
     Args:
         model: a trained :class:`wormlab.rom.RomModel` (its metadata names the neurons).
@@ -99,6 +100,37 @@ def rom_panel(model: rom.RomModel, data: rom.SequenceSet | None = None, *,
         children.append(W.VBox([seq_w, out2]))
         titles.append("hidden units")
         _hidden()
+    if hidden_sae is not None:
+        hs = hidden_sae
+        n_units = hs.unit_output_corr.shape[0]
+        unit_w = W.Dropdown(options=list(range(n_units)), description="SAE unit")
+        seq2_w = W.Dropdown(options=list(range(hs.activations.shape[1])),
+                            description="held-out seq")
+        out3 = W.Output()
+
+        def _sae(_=None):
+            with out3:
+                out3.clear_output(wait=True)
+                print("SAE on hidden states, held-out frames: "
+                      + ", ".join(f"{k} {v:.3g}" for k, v in hs.metrics.items()))
+                fig, ax = plt.subplots(figsize=(8, 2.2))
+                ax.plot(hs.activations[:, seq2_w.value, unit_w.value])
+                ax.set_xlabel("step")
+                ax.set_ylabel(f"unit {unit_w.value}")
+                fig.tight_layout()
+                display(fig)
+                plt.close(fig)
+                fig = _plots.plot_matrix(hs.unit_output_corr, [f"u{i}" for i in range(n_units)],
+                                         hs.output_names, title="corr(SAE unit, output)",
+                                         cmap="RdBu_r")
+                display(fig)
+                plt.close(fig)
+
+        unit_w.observe(_sae, names="value")
+        seq2_w.observe(_sae, names="value")
+        children.append(W.VBox([W.HBox([unit_w, seq2_w]), out3]))
+        titles.append("SAE on hidden states")
+        _sae()
     tabs = W.Tab(children=children)
     for i, t in enumerate(titles):
         tabs.set_title(i, t)

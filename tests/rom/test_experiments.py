@@ -12,8 +12,10 @@ def test_tables_resume_and_reuse(tmp_path):
     md = run_experiment("arch", tmp_path / "d.npz", out / "arch.json", runs=2, epochs=1,
                         show_progress=False)
     arch = json.loads((out / "arch.json").read_text())
-    assert list(arch["rows"]) == ["RNN-16", "RNN-64", "LSTM-8", "LSTM-32", "GRU-8", "GRU-32"]
+    assert list(arch["rows"]) == ["GRU-8", "GRU-32", "LSTM-8", "LSTM-32", "RNN-16", "RNN-64"]
     assert "| GRU-8 | 372 |" in md
+    assert "*constant training mean*" in md and set(arch["baselines"]) == {"constant_mean",
+                                                                            "mean_trace"}
     assert len(list((out / "arch_models").glob("*.safetensors"))) == 12
     md2 = run_experiment("inputs", tmp_path / "d.npz", out / "inputs.json", runs=2, epochs=1,
                          show_progress=False)
@@ -35,3 +37,16 @@ def test_mean_baselines():
     assert set(b) == {"constant_mean", "mean_trace"}
     assert 0.5 < b["constant_mean"]["test_nrmse"] < 2
     assert b["mean_trace"]["test_rmse"] > 0
+
+
+def test_data_size_curve_fixed_val_test():
+    import pytest
+
+    from wormlab.rom._experiments import data_size_curve
+
+    d = rom.smoke_dataset().resample(10)
+    rows = data_size_curve(d, [2, 4], n_test=3, n_val=2, runs=1, epochs=2)
+    assert [r["ntrain"] for r in rows] == [2, 4]
+    assert all(len(r["test_rmse"]) == 1 and r["constant_mean_test_rmse"] > 0 for r in rows)
+    with pytest.raises(ValueError, match="outside"):
+        data_size_curve(d, [8], n_test=3, n_val=2, runs=1, epochs=1)

@@ -43,8 +43,10 @@ from wormlab.rom._generate import (
     simulate,
     stimuli,
 )
+from wormlab.rom._hidden_sae import HiddenSAE, fit_hidden_sae
 from wormlab.rom._models import CELLS, RomModel, load_model, n_parameters, save_model
 from wormlab.rom._saliency import gradient_saliency
+from wormlab.rom._sensitivity import generator_sensitivity, perturb, sensitivity
 from wormlab.rom._shapes import PRIMITIVES, RECIPES, make_current, shape_library
 from wormlab.rom._train import (
     ModelConfig,
@@ -59,7 +61,8 @@ from wormlab.rom._train import (
 )
 
 __all__ = [
-    "CELLS", "FORWARD_INPUTS", "FORWARD_OUTPUTS", "NICTATION_INPUTS", "NICTATION_OUTPUTS",
+    "CELLS", "HiddenSAE", "fit_hidden_sae", "generator_sensitivity", "perturb", "sensitivity",
+    "FORWARD_INPUTS", "FORWARD_OUTPUTS", "NICTATION_INPUTS", "NICTATION_OUTPUTS",
     "PRIMITIVES", "RECIPES", "FormatError", "GenerateConfig", "ModelConfig", "RomConfig",
     "RomModel", "SequenceSet", "SimulationBlowUp", "SplitConfig", "TrainConfig", "TrainResult",
     "currents_from_specs", "generate_dataset", "gradient_saliency", "hidden_output_correlation",

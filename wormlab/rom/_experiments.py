@@ -29,13 +29,15 @@ PAPER = {"RNN-16": 1.34e-1, "LSTM-8": 1.49e-2, "GRU-8": 1.00e-2, "GRU-2": 6.00e-
 
 TABLES = {
     # name: list of (row label, kind, hidden, input columns to drop)
-    "arch": [("RNN-16", "rnn", 16, ()), ("RNN-64", "rnn", 64, ()), ("LSTM-8", "lstm", 8, ()),
-             ("LSTM-32", "lstm", 32, ()), ("GRU-8", "gru", 8, ()), ("GRU-32", "gru", 32, ())],
+    # GRU first: the size sweep and the input table reuse these rows when run alongside
+    "arch": [("GRU-8", "gru", 8, ()), ("GRU-32", "gru", 32, ()), ("LSTM-8", "lstm", 8, ()),
+             ("LSTM-32", "lstm", 32, ()), ("RNN-16", "rnn", 16, ()), ("RNN-64", "rnn", 64, ())],
     # 8 and 32 last: they are usually reused from the architecture table
     "sweep": [(f"GRU-{h}", "gru", h, ()) for h in (2, 4, 16, 64, 8, 32)],
     "long": [("GRU-8", "gru", 8, ())],
-    "inputs": [("GRU-8 all inputs", "gru", 8, ()), ("GRU-8 No-AVB", "gru", 8, ("AVBL", "AVBR")),
-               ("GRU-8 No-PLM", "gru", 8, ("PLML", "PLMR"))],
+    # all-inputs last: usually reused from the architecture table by then
+    "inputs": [("GRU-8 No-AVB", "gru", 8, ("AVBL", "AVBR")), ("GRU-8 No-PLM", "gru", 8, ("PLML", "PLMR")),
+               ("GRU-8 all inputs", "gru", 8, ())],
     "two": [("GRU-32", "gru", 32, ()), ("GRU-16", "gru", 16, ()), ("LSTM-32", "lstm", 32, ())],
 }
 
@@ -49,7 +51,7 @@ def _write(out: Path, table: dict) -> None:
         tmp.write_text(json.dumps(table, indent=1) + "\n")
 
 
-SETTINGS = ("data", "runs", "epochs", "patience", "lr", "split_seed")
+SETTINGS = ("data", "runs", "epochs", "patience", "lr", "split_seed", "batch_size", "clip_grad")
 
 
 def _reuse(out: Path, table: dict, label: str, drop) -> dict | None:
@@ -72,6 +74,7 @@ def _reuse(out: Path, table: dict, label: str, drop) -> dict | None:
 
 def run_experiment(name: str, data_dir, out, *, runs: int = 3, epochs: int = 300,
                    patience: int | None = None, lr: float = 1e-2, split_seed: int = 0,
+                   batch_size: int = 32, clip_grad: float | None = 1.0,
                    show_progress: bool = True) -> str:
     """Run table ``name`` on ``data_dir``; store rows in ``out`` (JSON); return Markdown.
 
@@ -83,13 +86,16 @@ def run_experiment(name: str, data_dir, out, *, runs: int = 3, epochs: int = 300
     data = load(data_dir)
     table = _read(out)
     settings = dict(data=str(data_dir), runs=runs, epochs=epochs, patience=patience, lr=lr,
-                    split_seed=split_seed)
+                    split_seed=split_seed, batch_size=batch_size, clip_grad=clip_grad)
     if any(table.get(k) != v for k, v in settings.items()):
         table = {"rows": {}}  # rows of other settings are not resumed
     table.update(settings, name=name, n_sequences=len(data), dt_s=data.dt_s, unit=data.output_unit,
                  inputs=data.input_names, outputs=data.output_names)
-    tcfg = TrainConfig(epochs=epochs, lr=lr, patience=patience)
+    tcfg = TrainConfig(epochs=epochs, lr=lr, patience=patience, batch_size=batch_size,
+                       clip_grad=clip_grad)
     split = split_indices(data, SplitConfig(seed=split_seed))
+    if "baselines" not in table:
+        table["baselines"] = mean_baselines(data, split_seed)
     # pending rows of one (kind, dropped inputs) train side by side, in groups of at most
     # MAX_PACKED_HIDDEN hidden units, and the JSON is written after every group (resumable)
     groups: list[tuple[tuple, list]] = []
@@ -210,6 +216,14 @@ def markdown(table: dict) -> str:
             f"| {r['test_nrmse']:.3g} ± {r['test_nrmse_sd']:.2g} "
             f"| {', '.join(str(e) for e in r['best_epochs'])} "
             f"| {'' if paper is None else f'{paper:.3g}'} |")
+    if "baselines" in table:
+        b = table["baselines"]
+        lines.append(
+            f"| *constant training mean* | 0 | | | {b['constant_mean']['test_rmse']:.3g} "
+            f"| {b['constant_mean']['test_nrmse']:.3g} | | |")
+        lines.append(
+            f"| *mean training trace* | 0 | | | {b['mean_trace']['test_rmse']:.3g} "
+            f"| {b['mean_trace']['test_nrmse']:.3g} | | |")
     if "saliency" in table:
         s = table["saliency"]
         lines += ["", "Gradient saliency (rows: inputs, columns: outputs; z-scored units)", "",
@@ -235,3 +249,37 @@ def mean_baselines(data, split_seed: int = 0) -> dict:
         out[name] = {"test_rmse": float(np.sqrt((err**2).mean())),
                      "test_nrmse": float(np.sqrt(((err / sd) ** 2).mean()))}
     return out
+
+
+def data_size_curve(data, ntrain, *, first: int | None = None, n_test: int = 15,
+                    n_val: int = 10, runs: int = 2, epochs: int = 200, lr: float = 1e-2,
+                    kind: str = "gru", hidden: int = 8, seed: int = 0,
+                    show_progress: bool = False) -> list[dict]:
+    """Test RMSE against the number of training sequences, on fixed validation/test sets.
+
+    The first ``first`` sequences (sorted by name, i.e. generation order) are permuted with
+    ``seed``; the first ``n_test`` are the test set, the next ``n_val`` the validation set,
+    and the training set is the first ``k`` of the rest for each ``k`` in ``ntrain``.
+    Each row also has the constant-training-mean test RMSE for the same training set.
+    """
+    names = sorted(data.names)[: first or len(data.names)]
+    idx = [data.names.index(n) for n in names]
+    perm = np.random.default_rng(seed).permutation(idx).tolist()
+    test, val, rest = perm[:n_test], perm[n_test : n_test + n_val], perm[n_test + n_val :]
+    if not test or not val:
+        raise ValueError(f"{len(names)} sequences are too few for {n_test} test + {n_val} val")
+    rows = []
+    for k in ntrain:
+        if not 1 <= k <= len(rest):
+            raise ValueError(f"ntrain {k} outside 1..{len(rest)} (sequences left for training)")
+        split = {"train": sorted(rest[:k]), "val": sorted(val), "test": sorted(test)}
+        res = train_many(data, kind, [hidden] * runs, list(range(seed, seed + runs)),
+                         TrainConfig(epochs=epochs, lr=lr), split, show_progress=show_progress)
+        tr, te = data.outputs[:, split["train"]], data.outputs[:, test]
+        base = float(np.sqrt(((te - tr.mean(axis=(0, 1))) ** 2).mean()))
+        row = {"n_first": len(names), "ntrain": k, "epochs": epochs,
+               "constant_mean_test_rmse": base, "best_epochs": [r.best_epoch for r in res]}
+        for m in ("train_rmse", "val_rmse", "test_rmse", "test_nrmse"):
+            row[m] = [r.metrics[m] for r in res]
+        rows.append(row)
+    return rows

@@ -27,6 +27,9 @@ class ModelConfig:
     hidden: int = 8
 
 
+NORMALISE = ("zscore", "outputs", "none")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimiser settings (paper: Adam, RMSE, batch 32, ~1000 epochs, best validation kept)."""
@@ -37,6 +40,13 @@ class TrainConfig:
     patience: int | None = None  # early stopping after this many epochs without improvement
     seed: int = 0
     clip_grad: float | None = 1.0
+    normalise: str = "zscore"  # zscore (inputs and outputs) | outputs (inputs raw) | none
+
+    def __post_init__(self):
+        if self.normalise not in NORMALISE:
+            raise ValueError(f"normalise must be one of {NORMALISE}, got {self.normalise!r}")
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError("epochs and batch_size must be >= 1 and lr > 0")
 
 
 @dataclass(frozen=True)
@@ -118,13 +128,15 @@ def _tensors(data: SequenceSet, idx):
     return x, y
 
 
-def rmse(model: RomModel, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """(RMSE in data units, RMSE on normalised outputs) over all steps, sequences, outputs."""
+def rmse(model: RomModel, x: torch.Tensor, y: torch.Tensor, y_std: torch.Tensor | None = None
+         ) -> tuple[float, float]:
+    """(RMSE in data units, RMSE on outputs divided by ``y_std`` (default the model's, i.e.
+    the training-set sd)) over all steps, sequences and outputs."""
     with torch.no_grad():
         pred = model(x)
         err = pred - y
-        return (float(err.pow(2).mean().sqrt()),
-                float((err / model.y_std).pow(2).mean().sqrt()))
+        sd = model.y_std if y_std is None else y_std
+        return (float(err.pow(2).mean().sqrt()), float((err / sd).pow(2).mean().sqrt()))
 
 
 @dataclass
@@ -279,6 +291,13 @@ def _train_pack(data: SequenceSet, kind: str, hiddens: list[int], seeds: list[in
     xs = {k: _tensors(data, v) for k, v in split.items()}
     norm = RomModel(kind, n_in, 1, n_out)
     norm.set_normalisation(*xs["train"])
+    train_sd = norm.y_std.clone()  # for the normalised metrics, whatever the normalisation
+    if tcfg.normalise in ("outputs", "none"):
+        norm.x_mean.zero_()
+        norm.x_std.fill_(1.0)
+    if tcfg.normalise == "none":
+        norm.y_mean.zero_()
+        norm.y_std.fill_(1.0)
 
     def _n(x, y):
         return (x - norm.x_mean) / norm.x_std, (y - norm.y_mean) / norm.y_std
@@ -339,7 +358,7 @@ def _train_pack(data: SequenceSet, kind: str, hiddens: list[int], seeds: list[in
         m.eval()
         metrics = {}
         for k, (x, y) in xs.items():
-            metrics[f"{k}_rmse"], metrics[f"{k}_nrmse"] = rmse(m, x, y)
+            metrics[f"{k}_rmse"], metrics[f"{k}_nrmse"] = rmse(m, x, y, train_sd)
         out.append(TrainResult(m, hist[i], best_epoch[i], metrics, names, seconds))
     return out
 

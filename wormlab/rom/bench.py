@@ -71,8 +71,11 @@ def run(quick: bool = False) -> dict:
         # NEURON runs one sequence after another: time k of them and scale to the batch
         k = 1 if quick else 4
         t0 = time.perf_counter()
-        simulate(ncfg, t_ms, cur[:, :k])
+        vn = simulate(ncfg, t_ms, cur[:, :k])
         per = (time.perf_counter() - t0) / k
+        if source.endswith(".safetensors"):  # the GRU was trained on NEURON data
+            out["gru_vs_neuron_rmse_mV_on_timed"] = float(
+                np.sqrt(np.mean((pred.numpy()[:, :k] - vn) ** 2)))
         out["neuron_s_per_sequence"] = per
         out["neuron_s"] = per * n
         out["neuron_s_is_extrapolated_from"] = k

@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--patience", type=int, default=None, help="early stopping (epochs)")
     p.add_argument("--seed", type=int, default=0, help="initialisation seed of run 0")
+    p.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip (0: none)")
+    p.add_argument("--normalise", default="zscore", choices=["zscore", "outputs", "none"],
+                   help="z-score inputs and outputs, outputs only, or nothing")
     p.add_argument("--outputs", type=int, default=None,
                    help="number of output columns when the folder has no columns.json")
     p.add_argument("--output-names", help="comma list (overrides columns.json)")
@@ -76,6 +79,33 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--runs", type=int, default=3)
     e.add_argument("--epochs", type=int, default=300)
     e.add_argument("--patience", type=int, default=None)
+    e.add_argument("--lr", type=float, default=1e-2)
+    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip (0: none)")
+    e.add_argument("--split-seed", type=int, default=0)
+    e.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    z = sub.add_parser("datasize", help="GRU test RMSE against the number of training "
+                       "sequences on fixed validation/test sets")
+    z.add_argument("--data", required=True)
+    z.add_argument("--ntrain", required=True, help="comma list of training-set sizes")
+    z.add_argument("--first", type=int, default=None, help="use the first N sequences")
+    z.add_argument("--runs", type=int, default=2)
+    z.add_argument("--epochs", type=int, default=200)
+    z.add_argument("--lr", type=float, default=1e-2)
+    z.add_argument("--hidden", type=int, default=8)
+
+    s = sub.add_parser("sensitivity", help="determinism and input sensitivity of a generator "
+                       "(the predictability floor of any ROM)")
+    s.add_argument("--backend", default="neuron", choices=["auto", "neuron", "circuit"])
+    s.add_argument("--scenario", default="forward", choices=["forward", "two"])
+    s.add_argument("--amplitude-nA", type=float, default=None)
+    s.add_argument("--n", type=int, default=8, help="stimuli, spread over the library")
+    s.add_argument("--library", type=int, default=44, help="size of the stimulus library")
+    s.add_argument("--scale", type=float, default=1.001)
+    s.add_argument("--shift-ms", type=float, default=0.5)
+    s.add_argument("--duration-ms", type=float, default=500.0)
+    s.add_argument("--out", help="also write the JSON to this file")
     return parser
 
 
@@ -103,7 +133,7 @@ def _cmd_train(a) -> int:
         cfg = RomConfig(
             ModelConfig(a.model, a.hidden),
             TrainConfig(epochs=a.epochs, lr=a.lr, batch_size=a.batch_size, patience=a.patience,
-                        seed=a.seed),
+                        seed=a.seed, clip_grad=a.clip or None, normalise=a.normalise),
             SplitConfig(seed=a.split_seed, fractions=fr, train=_files(a.train_files),
                         val=_files(a.val_files), test=_files(a.test_files)),
             runs=a.runs,
@@ -129,14 +159,12 @@ def _cmd_train(a) -> int:
     return 0
 
 
-def _cmd_generate(a) -> int:
+def _scenario_kw(a) -> dict:
     from wormlab.rom._generate import (
         FORWARD_INPUTS,
         FORWARD_OUTPUTS,
         NICTATION_INPUTS,
         NICTATION_OUTPUTS,
-        GenerateConfig,
-        generate_dataset,
     )
 
     kw = {}
@@ -146,6 +174,49 @@ def _cmd_generate(a) -> int:
               "scenario_groups": (FORWARD_INPUTS, NICTATION_INPUTS)}
     if a.amplitude_nA is not None:
         kw["amplitude_nA"] = a.amplitude_nA
+    return kw
+
+
+def _cmd_datasize(a) -> int:
+    from wormlab.rom._experiments import data_size_curve
+    from wormlab.rom._format import FormatError, load
+
+    try:
+        rows = data_size_curve(load(a.data), [int(x) for x in a.ntrain.split(",")],
+                               first=a.first, runs=a.runs, epochs=a.epochs, lr=a.lr,
+                               hidden=a.hidden)
+    except (FormatError, ValueError) as exc:
+        print(f"wormlab rom: error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(rows, indent=1))
+    return 0
+
+
+def _cmd_sensitivity(a) -> int:
+    from wormlab.rom._generate import GenerateConfig, SimulationBlowUp
+    from wormlab.rom._sensitivity import generator_sensitivity
+
+    try:
+        cfg = GenerateConfig(backend=a.backend, n_sequences=a.library,
+                             duration_ms=a.duration_ms, **_scenario_kw(a))
+        res = generator_sensitivity(cfg, n=a.n, scale=a.scale, shift_ms=a.shift_ms)
+    except (ValueError, RuntimeError, SimulationBlowUp) as exc:
+        print(f"wormlab rom: error: {exc}", file=sys.stderr)
+        return 2
+    text = json.dumps(res, indent=1)
+    if a.out:
+        from wormlab.runs import atomic_path
+
+        with atomic_path(Path(a.out)) as tmp:
+            tmp.write_text(text + "\n")
+    print(text)
+    return 0
+
+
+def _cmd_generate(a) -> int:
+    from wormlab.rom._generate import GenerateConfig, generate_dataset
+
+    kw = _scenario_kw(a)
     try:
         cfg = GenerateConfig(backend=a.backend, n_sequences=a.n, duration_ms=a.duration_ms,
                              sample_dt_ms=tuple(float(x) for x in a.dt.split(",")), seed=a.seed,
@@ -162,7 +233,9 @@ def _cmd_experiment(a) -> int:
     from wormlab.rom._experiments import run_experiment
 
     table = run_experiment(a.name, a.data, a.out, runs=a.runs, epochs=a.epochs,
-                           patience=a.patience)
+                           patience=a.patience, lr=a.lr, batch_size=a.batch_size,
+                           clip_grad=a.clip or None, split_seed=a.split_seed,
+                           show_progress=not a.quiet)
     print(table)
     return 0
 
@@ -172,8 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     from wormlab.runs import configure_torch
 
     configure_torch()
-    return {"train": _cmd_train, "generate": _cmd_generate,
-            "experiment": _cmd_experiment}[args.cmd](args)
+    return {"train": _cmd_train, "generate": _cmd_generate, "experiment": _cmd_experiment,
+            "sensitivity": _cmd_sensitivity, "datasize": _cmd_datasize}[args.cmd](args)
 
 
 if __name__ == "__main__":
