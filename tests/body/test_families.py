@@ -46,18 +46,6 @@ def test_interleave_puts_generalisation_first_and_mixes_the_rest():
     assert {"nominal", "sinusoid", "random"} <= set(head)
 
 
-@pytest.fixture()
-def client():
-    from dask.distributed import Client, LocalCluster
-
-    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                           dashboard_address=":0")
-    c = Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
-
-
 def test_finished_specs_lists_only_matching_shards(tmp_path, client):
     from wormlab.body._generate import finished_specs
 

@@ -20,18 +20,6 @@ def _data():
     return body.DataConfig(duration_s=1.0, n_per_family=SPECS)
 
 
-@pytest.fixture(scope="module")
-def client():
-    from dask.distributed import Client, LocalCluster
-
-    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                           dashboard_address=":0")
-    c = Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
-
-
 def test_generate_store_has_samples_params_and_versions(tmp_path, client):
     res = body.generate(tmp_path / "d.h5", _data(), scheduler=client)
     assert res["complete"] and res["n_computed"] == 6
