@@ -155,9 +155,9 @@ def fit_hidden_sae(
         eval_every=max(1, cfg.n_steps // 10),
         seed=cfg.seed,
         checkpoint_every=max(1, cfg.n_steps // 10),
-        # dead units are resampled at 1/4, 2/4 and 3/4 of training, never near its end:
-        # resampled units need steps to train (with n_steps // 3 the third resampling fell on
-        # step n-1 and left 168 untrained units: held-out variance explained -8.8)
+        # dead units are resampled at 1/4, 2/4 and 3/4 of training (wormlab.sae.train itself
+        # now skips resampling in the last resample_every / 2 steps: a resampling at step n-1
+        # once left 168 untrained units, held-out variance explained -8.8)
         resample_every=max(1, cfg.n_steps // 4),
     )
     res = S.train(
