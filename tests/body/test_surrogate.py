@@ -76,6 +76,40 @@ def test_fft_length_is_fast_and_long_enough():
         assert n == 1
 
 
+def test_command_features_match_a_time_first_reference():
+    """The (B, 24, T) fast path of command_features equals the plain time-first formulas."""
+    from wormlab.body._surrogate import BANDS_HZ, command_features, fft_length
+
+    g = torch.Generator().manual_seed(0)
+    j = torch.randn(101, 5, 24, generator=g, dtype=torch.float64) * 0.3 + 0.1
+    got = command_features(j, 0.04)
+    mean, std = j.mean(0), j.std(0)
+    n = fft_length(101, 0.0)
+    spec = torch.fft.rfft(j - mean, n=n, dim=0).abs().pow(2).sum(-1)  # (F, B)
+    f = torch.fft.rfftfreq(n, 0.04)
+    bands = [torch.log(1e-6 + spec[(f >= lo) & (f < hi)].sum(0) / 101)
+             for lo, hi in zip(BANDS_HZ[:-1], BANDS_HZ[1:])]
+    want = torch.cat([mean, std, torch.stack(bands, -1),
+                      torch.log(1e-6 + (torch.diff(j, dim=-1) ** 2).mean((0, 2)))[:, None],
+                      torch.log(1e-6 + (torch.diff(j, dim=0) ** 2).mean((0, 2)))[:, None],
+                      j.abs().amax((0, 2))[:, None], mean.abs().mean(-1, keepdim=True),
+                      std.mean(-1, keepdim=True)], -1)
+    assert got.shape == (5, 58)
+    torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
+
+
+def test_predict_shares_the_commands_with_the_fno_input(tiny):
+    model = tiny[1]
+    act = torch.rand(26, 3, 95)
+    with torch.no_grad():
+        pred, est = model.predict(act)
+        ch = model.member_channels(act)
+        traj = model.to_trajectory(ch.mean(0))
+        est2 = model.calibration * model.raw_estimate(act, ch, traj)
+    torch.testing.assert_close(pred.points_um, traj.points_um)
+    torch.testing.assert_close(est, est2)
+
+
 def test_training_loss_falls_and_splits(tiny):
     splits, model, hist = tiny
     assert len(splits["general"]) == 2 and set(splits["general"].family) == {"single_muscle"}
