@@ -23,6 +23,17 @@ def test_tables_resume_and_reuse(tmp_path):
     assert inp["rows"]["GRU-8 all inputs"]["reused_from"] == "arch.json:GRU-8"
     assert inp["rows"]["GRU-8 No-AVB"]["dropped"] == ["AVBL", "AVBR"]
     assert len(inp["saliency"]["matrix"]) == 4 and "Gradient saliency" in md2
+    # paired comparison from the checkpoints: reproduces the recorded per-row means, and the
+    # differences are run by run (seed r against seed r)
+    import numpy as np
+
+    pr = inp["paired"]
+    for label, row in inp["rows"].items():
+        assert np.isclose(np.mean(pr[label]["test_rmse_runs"]), row["test_rmse"], rtol=1e-5)
+    nav = pr["GRU-8 No-AVB"]
+    assert np.allclose(nav["diff_runs"], np.subtract(nav["test_rmse_runs"],
+                                                     pr["GRU-8 all inputs"]["test_rmse_runs"]))
+    assert nav["n_runs"] == 2 and "runs worse without the inputs" in md2
     # a second call recomputes nothing; other settings start a fresh table
     before = (out / "arch.json").read_text()
     run_experiment("arch", tmp_path / "d.npz", out / "arch.json", runs=2, epochs=1,

@@ -146,6 +146,8 @@ def run_experiment(name: str, data_dir, out, *, runs: int = 3, epochs: int = 300
         _write(out, table)
     if name == "inputs" and "saliency" not in table:
         table["saliency"] = _saliency(out, table, data, split)
+    if name == "inputs" and "paired" not in table:
+        table["paired"] = _paired(out, table, data, split)
     _write(out, table)
     return markdown(table)
 
@@ -158,22 +160,60 @@ def model_dir(out: Path) -> Path:
     return out.parent / f"{out.stem}_models"
 
 
-def _saliency(out: Path, table: dict, data, split) -> dict:
-    """Gradient saliency of the all-inputs GRU-8 runs (their checkpoints), on the test set."""
-    row = table["rows"]["GRU-8 all inputs"]
+def _checkpoints(out: Path, table: dict, label: str) -> list[Path]:
+    """The per-run checkpoints of row ``label`` (in another table's folder if reused)."""
+    row = table["rows"][label]
     src = out
     if "reused_from" in row:
         src = out.parent / row["reused_from"].split(":")[0]
         label = row["reused_from"].split(":", 1)[1]
-    else:
-        label = "GRU-8 all inputs"
-    paths = sorted(model_dir(src).glob(f"{_slug(label)}_run*.safetensors"))
+    paths = sorted(model_dir(src).glob(f"{_slug(label)}_run*.safetensors"),
+                   key=lambda p: int(p.stem.rsplit("_run", 1)[1]))
     if not paths:
         raise FileNotFoundError(f"no checkpoints for {label} in {model_dir(src)}")
+    return paths
+
+
+def _saliency(out: Path, table: dict, data, split) -> dict:
+    """Gradient saliency of the all-inputs GRU-8 runs (their checkpoints), on the test set."""
+    paths = _checkpoints(out, table, "GRU-8 all inputs")
     sal = np.mean([gradient_saliency(load_model(p), data.inputs[:, split["test"]])
                    for p in paths], axis=0)
     return {"inputs": data.input_names, "outputs": data.output_names, "matrix": sal.tolist(),
             "models": [str(p) for p in paths]}
+
+
+def _paired(out: Path, table: dict, data, split) -> dict:
+    """Test RMSE of every run of each dropped-input row minus the all-inputs run with the same
+    initialisation seed and split (a paired comparison: both share seed r), from the saved
+    checkpoints. Returns per row the per-run differences, their mean and sd, and how many
+    runs got worse without the inputs."""
+    import torch
+
+    def run_rmse(label: str, drop) -> list[float]:
+        d = data.select(inputs=[c for c in data.input_names if c not in drop]) if drop else data
+        x = torch.as_tensor(d.inputs[:, split["test"]], dtype=torch.float32)
+        y = torch.as_tensor(d.outputs[:, split["test"]], dtype=torch.float32)
+        vals = []
+        for p in _checkpoints(out, table, label):
+            with torch.no_grad():
+                vals.append(float((load_model(p)(x) - y).pow(2).mean().sqrt()))
+        return vals
+
+    base = run_rmse("GRU-8 all inputs", ())
+    res = {"GRU-8 all inputs": {"test_rmse_runs": base}}
+    for label, r in table["rows"].items():
+        if not r["dropped"]:
+            continue
+        vals = run_rmse(label, r["dropped"])
+        if len(vals) != len(base):
+            raise ValueError(f"{label}: {len(vals)} runs, all inputs: {len(base)}")
+        diff = np.array(vals) - np.array(base)
+        res[label] = {"test_rmse_runs": vals, "diff_runs": diff.tolist(),
+                      "diff_mean": float(diff.mean()),
+                      "diff_sd": float(diff.std(ddof=1)) if len(diff) > 1 else 0.0,
+                      "n_worse": int((diff > 0).sum()), "n_runs": len(diff)}
+    return res
 
 
 def _per_scenario(results, data, test_idx) -> dict:
@@ -224,6 +264,16 @@ def markdown(table: dict) -> str:
         lines.append(
             f"| *mean training trace* | 0 | | | {b['mean_trace']['test_rmse']:.3g} "
             f"| {b['mean_trace']['test_nrmse']:.3g} | | |")
+    if "paired" in table:
+        unit_ = table.get("unit", "mV")
+        lines += ["", f"Paired: test RMSE without the inputs minus with all inputs, run by run "
+                  f"(same initialisation seed and split), {unit_}", "",
+                  "| model | mean ± sd of the difference | runs worse without the inputs |",
+                  "|---|---|---|"]
+        for label, p in table["paired"].items():
+            if "diff_mean" in p:
+                lines.append(f"| {label} | {p['diff_mean']:+.3g} ± {p['diff_sd']:.2g} "
+                             f"| {p['n_worse']} of {p['n_runs']} |")
     if "saliency" in table:
         s = table["saliency"]
         lines += ["", "Gradient saliency (rows: inputs, columns: outputs; z-scored units)", "",
