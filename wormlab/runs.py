@@ -69,3 +69,26 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def keep_heap_memory() -> bool:
+    """Ask glibc to serve large blocks from the heap and keep freed memory for reuse.
+
+    glibc's default maps each large block freshly (mmap) and unmaps it on free, so code that
+    allocates the same big tensors again and again faults all those pages in every time.
+    Measured here: a training step of the dynamic behaviour GNNs ((B, T, N, N, E) tensors of
+    ~33 MB) took 1.5-1.8x longer that way (no consistent effect on the body bench). This changes the allocator only: every computed number is bitwise the
+    same. Process-wide; a no-op off glibc. Returns whether it was applied.
+    """
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
+        return bool(libc.mallopt(m_mmap_max, 0)) and bool(
+            libc.mallopt(m_trim_threshold, 2**31 - 1))
+    except (OSError, AttributeError):  # not glibc
+        return False

@@ -110,7 +110,7 @@ def test_keep_heap_memory_changes_no_number(make_worm):
     # the allocator setting used by the CLI for speed must leave every result bitwise equal
     import sys
 
-    from wormlab.behaviour._train import keep_heap_memory
+    from wormlab.runs import keep_heap_memory
 
     cfg = BehaviourConfig().replace(data={"window": 4}, model={"name": "gnn", "hidden": 8},
                                     train={"epochs": 2, "seed": 1})

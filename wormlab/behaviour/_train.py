@@ -15,31 +15,6 @@ from wormlab.behaviour._data import WindowSet, ends_within, features, pair_featu
 from wormlab.behaviour._models import TORCH_MODELS, SVMDecoder, build_model
 from wormlab.runs import progress, seed_everything
 
-
-def keep_heap_memory() -> bool:
-    """Ask glibc to serve large blocks from the heap and keep freed memory for reuse.
-
-    The dynamic GNNs allocate several (B, T, N, N, E) tensors (~33 MB at B 64, T 8, N 45, E 8)
-    per training step. glibc's default maps each one freshly (mmap, above its 32 MB ceiling)
-    and unmaps it on free, so every step faults all those pages in again; measured here, one
-    training step of ``gnn`` took 1.5-1.8x longer that way. This changes the allocator only:
-    every computed number is bitwise the same. Process-wide; a no-op off glibc. Returns
-    whether it was applied.
-    """
-    import ctypes
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
-        return bool(libc.mallopt(m_mmap_max, 0)) and bool(
-            libc.mallopt(m_trim_threshold, 2**31 - 1))
-    except (OSError, AttributeError):  # not glibc
-        return False
-
-
 # ---------------------------------------------------------------------------------------------
 # metrics
 

@@ -47,8 +47,8 @@ def _evaluate(args) -> int:
         split_windows,
     )
     from wormlab.behaviour._sources import load_worms
-    from wormlab.behaviour._train import keep_heap_memory, train_and_evaluate
-    from wormlab.runs import configure_torch
+    from wormlab.behaviour._train import train_and_evaluate
+    from wormlab.runs import configure_torch, keep_heap_memory
 
     configure_torch()
     keep_heap_memory()  # same numbers, faster dynamic GNNs (see its docstring)
@@ -96,8 +96,7 @@ def _evaluate(args) -> int:
 
 def _experiment(args) -> int:
     from wormlab.behaviour._experiments import edge_table, run_classification, summary_table
-    from wormlab.behaviour._train import keep_heap_memory
-    from wormlab.runs import configure_torch
+    from wormlab.runs import configure_torch, keep_heap_memory
 
     configure_torch()
     keep_heap_memory()  # same numbers, faster dynamic GNNs (see its docstring)
@@ -113,8 +112,7 @@ def _experiment(args) -> int:
 
 def _forecast(args) -> int:
     from wormlab.behaviour._experiments import forecast_table, run_forecasting
-    from wormlab.behaviour._train import keep_heap_memory
-    from wormlab.runs import configure_torch
+    from wormlab.runs import configure_torch, keep_heap_memory
 
     configure_torch()
     keep_heap_memory()  # same numbers, faster dynamic GNNs (see its docstring)

@@ -6,7 +6,9 @@ Batch: fresh ``sinusoid``-family activation series (seed 1234, not in any traini
 run it). Surrogate: the trained model (``data/cache/body/surrogate.safetensors`` from
 ``python -m wormlab.body.cli train``): prediction plus error estimate in one call
 (``speedup``), under ``torch.inference_mode``, torch threads as configured (1 by default);
-median of 5 timed calls after one warm-up; ``speedup_fno_only`` times the FNO forward alone.
+median of 21 timed calls after one warm-up; ``speedup_fno_only`` times the FNO forward alone.
+(Keeping freed heap memory, ``wormlab.runs.keep_heap_memory``, made no consistent difference
+to either side here, so the bench leaves the allocator alone.)
 Accuracy: body-point RMSE of that batch vs the physics, % body length. Without a saved model
 (or with ``quick``) a tiny surrogate is trained in the run on a few samples and ``model`` says
 so; its accuracy is not meaningful.
@@ -31,6 +33,8 @@ from wormlab.body._surrogate import (
     split_data,
     train_surrogate,
 )
+
+N_TIMED = 21  # surrogate calls timed (median); ~20 ms each, so jitter needs more than a few
 
 
 def _tiny_model(T: int, physics: PhysicsConfig):
@@ -66,19 +70,19 @@ def run(quick: bool = False) -> dict:
     phys = simulate(act, physics)
     physics_wall = time.perf_counter() - t0
     act = act.float()
+
+    def timed(fn) -> float:
+        ts = []
+        for _ in range(N_TIMED):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+        return statistics.median(ts)
+
     with torch.inference_mode():
-        model.predict(act)  # warm-up
-        times = []
-        for _ in range(5):
-            t0 = time.perf_counter()
-            pred, est = model.predict(act)
-            times.append(time.perf_counter() - t0)
-        one = []
-        for _ in range(5):
-            t0 = time.perf_counter()
-            model.member_channels(act)
-            one.append(time.perf_counter() - t0)
-    sur = statistics.median(times)
+        pred, est = model.predict(act)  # warm-up
+        sur = timed(lambda: model.predict(act))
+        fno = timed(lambda: model.member_channels(act))
     sim_s = B * (T - 1) * physics.frame_dt_s
     pred = pred.numpy()
     body = body_rmse_pct(pred, phys)
@@ -86,7 +90,7 @@ def run(quick: bool = False) -> dict:
         "batch_size": B, "duration_s_per_sample": dur, "frames": T,
         "physics_wall_s": physics_wall, "surrogate_wall_s": sur,
         "speedup": physics_wall / sur,
-        "speedup_fno_only": physics_wall / statistics.median(one),
+        "speedup_fno_only": physics_wall / fno,
         "physics_wall_per_simulated_s": physics_wall / sim_s,
         "surrogate_wall_per_simulated_s": sur / sim_s,
         "rmse_body_length_pct": float(body.mean()),
@@ -97,5 +101,6 @@ def run(quick: bool = False) -> dict:
         "error_estimate": "learned error head" if model.head is not None else "ensemble spread",
         "n_parameters": sum(p.numel() for p in model.parameters()),
         "torch_threads": torch.get_num_threads(), "physics_dt_s": physics.dt_s,
+        "timed_calls": N_TIMED,
         "model": source,
     }
