@@ -18,6 +18,7 @@ from wormlab.rom._train import (
     MAX_PACKED_HIDDEN,
     SplitConfig,
     TrainConfig,
+    rmse,
     split_indices,
     train_many,
 )
@@ -194,11 +195,7 @@ def _paired(out: Path, table: dict, data, split) -> dict:
         d = data.select(inputs=[c for c in data.input_names if c not in drop]) if drop else data
         x = torch.as_tensor(d.inputs[:, split["test"]], dtype=torch.float32)
         y = torch.as_tensor(d.outputs[:, split["test"]], dtype=torch.float32)
-        vals = []
-        for p in _checkpoints(out, table, label):
-            with torch.no_grad():
-                vals.append(float((load_model(p)(x) - y).pow(2).mean().sqrt()))
-        return vals
+        return [rmse(load_model(p), x, y)[0] for p in _checkpoints(out, table, label)]
 
     base = run_rmse("GRU-8 all inputs", ())
     res = {"GRU-8 all inputs": {"test_rmse_runs": base}}
