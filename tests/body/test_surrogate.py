@@ -202,6 +202,12 @@ def test_error_head_calibration_and_evaluate(tiny):
     assert r["n"] == len(splits["val"])
     assert np.all(np.isfinite(r["per_sample"]["body_rmse_pct"]))
     assert np.all(r["per_sample"]["estimate_pct"] > 0)
+    # the per-sample speed errors (behind the report's per-family medians) give the median
+    v = r["per_sample"]["forward_speed_err_pct"]
+    ok = np.abs(r["per_sample"]["forward_speed_true_um_s"]) >= 20.0
+    assert np.array_equal(np.isfinite(v), ok) and r["n_speed"] == ok.sum()
+    if ok.any():
+        assert r["forward_speed_err_pct_median"] == pytest.approx(float(np.median(v[ok])))
 
 
 def test_error_head_flags_out_of_distribution_input(tiny):
@@ -274,3 +280,70 @@ def test_wcon_round_trip(tiny, tmp_path):
     (tmp_path / "bad.wcon").write_text('{"data": []}')
     with pytest.raises(ValueError, match="units"):
         body.read_wcon(tmp_path / "bad.wcon")
+
+
+def _mean_rel_speed_err(model, split, floor=20.0):
+    with torch.no_grad():
+        v = body.forward_speed(model(split.act())).numpy()
+    t = body.forward_speed(split.trajectory(model.frame_dt_s, model.body_length_um))
+    return float(np.mean(np.abs(v - t) / np.maximum(np.abs(t), floor)))
+
+
+def test_fine_tune_from_checkpoint_with_speed_loss(tiny, tmp_path):
+    import dataclasses
+
+    from wormlab.body._surrogate import _loss, _targets
+
+    splits, model, hist = tiny
+    start = body.save_surrogate(model, tmp_path / "start.safetensors", hist)
+    cfg = dataclasses.replace(TINY, epochs=10, lr=2e-3, speed_loss_weight=1.0)
+    _, h = body.train_surrogate(splits, cfg, 0.04, 1000.0, progress=False, init=start)
+    # it started from the checkpoint: epoch -1 is the checkpoint's validation loss under the
+    # new objective (speed term included)
+    val = splits["val"]
+    ch, pts, v = _targets(val, slice(None), cfg.representation, 1000.0, 0.04)
+    with torch.no_grad():
+        start_val = float(_loss(model, val.act(), ch, pts, cfg, target_speed=v))
+        base_val = float(_loss(model, val.act(), ch, pts, TINY, target_speed=v))
+    assert h["init"]["val_loss"] == pytest.approx(start_val, rel=1e-5)
+    assert start_val > base_val  # the speed term is counted
+    assert h["init"]["checkpoint"] == str(start)
+    # ... and the speed term does its job on the data it is trained on (selected on the
+    # training set too: 3 validation samples are too few to pick an epoch reliably)
+    # and compared with the same fine-tune without it
+    sel = dict(splits, val=splits["train"])
+    err = {}
+    for w in (0.0, 3.0):
+        c = dataclasses.replace(cfg, epochs=15, lr=3e-3, speed_loss_weight=w)
+        tuned, h = body.train_surrogate(sel, c, 0.04, 1000.0, progress=False, init=start)
+        assert h["best_epoch"] >= 0
+        err[w] = _mean_rel_speed_err(tuned, splits["train"])
+    assert err[3.0] < 0.8 * _mean_rel_speed_err(model, splits["train"])
+    assert err[3.0] < 0.8 * err[0.0]
+
+
+def test_fine_tune_keeps_the_start_when_nothing_improves(tiny, tmp_path):
+    import dataclasses
+
+    splits, model, hist = tiny
+    start = body.save_surrogate(model, tmp_path / "start.safetensors", hist)
+    cfg = dataclasses.replace(TINY, epochs=2, lr=0.0)
+    tuned, h = body.train_surrogate(splits, cfg, 0.04, 1000.0, progress=False, init=start)
+    assert h["best_epoch"] == -1
+    for k, val in _tensors(model).items():
+        if not k.startswith("head."):  # the error head is refitted after training
+            assert torch.equal(val, _tensors(tuned)[k]), k
+
+
+def test_fine_tune_refuses_another_architecture(tiny, tmp_path):
+    import dataclasses
+
+    splits, model, hist = tiny
+    start = body.save_surrogate(model, tmp_path / "start.safetensors", hist)
+    with pytest.raises(ValueError, match="hidden_channels"):
+        body.train_surrogate(splits, dataclasses.replace(TINY, hidden_channels=16), 0.04,
+                             1000.0, progress=False, init=start)
+    with pytest.raises(ValueError, match="body_length_um"):
+        body.train_surrogate(splits, TINY, 0.04, 900.0, progress=False, init=start)
+    with pytest.raises(ValueError, match="speed_loss_weight"):
+        body.SurrogateConfig(speed_loss_weight=-1.0)

@@ -79,6 +79,10 @@ class SurrogateConfig:
     weight_decay: float = 1e-5
     val_fraction: float = 0.15
     position_loss_weight: float = 1.0  # weight of the integrated midline-points loss
+    # weight of the forward-speed loss: mean |v_pred - v_true| / max(|v_true|, floor), the
+    # relative error the accuracy report measures (0: off, as for v3/v4)
+    speed_loss_weight: float = 0.0
+    speed_loss_floor_um_s: float = 20.0
     grad_clip: float = 0.0  # max gradient norm (0: no clipping)
     domain_padding: float = 0.25  # time axis padded (hold last value) to a fast FFT length
     input_space: str = "joints"
@@ -97,6 +101,9 @@ class SurrogateConfig:
                              f"{self.representation!r}")
         if self.n_ensemble < 1:
             raise ValueError("n_ensemble must be >= 1")
+        if self.speed_loss_weight < 0 or self.speed_loss_floor_um_s <= 0:
+            raise ValueError("speed_loss_weight must be >= 0 and speed_loss_floor_um_s > 0, got "
+                             f"{self.speed_loss_weight}, {self.speed_loss_floor_um_s}")
         if not self.error_head and self.n_ensemble < 2:
             raise ValueError("without an error head the estimate is the ensemble spread: "
                              "n_ensemble must be >= 2")

@@ -342,33 +342,57 @@ def _fit_normalisation(model: Surrogate, train: Split) -> None:
 
 
 def _loss(model: Surrogate, act, target_ch, target_pts, cfg: SurrogateConfig,
-          position_weight: float | None = None):
+          position_weight: float | None = None, target_speed=None):
     """Normalised channel MSE + midline-points MSE of the rebuilt trajectory (units of 0.1
-    body length), averaged over members."""
+    body length) + (with ``cfg.speed_loss_weight`` and ``target_speed`` (B,), um/s) the
+    relative forward-speed error, averaged over members."""
     ch = model.member_channels(act)  # (K, T, B, 27)
     norm = ((ch - target_ch) / model.out_std) ** 2
     K, T, B, C = ch.shape
     flat = ch.permute(1, 0, 2, 3).reshape(T, K * B, C)
-    pts = model.to_trajectory(flat).points_um.reshape(T, K, B, N_RODS + 1, 2)
+    traj = model.to_trajectory(flat)
+    pts = traj.points_um.reshape(T, K, B, N_RODS + 1, 2)
     pos = ((pts - target_pts[:, None]) / (0.1 * model.body_length_um)) ** 2
     w = cfg.position_loss_weight if position_weight is None else position_weight
-    return norm.mean() + w * pos.mean()
+    loss = norm.mean() + w * pos.mean()
+    if cfg.speed_loss_weight > 0 and target_speed is not None:
+        v = forward_speed(traj).reshape(K, B)
+        rel = (v - target_speed).abs() / target_speed.abs().clamp_min(cfg.speed_loss_floor_um_s)
+        loss = loss + cfg.speed_loss_weight * rel.mean()
+    return loss
 
 
-def _targets(split: Split, idx, representation: str, body_length_um: float):
+def _targets(split: Split, idx, representation: str, body_length_um: float,
+             frame_dt_s: float = 0.04):
+    """Channels (T, B, 27), midline points (T, B, 26, 2) and forward speed (B,), um/s."""
     com = split.com_um[idx].transpose(1, 0, 2)
     tan = split.tangent_rad[idx].transpose(1, 0, 2)
     ch = trajectory_to_channels(com, tan, representation)
-    pts = body_points(com.astype(np.float64), tan.astype(np.float64), body_length_um)
-    return torch.from_numpy(ch), torch.from_numpy(pts.astype(np.float32))
+    com64, tan64 = com.astype(np.float64), tan.astype(np.float64)
+    pts = body_points(com64, tan64, body_length_um)
+    v = forward_speed(Trajectory(np.arange(com.shape[0]) * frame_dt_s, com64, tan64,
+                                 body_length_um))
+    return (torch.from_numpy(ch), torch.from_numpy(pts.astype(np.float32)),
+            torch.from_numpy(np.asarray(v, dtype=np.float32)))
+
+
+# configuration fields that fix the network's shape: a fine-tune must keep them
+ARCHITECTURE_FIELDS = ("hidden_channels", "n_modes", "n_layers", "n_ensemble", "input_space",
+                       "representation", "error_head")
 
 
 def train_surrogate(splits: dict[str, Split], cfg: SurrogateConfig, frame_dt_s: float,
                     body_length_um: float, checkpoint: str | Path | None = None,
                     progress: bool = True, time_budget_s: float | None = None,
-                    muscle: MuscleConfig = DEFAULT_MUSCLECONFIG) -> tuple[Surrogate, dict]:
+                    muscle: MuscleConfig = DEFAULT_MUSCLECONFIG,
+                    init: str | Path | None = None) -> tuple[Surrogate, dict]:
     """Train the FNO(s) (AdamW, cosine LR, optional gradient clipping) keeping the best-validation
     weights, then the error head (or the spread calibration).
+
+    ``init``: a checkpoint (:func:`save_surrogate`) to fine-tune from. Its weights and
+    normalisation are the start, its architecture (:data:`ARCHITECTURE_FIELDS`), frame step and
+    body length must match ``cfg`` and the data, the midline loss is not ramped in, and the
+    starting weights count as epoch -1 (kept if no epoch beats them on validation).
 
     Returns the model and a history dict with ``train_loss``, ``val_loss`` per epoch,
     ``best_epoch``, ``wall_s`` and ``calibration`` (error-estimate fit). With ``checkpoint``
@@ -379,18 +403,44 @@ def train_surrogate(splits: dict[str, Split], cfg: SurrogateConfig, frame_dt_s: 
     torch.manual_seed(cfg.seed)
     train, val = splits["train"], splits["val"]
     model = Surrogate(cfg, frame_dt_s, body_length_um, muscle, n_ref=min(len(train), MAX_REF))
-    _fit_normalisation(model, train)
+    hist = {"train_loss": [], "val_loss": [], "best_epoch": -1}
+    if init is None:
+        _fit_normalisation(model, train)
+    else:
+        start, start_hist = load_surrogate(init)
+        diff = {k: (getattr(start.cfg, k), getattr(cfg, k)) for k in ARCHITECTURE_FIELDS
+                if getattr(start.cfg, k) != getattr(cfg, k)}
+        if abs(start.frame_dt_s - frame_dt_s) > 1e-12 or abs(
+                start.body_length_um - body_length_um) > 1e-6:
+            diff["frame_dt_s, body_length_um"] = ((start.frame_dt_s, start.body_length_um),
+                                                  (frame_dt_s, body_length_um))
+        if diff:
+            raise ValueError(f"cannot fine-tune {init}: (checkpoint, requested) differ in {diff}")
+        start_state = _tensors(start)
+        if model.head is not None and start_state["head.ref"].shape != model.head.ref.shape:
+            start_state = {k: v for k, v in start_state.items() if not k.startswith("head.")}
+        model.load_state_dict(start_state, strict=False)
+        hist["init"] = {"checkpoint": str(init), "config": dataclasses.asdict(start.cfg),
+                        "best_epoch": start_hist.get("best_epoch"),
+                        "wall_s": start_hist.get("wall_s")}
     params = [p for n, p in model.named_parameters() if not n.startswith("head.")]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs))
     rng = np.random.default_rng(cfg.seed)
     va_act = val.act()
-    va_ch, va_pts = _targets(val, slice(None), cfg.representation, body_length_um)
+    va_ch, va_pts, va_v = _targets(val, slice(None), cfg.representation, body_length_um,
+                                   frame_dt_s)
     # targets of every training sample once (per sample, so identical to per-batch targets;
     # ~12 % of a step's CPU time when recomputed per batch)
-    tr_ch, tr_pts = _targets(train, slice(None), cfg.representation, body_length_um)
-    hist = {"train_loss": [], "val_loss": [], "best_epoch": -1}
+    tr_ch, tr_pts, tr_v = _targets(train, slice(None), cfg.representation, body_length_um,
+                                   frame_dt_s)
     best, best_state = float("inf"), None
+    if init is not None:
+        model.eval()
+        with torch.no_grad():
+            best = float(_loss(model, va_act, va_ch, va_pts, cfg, target_speed=va_v))
+        best_state = {k: v.detach().clone() for k, v in _tensors(model).items()}
+        hist["init"]["val_loss"] = best
     t0 = time.perf_counter()
     bar = bar_(range(cfg.epochs), desc="FNO epochs", **({} if progress else {"disable": True}))
     def progress_frac(ep_frac: float) -> float:
@@ -410,11 +460,12 @@ def train_surrogate(splits: dict[str, Split], cfg: SurrogateConfig, frame_dt_s: 
                 for gr in opt.param_groups:
                     gr["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * f))
             # the integrated-midline loss is ramped in over the first 30 % of training, so
-            # the per-frame channels (joints first) are learned before the trajectory
-            w = cfg.position_loss_weight * min(1.0, f / 0.3)
+            # the per-frame channels (joints first) are learned before the trajectory (not
+            # when fine-tuning: the start has learned both)
+            w = cfg.position_loss_weight * (1.0 if init is not None else min(1.0, f / 0.3))
             tb = torch.from_numpy(b)
             loss = _loss(model, train.act(b), tr_ch[:, tb], tr_pts[:, tb], cfg,
-                         position_weight=w)
+                         position_weight=w, target_speed=tr_v[tb])
             opt.zero_grad()
             loss.backward()
             if cfg.grad_clip > 0:
@@ -425,7 +476,7 @@ def train_surrogate(splits: dict[str, Split], cfg: SurrogateConfig, frame_dt_s: 
             sched.step()
         model.eval()
         with torch.no_grad():
-            vl = float(_loss(model, va_act, va_ch, va_pts, cfg))
+            vl = float(_loss(model, va_act, va_ch, va_pts, cfg, target_speed=va_v))
         hist["train_loss"].append(tot / len(train))
         hist["val_loss"].append(vl)
         if vl < best:
@@ -657,7 +708,10 @@ def evaluate(model: Surrogate, split: Split, min_speed_um_s: float = 20.0) -> di
         "error_estimate_spearman": float(_spearman(est, body)) if len(body) > 2 else float("nan"),
         "error_estimate_bounds_frac": float(np.mean(est >= body)),
         "per_sample": {"body_rmse_pct": body, "com_rmse_pct": com, "estimate_pct": est,
-                       "family": split.family},
+                       "family": split.family,
+                       # nan where the physics moves slower than min_speed_um_s
+                       "forward_speed_err_pct": np.where(v_ok, v_err * 100, np.nan),
+                       "forward_speed_true_um_s": np.asarray(kt["forward_speed_um_s"])},
     }
 
 

@@ -17,6 +17,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from wormlab.paths import cache_dir
 
 
@@ -74,6 +76,8 @@ def _train(a) -> int:
                           lr=a.lr, seed=a.seed, input_space=a.input_space,
                           representation=a.representation, error_head=not a.no_error_head,
                           position_loss_weight=a.position_weight,
+                          speed_loss_weight=a.speed_weight,
+                          speed_loss_floor_um_s=a.speed_floor,
                           domain_padding=a.padding,
                           train_families=tuple(a.train_families.split(",")),
                           errorhead_families=tuple(f for f in a.errorhead_families.split(",")
@@ -81,7 +85,7 @@ def _train(a) -> int:
     splits = split_data(d, cfg)
     print({k: len(v) for k, v in splits.items()}, flush=True)
     model, hist = train_surrogate(splits, cfg, d["frame_dt_s"], d["body_length_um"],
-                                  checkpoint=a.out, time_budget_s=a.time_budget)
+                                  checkpoint=a.out, time_budget_s=a.time_budget, init=a.init)
     with atomic_path(Path(a.out).with_suffix(".history.json")) as tmp:
         tmp.write_text(json.dumps(hist))
     print(json.dumps({k: v for k, v in hist.items() if not isinstance(v, list)}, indent=2))
@@ -195,6 +199,13 @@ def dt_check(dt_fine: float = 1e-5, seed: int = 99) -> dict:
             "wall_s": wa, "wall_s_fine": wb}
 
 
+def _nanmedian(x) -> float:
+    """Median of the finite values; nan (not a warning) when there are none."""
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    return float(np.median(x)) if len(x) else float("nan")
+
+
 def accuracy_report(store, model_path, circuit_store=None) -> dict:
     """Accuracy of a saved surrogate on its test split and the generalisation split."""
     from wormlab.body._generate import load_store
@@ -207,7 +218,9 @@ def accuracy_report(store, model_path, circuit_store=None) -> dict:
            "n_parameters": sum(p.numel() for p in model.parameters()),
            "sizes": {k: len(v) for k, v in splits.items()},
            "best_epoch": hist.get("best_epoch"), "train_wall_s": hist.get("wall_s"),
-           "calibration": hist.get("calibration")}
+           "calibration": hist.get("calibration"),
+           "fine_tuned_from": {k: v for k, v in hist["init"].items() if k != "config"}
+           if "init" in hist else None}
     for k in ("test", "general", "calib"):
         if len(splits[k]):
             r = evaluate(model, splits[k])
@@ -218,6 +231,13 @@ def accuracy_report(store, model_path, circuit_store=None) -> dict:
             r["by_family_com_rmse_pct_mean"] = {
                 f: float(ps["com_rmse_pct"][ps["family"] == f].mean()) for f in fams}
             r["by_family_n"] = {f: int((ps["family"] == f).sum()) for f in fams}
+            r["by_family_forward_speed_err_pct_median"] = {
+                f: _nanmedian(ps["forward_speed_err_pct"][ps["family"] == f]) for f in fams}
+            speed = np.abs(ps["forward_speed_true_um_s"])
+            r["by_speed_forward_speed_err_pct_median"] = {
+                f"{lo}-{hi} um/s": _nanmedian(ps["forward_speed_err_pct"][(speed >= lo)
+                                                                         & (speed < hi)])
+                for lo, hi in ((20, 50), (50, 100), (100, 200), (200, 10**6))}
             out[k] = r
     if circuit_store is not None and Path(circuit_store).exists():
         from wormlab.body._surrogate import Split
@@ -289,6 +309,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="estimate = ensemble spread (needs --ensemble >= 2)")
     t.add_argument("--position-weight", type=float, default=1.0,
                    help="weight of the integrated midline loss")
+    t.add_argument("--speed-weight", type=float, default=0.0,
+                   help="weight of the relative forward-speed loss (0: off)")
+    t.add_argument("--speed-floor", type=float, default=20.0,
+                   help="speeds below this (um/s) count as this in the relative speed loss")
+    t.add_argument("--init", type=Path, default=None,
+                   help="checkpoint to fine-tune from (same architecture; not ramped in)")
     t.add_argument("--padding", type=float, default=0.25, help="time-axis padding fraction")
     t.add_argument("--train-families", default="nominal,sinusoid,random")
     t.add_argument("--errorhead-families", default="perturbed")
