@@ -61,3 +61,27 @@ def test_data_size_curve_fixed_val_test():
     assert all(len(r["test_rmse"]) == 1 and r["constant_mean_test_rmse"] > 0 for r in rows)
     with pytest.raises(ValueError, match="outside"):
         data_size_curve(d, [8], n_test=3, n_val=2, runs=1, epochs=1)
+
+
+def test_rows_subset_and_concurrent_writes_merge(tmp_path):
+    import pytest
+
+    from wormlab.rom._experiments import _read, _write
+
+    rom.save_npz(rom.smoke_dataset().resample(5), tmp_path / "d.npz")
+    out = tmp_path / "sweep.json"
+    kw = dict(runs=1, epochs=1, show_progress=False)
+    with pytest.raises(KeyError, match="GRU-3"):
+        run_experiment("sweep", tmp_path / "d.npz", out, rows=["GRU-3"], **kw)
+    run_experiment("sweep", tmp_path / "d.npz", out, rows=["GRU-4"], **kw)
+    assert list(_read(out)["rows"]) == ["GRU-4"]
+    # a second process that read the table before GRU-4 was written: its write keeps GRU-4
+    stale = dict(_read(out), rows={})
+    run_experiment("sweep", tmp_path / "d.npz", out, rows=["GRU-2"], **kw)
+    stale["rows"]["GRU-16"] = {"test_rmse": 1.0}
+    _write(out, stale)
+    assert list(_read(out)["rows"]) == ["GRU-2", "GRU-4", "GRU-16"]  # the table's order
+    assert _read(out)["rows"]["GRU-2"]["kind"] == "gru"
+    # ... but rows of other settings are not merged in
+    _write(out, dict(stale, epochs=2, rows={"GRU-64": {"test_rmse": 1.0}}))
+    assert list(_read(out)["rows"]) == ["GRU-64"]

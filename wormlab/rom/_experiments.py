@@ -48,8 +48,24 @@ def _read(out: Path) -> dict:
 
 
 def _write(out: Path, table: dict) -> None:
-    with atomic_path(out) as tmp:
-        tmp.write_text(json.dumps(table, indent=1) + "\n")
+    """Write ``table``, first merging in rows that another process running the same table
+    (same settings, other ``rows``) wrote meanwhile; an exclusive lock on ``<out>.lock``
+    makes read-merge-write atomic between processes. ``table["rows"]`` gets the merged rows,
+    in the table's own order."""
+    import fcntl
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.with_name(out.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        disk = _read(out)
+        if all(disk.get(k) == table.get(k) for k in SETTINGS):
+            for label, row in disk["rows"].items():
+                table["rows"].setdefault(label, row)
+        order = {lab: i for i, (lab, *_) in enumerate(TABLES.get(table.get("name", ""), []))}
+        table["rows"] = dict(sorted(table["rows"].items(),
+                                    key=lambda kv: order.get(kv[0], len(order))))
+        with atomic_path(out) as tmp:
+            tmp.write_text(json.dumps(table, indent=1) + "\n")
 
 
 SETTINGS = ("data", "runs", "epochs", "patience", "lr", "split_seed", "batch_size", "clip_grad")
@@ -76,13 +92,21 @@ def _reuse(out: Path, table: dict, label: str, drop) -> dict | None:
 def run_experiment(name: str, data_dir, out, *, runs: int = 3, epochs: int = 300,
                    patience: int | None = None, lr: float = 1e-2, split_seed: int = 0,
                    batch_size: int = 32, clip_grad: float | None = 1.0,
-                   show_progress: bool = True) -> str:
+                   show_progress: bool = True, rows: list[str] | None = None) -> str:
     """Run table ``name`` on ``data_dir``; store rows in ``out`` (JSON); return Markdown.
 
     Every trained model is saved to ``<out stem>_models/<label>_run<r>.safetensors``.
+    ``rows``: train only these row labels (e.g. ``["GRU-64"]``), so that several processes
+    can share one table's rows (writes merge, see :func:`_write`); the table's summaries
+    (saliency, paired comparison) are computed once all its rows are there.
     """
     if name not in TABLES:
         raise KeyError(f"unknown experiment {name!r}; available: {sorted(TABLES)}")
+    labels = [lab for lab, *_ in TABLES[name]]
+    if rows is not None:
+        unknown = [r for r in rows if r not in labels]
+        if unknown or not rows:
+            raise KeyError(f"unknown rows {unknown} for table {name!r}; available: {labels}")
     out = Path(out)
     data = load(data_dir)
     table = _read(out)
@@ -101,7 +125,7 @@ def run_experiment(name: str, data_dir, out, *, runs: int = 3, epochs: int = 300
     # MAX_PACKED_HIDDEN hidden units, and the JSON is written after every group (resumable)
     groups: list[tuple[tuple, list]] = []
     for label, kind, hidden, drop in TABLES[name]:
-        if label in table["rows"]:
+        if label in table["rows"] or (rows is not None and label not in rows):
             continue
         row = _reuse(out, table, label, drop)
         if row is not None:
@@ -145,9 +169,11 @@ def run_experiment(name: str, data_dir, out, *, runs: int = 3, epochs: int = 300
                 row["per_scenario_test_rmse"] = _per_scenario(rr, d, split["test"])
             table["rows"][label] = row
         _write(out, table)
-    if name == "inputs" and "saliency" not in table:
+    _write(out, table)  # merges rows finished meanwhile by other processes
+    complete = all(lab in table["rows"] for lab in labels)
+    if name == "inputs" and complete and "saliency" not in table:
         table["saliency"] = _saliency(out, table, data, split)
-    if name == "inputs" and "paired" not in table:
+    if name == "inputs" and complete and "paired" not in table:
         table["paired"] = _paired(out, table, data, split)
     _write(out, table)
     return markdown(table)

@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip (0: none)")
     e.add_argument("--split-seed", type=int, default=0)
     e.add_argument("--quiet", action="store_true", help="no progress bars")
+    e.add_argument("--rows", default=None,
+                   help="comma list of row labels to train (default: all); processes given "
+                        "different rows of one table can run side by side")
 
     z = sub.add_parser("datasize", help="GRU test RMSE against the number of training "
                        "sequences on fixed validation/test sets")
@@ -235,7 +238,8 @@ def _cmd_experiment(a) -> int:
     table = run_experiment(a.name, a.data, a.out, runs=a.runs, epochs=a.epochs,
                            patience=a.patience, lr=a.lr, batch_size=a.batch_size,
                            clip_grad=a.clip or None, split_seed=a.split_seed,
-                           show_progress=not a.quiet)
+                           show_progress=not a.quiet,
+                           rows=a.rows.split(",") if a.rows else None)
     print(table)
     return 0
 
