@@ -17,6 +17,8 @@ def test_bench_quick_reports_side_by_side(capsys):
     assert out["batch_size"] == 4 and out["physics_wall_s"] > 0 and out["surrogate_wall_s"] > 0
     assert abs(out["speedup"] - out["physics_wall_s"] / out["surrogate_wall_s"]) < 1e-6
     assert "tiny model" in out["model"]
+    assert out["pointwise_matmul_gain"] == pytest.approx(
+        out["surrogate_wall_s_library_conv"] / out["surrogate_wall_s"])
 
 
 def test_body_cli_rejects_unknown_command():

@@ -347,3 +347,30 @@ def test_fine_tune_refuses_another_architecture(tiny, tmp_path):
         body.train_surrogate(splits, TINY, 0.04, 900.0, progress=False, init=start)
     with pytest.raises(ValueError, match="speed_loss_weight"):
         body.SurrogateConfig(speed_loss_weight=-1.0)
+
+
+def test_pointwise_convolutions_are_matrix_products_with_the_same_result(tiny):
+    import copy
+
+    from wormlab.body._surrogate import PointwiseConv1d, use_pointwise_matmul
+
+    _, model, _ = tiny
+    convs = [m for m in model.members.modules() if isinstance(m, torch.nn.Conv1d)]
+    assert convs and all(type(m) is PointwiseConv1d for m in convs)
+    library = use_pointwise_matmul(copy.deepcopy(model), enable=False)
+    assert not any(type(m) is PointwiseConv1d for m in library.modules())
+    assert _tensors(library).keys() == _tensors(model).keys()  # same checkpoint layout
+    act = torch.rand(26, 3, 95)
+    with torch.no_grad():
+        torch.testing.assert_close(model.member_channels(act), library.member_channels(act),
+                                   rtol=1e-5, atol=1e-5)
+    # gradients too (training uses the same layers)
+    for conv in (c for c in convs if c.bias is None), (c for c in convs if c.bias is not None):
+        conv = next(conv)
+        x = torch.randn(2, conv.in_channels, 7, requires_grad=True)
+        ref = torch.nn.Conv1d(conv.in_channels, conv.out_channels, 1, bias=conv.bias is not None)
+        ref.load_state_dict(conv.state_dict())
+        (g1,) = torch.autograd.grad(conv(x).pow(2).sum(), x)
+        (g2,) = torch.autograd.grad(ref(x).pow(2).sum(), x)
+        torch.testing.assert_close(g1, g2)
+        torch.testing.assert_close(conv(x[0]), ref(x[0]))  # unbatched input

@@ -7,6 +7,10 @@ run it). Surrogate: the trained model (``data/cache/body/surrogate.safetensors``
 ``python -m wormlab.body.cli train``): prediction plus error estimate in one call
 (``speedup``), under ``torch.inference_mode``, torch threads as configured (1 by default);
 median of 21 timed calls after one warm-up; ``speedup_fno_only`` times the FNO forward alone.
+The FNO's kernel-size-1 convolutions run as batched matrix products
+(:class:`~wormlab.body._surrogate.PointwiseConv1d`); ``surrogate_wall_s_library_conv`` times
+the same prediction with neuraloperator's own ``nn.Conv1d`` layers, in the same run, and
+``pointwise_matmul_gain`` is the ratio.
 (Keeping freed heap memory, ``wormlab.runs.keep_heap_memory``, made no consistent difference
 to either side here, so the bench leaves the allocator alone.)
 Accuracy: body-point RMSE of that batch vs the physics, % body length. Without a saved model
@@ -16,6 +20,7 @@ so; its accuracy is not meaningful.
 
 from __future__ import annotations
 
+import copy
 import statistics
 import time
 
@@ -32,6 +37,7 @@ from wormlab.body._surrogate import (
     load_surrogate,
     split_data,
     train_surrogate,
+    use_pointwise_matmul,
 )
 
 N_TIMED = 21  # surrogate calls timed (median); ~20 ms each, so jitter needs more than a few
@@ -79,10 +85,13 @@ def run(quick: bool = False) -> dict:
             ts.append(time.perf_counter() - t0)
         return statistics.median(ts)
 
+    library = use_pointwise_matmul(copy.deepcopy(model), enable=False)
     with torch.inference_mode():
         pred, est = model.predict(act)  # warm-up
         sur = timed(lambda: model.predict(act))
         fno = timed(lambda: model.member_channels(act))
+        library.predict(act)  # warm-up
+        sur_library = timed(lambda: library.predict(act))
     sim_s = B * (T - 1) * physics.frame_dt_s
     pred = pred.numpy()
     body = body_rmse_pct(pred, phys)
@@ -91,6 +100,9 @@ def run(quick: bool = False) -> dict:
         "physics_wall_s": physics_wall, "surrogate_wall_s": sur,
         "speedup": physics_wall / sur,
         "speedup_fno_only": physics_wall / fno,
+        "surrogate_wall_s_library_conv": sur_library,
+        "speedup_library_conv": physics_wall / sur_library,
+        "pointwise_matmul_gain": sur_library / sur,
         "physics_wall_per_simulated_s": physics_wall / sim_s,
         "surrogate_wall_per_simulated_s": sur / sim_s,
         "rmse_body_length_pct": float(body.mean()),
