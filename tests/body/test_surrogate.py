@@ -374,3 +374,37 @@ def test_pointwise_convolutions_are_matrix_products_with_the_same_result(tiny):
         (g2,) = torch.autograd.grad(ref(x).pow(2).sum(), x)
         torch.testing.assert_close(g1, g2)
         torch.testing.assert_close(conv(x[0]), ref(x[0]))  # unbatched input
+
+
+def test_fixed_heldout_ids_survive_a_grown_store(tiny_data):
+    d = dict(tiny_data, id=np.array([f"{f}-{i:05d}" for i, f in enumerate(tiny_data["family"])]))
+    first = body.split_data(d, TINY)
+    held = {k: first[k].id.tolist() for k in ("val", "test")}
+    # the store grows (new random samples) and is reordered
+    new = np.flatnonzero(d["family"] == "random")[:3]
+    grown = {k: np.concatenate([d[k], d[k][new]])[::-1]
+             for k in ("activation", "com_um", "tangent_rad", "family")}
+    grown["id"] = np.concatenate([d["id"], [f"random-{900 + i:05d}" for i in range(3)]])[::-1]
+    assert body.split_data(grown, TINY)["test"].id.tolist() != held["test"]  # redrawn: moves
+    again = body.split_data(grown, TINY, heldout=held)
+    for k in ("val", "test"):
+        assert again[k].id.tolist() == held[k]
+        assert np.array_equal(again[k].activation, first[k].activation)
+    assert sorted(again["train"].id) == sorted(list(first["train"].id)
+                                               + [f"random-{900 + i:05d}" for i in range(3)])
+    with pytest.raises(ValueError, match="not in the data"):
+        body.split_data(grown, TINY, heldout={"val": ["random-77777"], "test": held["test"]})
+    with pytest.raises(ValueError, match="outside the training families"):
+        body.split_data(grown, TINY, heldout={"val": [d["id"][-1]], "test": held["test"]})
+    with pytest.raises(ValueError, match="sample ids"):
+        body.split_data(tiny_data, TINY, heldout=held)
+
+
+def test_training_records_the_heldout_ids(tiny_data):
+    import dataclasses
+
+    d = dict(tiny_data, id=np.array([f"{f}-{i:05d}" for i, f in enumerate(tiny_data["family"])]))
+    splits = body.split_data(d, TINY)
+    _, h = body.train_surrogate(splits, dataclasses.replace(TINY, epochs=1), 0.04, 1000.0,
+                                progress=False)
+    assert h["heldout_ids"] == {k: splits[k].id.tolist() for k in ("val", "test")}

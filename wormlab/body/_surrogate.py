@@ -333,6 +333,7 @@ class Split:
     com_um: np.ndarray  # (N, T, 2)
     tangent_rad: np.ndarray  # (N, T, 25)
     family: np.ndarray
+    id: np.ndarray | None = None  # sample ids, when the data has them
 
     def __len__(self):
         return len(self.activation)
@@ -346,21 +347,51 @@ class Split:
         return Trajectory(np.arange(com.shape[0]) * frame_dt_s, com, tan, body_length_um)
 
 
-def split_data(data: dict, cfg: SurrogateConfig) -> dict[str, Split]:
+def split_data(data: dict, cfg: SurrogateConfig, heldout: dict | None = None
+               ) -> dict[str, Split]:
     """train / val / test from ``cfg.train_families`` (random, seeded); ``calib``: the
-    ``cfg.errorhead_families`` (error-head training only); ``general`` = all other families."""
+    ``cfg.errorhead_families`` (error-head training only); ``general`` = all other families.
+
+    ``heldout``: ``{"val": [ids], "test": [ids]}`` fixes the validation and test samples
+    (e.g. an earlier model's, recorded in its history as ``heldout_ids``) and every other
+    sample of the training families goes to training, so a store can grow without moving an
+    earlier model's training samples into the test set. Unknown ids are an error.
+    """
     fam = data["family"]
     seen = np.isin(fam, list(cfg.train_families))
     calib = np.isin(fam, list(cfg.errorhead_families)) & ~seen
-    rng = np.random.default_rng(cfg.seed)
-    idx = rng.permutation(np.flatnonzero(seen))
-    n_val = max(1, int(round(cfg.val_fraction * len(idx))))
-    parts = {"val": idx[:n_val], "test": idx[n_val:2 * n_val], "train": idx[2 * n_val:],
+    if heldout is None:
+        rng = np.random.default_rng(cfg.seed)
+        idx = rng.permutation(np.flatnonzero(seen))
+        n_val = max(1, int(round(cfg.val_fraction * len(idx))))
+        val, test, train = idx[:n_val], idx[n_val:2 * n_val], idx[2 * n_val:]
+    else:
+        if "id" not in data:
+            raise ValueError("a fixed held-out split needs the sample ids (data['id'])")
+        where = {str(i): k for k, i in enumerate(data["id"])}
+        parts_ = {}
+        for k in ("val", "test"):
+            ids = [str(i) for i in heldout.get(k, [])]
+            missing = [i for i in ids if i not in where]
+            if missing or not ids:
+                raise ValueError(f"held-out {k} ids not in the data: {missing[:5]} "
+                                 f"({len(missing)} of {len(ids)})")
+            parts_[k] = np.array([where[i] for i in ids])
+            if not seen[parts_[k]].all():
+                raise ValueError(f"held-out {k} ids outside the training families "
+                                 f"{cfg.train_families}")
+        val, test = parts_["val"], parts_["test"]
+        out = np.zeros(len(fam), bool)
+        out[val] = out[test] = True
+        train = np.flatnonzero(seen & ~out)
+    parts = {"val": val, "test": test, "train": train,
              "calib": np.flatnonzero(calib), "general": np.flatnonzero(~seen & ~calib)}
     if len(parts["train"]) < 2:
         raise ValueError(f"too few training samples ({len(parts['train'])}) in families "
                          f"{cfg.train_families}")
-    return {k: Split(data["activation"][v], data["com_um"][v], data["tangent_rad"][v], fam[v])
+    ids = np.asarray(data["id"]) if "id" in data else None
+    return {k: Split(data["activation"][v], data["com_um"][v], data["tangent_rad"][v], fam[v],
+                     None if ids is None else ids[v])
             for k, v in parts.items()}
 
 
@@ -440,6 +471,9 @@ def train_surrogate(splits: dict[str, Split], cfg: SurrogateConfig, frame_dt_s: 
     train, val = splits["train"], splits["val"]
     model = Surrogate(cfg, frame_dt_s, body_length_um, muscle, n_ref=min(len(train), MAX_REF))
     hist = {"train_loss": [], "val_loss": [], "best_epoch": -1}
+    if val.id is not None and splits.get("test") is not None and splits["test"].id is not None:
+        # the held-out sets, so that a later report can check it evaluates the same samples
+        hist["heldout_ids"] = {"val": val.id.tolist(), "test": splits["test"].id.tolist()}
     if init is None:
         _fit_normalisation(model, train)
     else:

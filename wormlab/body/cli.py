@@ -62,6 +62,19 @@ def interleave(specs: list[dict]) -> list[dict]:
     return first + [s for _, _, s in sorted(keyed, key=lambda k: (k[0], k[1]))]
 
 
+def _heldout(path) -> dict | None:
+    """Held-out ids from a JSON file with ``val`` and ``test`` lists (None: no file)."""
+    if path is None:
+        return None
+    try:
+        h = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"cannot read held-out ids from {path}: {e}") from e
+    if not isinstance(h, dict) or not all(isinstance(h.get(k), list) for k in ("val", "test")):
+        raise ValueError(f"{path}: expected a JSON object with 'val' and 'test' id lists")
+    return {"val": h["val"], "test": h["test"]}
+
+
 def _train(a) -> int:
     from wormlab.body._config import SurrogateConfig
     from wormlab.body._generate import load_store
@@ -82,7 +95,7 @@ def _train(a) -> int:
                           train_families=tuple(a.train_families.split(",")),
                           errorhead_families=tuple(f for f in a.errorhead_families.split(",")
                                                    if f))
-    splits = split_data(d, cfg)
+    splits = split_data(d, cfg, _heldout(a.heldout))
     print({k: len(v) for k, v in splits.items()}, flush=True)
     model, hist = train_surrogate(splits, cfg, d["frame_dt_s"], d["body_length_um"],
                                   checkpoint=a.out, time_budget_s=a.time_budget, init=a.init)
@@ -206,15 +219,28 @@ def _nanmedian(x) -> float:
     return float(np.median(x)) if len(x) else float("nan")
 
 
-def accuracy_report(store, model_path, circuit_store=None) -> dict:
-    """Accuracy of a saved surrogate on its test split and the generalisation split."""
+def accuracy_report(store, model_path, circuit_store=None, heldout: dict | None = None) -> dict:
+    """Accuracy of a saved surrogate on its test split and the generalisation split.
+
+    The validation and test samples are, in order of preference: ``heldout`` (ids, see
+    :func:`~wormlab.body.split_data`), the ids the checkpoint recorded at training, or the
+    seeded split redrawn from the store (checkpoints from before ids were recorded; only valid
+    while the store is the one the model was trained on).
+    """
     from wormlab.body._generate import load_store
     from wormlab.body._surrogate import evaluate, load_surrogate, split_data
 
     model, hist = load_surrogate(model_path)
     d = load_store(store)
-    splits = split_data(d, model.cfg)
-    out = {"model": dataclasses.asdict(model.cfg),
+    recorded = hist.get("heldout_ids")
+    if heldout is not None and recorded is not None and any(
+            list(heldout[k]) != recorded[k] for k in ("val", "test")):
+        raise ValueError(f"the held-out ids given differ from those {model_path} was trained "
+                         "with")
+    source = ("given" if heldout is not None else "recorded in the checkpoint"
+              if recorded is not None else "redrawn from the store (seeded)")
+    splits = split_data(d, model.cfg, heldout if heldout is not None else recorded)
+    out = {"model": dataclasses.asdict(model.cfg), "heldout": source,
            "n_parameters": sum(p.numel() for p in model.parameters()),
            "sizes": {k: len(v) for k, v in splits.items()},
            "best_epoch": hist.get("best_epoch"), "train_wall_s": hist.get("wall_s"),
@@ -265,7 +291,7 @@ def _write_json(obj, out) -> int:
 def _report(a) -> int:
     from wormlab.runs import atomic_path
 
-    rep = accuracy_report(a.store, a.model, a.circuit_store)
+    rep = accuracy_report(a.store, a.model, a.circuit_store, _heldout(a.heldout))
     text = json.dumps(rep, indent=2, default=float)
     with atomic_path(a.out) as tmp:
         tmp.write_text(text)
@@ -313,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="weight of the relative forward-speed loss (0: off)")
     t.add_argument("--speed-floor", type=float, default=20.0,
                    help="speeds below this (um/s) count as this in the relative speed loss")
+    t.add_argument("--heldout", type=Path, default=None,
+                   help="JSON {val: [ids], test: [ids]}: fixed validation/test samples (e.g. an "
+                        "earlier model's, so that a grown store keeps its test set)")
     t.add_argument("--init", type=Path, default=None,
                    help="checkpoint to fine-tune from (same architecture; not ramped in)")
     t.add_argument("--padding", type=float, default=0.25, help="time-axis padding fraction")
@@ -329,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--model", type=Path, default=default_model())
     r.add_argument("--out", type=Path, default=cache_dir("body") / "report.json")
     r.add_argument("--circuit-store", type=Path, default=default_circuit_store())
+    r.add_argument("--heldout", type=Path, default=None,
+                   help="JSON {val: [ids], test: [ids]}: evaluate on these samples")
     d = sub.add_parser("dtcheck", help="physics step 1e-4 vs 1e-5 s on seven 4 s samples")
     d.add_argument("--out", type=Path, default=cache_dir("body") / "dt_check.json")
     d.set_defaults(func=lambda a: _write_json(dt_check(), a.out))
