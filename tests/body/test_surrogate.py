@@ -400,11 +400,26 @@ def test_fixed_heldout_ids_survive_a_grown_store(tiny_data):
         body.split_data(tiny_data, TINY, heldout=held)
 
 
-def test_training_records_the_heldout_ids(tiny_data):
+def test_training_records_the_heldout_ids(tiny_data, tmp_path):
     import dataclasses
 
     d = dict(tiny_data, id=np.array([f"{f}-{i:05d}" for i, f in enumerate(tiny_data["family"])]))
     splits = body.split_data(d, TINY)
-    _, h = body.train_surrogate(splits, dataclasses.replace(TINY, epochs=1), 0.04, 1000.0,
-                                progress=False)
+    model, h = body.train_surrogate(splits, dataclasses.replace(TINY, epochs=1), 0.04, 1000.0,
+                                    progress=False)
     assert h["heldout_ids"] == {k: splits[k].id.tolist() for k in ("val", "test")}
+    # train/report --heldout read them back from the checkpoint, or from a JSON file
+    import json
+
+    from wormlab.body.cli import _heldout
+
+    path = body.save_surrogate(model, tmp_path / "m.safetensors", h)
+    assert _heldout(path) == h["heldout_ids"]
+    (tmp_path / "ids.json").write_text(json.dumps(h["heldout_ids"]))
+    assert _heldout(tmp_path / "ids.json") == h["heldout_ids"]
+    (tmp_path / "bad.json").write_text('{"val": []}')
+    with pytest.raises(ValueError, match="'val' and 'test'"):
+        _heldout(tmp_path / "bad.json")
+    body.save_surrogate(model, tmp_path / "old.safetensors", {})
+    with pytest.raises(ValueError, match="did not record"):
+        _heldout(tmp_path / "old.safetensors")

@@ -63,9 +63,18 @@ def interleave(specs: list[dict]) -> list[dict]:
 
 
 def _heldout(path) -> dict | None:
-    """Held-out ids from a JSON file with ``val`` and ``test`` lists (None: no file)."""
+    """Held-out ids from a JSON file with ``val`` and ``test`` lists, or from a checkpoint
+    (``.safetensors``) that recorded them at training (None: no file)."""
     if path is None:
         return None
+    if Path(path).suffix == ".safetensors":
+        from wormlab.body._surrogate import load_surrogate
+
+        ids = load_surrogate(path)[1].get("heldout_ids")
+        if ids is None:
+            raise ValueError(f"{path} did not record its held-out ids (trained before they "
+                             "were recorded); give a JSON file of ids instead")
+        return ids
     try:
         h = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as e:
@@ -340,8 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--speed-floor", type=float, default=20.0,
                    help="speeds below this (um/s) count as this in the relative speed loss")
     t.add_argument("--heldout", type=Path, default=None,
-                   help="JSON {val: [ids], test: [ids]}: fixed validation/test samples (e.g. an "
-                        "earlier model's, so that a grown store keeps its test set)")
+                   help="JSON {val: [ids], test: [ids]} or a checkpoint that recorded them: fixed "
+                        "validation/test samples (e.g. an earlier model's, so that a grown store "
+                        "keeps its test set)")
     t.add_argument("--init", type=Path, default=None,
                    help="checkpoint to fine-tune from (same architecture; not ramped in)")
     t.add_argument("--padding", type=float, default=0.25, help="time-axis padding fraction")
@@ -359,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--out", type=Path, default=cache_dir("body") / "report.json")
     r.add_argument("--circuit-store", type=Path, default=default_circuit_store())
     r.add_argument("--heldout", type=Path, default=None,
-                   help="JSON {val: [ids], test: [ids]}: evaluate on these samples")
+                   help="JSON {val: [ids], test: [ids]} or a checkpoint that recorded them: "
+                        "evaluate on these samples")
     d = sub.add_parser("dtcheck", help="physics step 1e-4 vs 1e-5 s on seven 4 s samples")
     d.add_argument("--out", type=Path, default=cache_dir("body") / "dt_check.json")
     d.set_defaults(func=lambda a: _write_json(dt_check(), a.out))
