@@ -509,7 +509,7 @@ def train_surrogate(splits: dict[str, Split], cfg: SurrogateConfig, frame_dt_s: 
         model.eval()
         with torch.no_grad():
             best = float(_loss(model, va_act, va_ch, va_pts, cfg, target_speed=va_v))
-        best_state = {k: v.detach().clone() for k, v in _tensors(model).items()}
+        best_state = _snapshot(model)
         hist["init"]["val_loss"] = best
     t0 = time.perf_counter()
     bar = bar_(range(cfg.epochs), desc="FNO epochs", **({} if progress else {"disable": True}))
@@ -551,7 +551,7 @@ def train_surrogate(splits: dict[str, Split], cfg: SurrogateConfig, frame_dt_s: 
         hist["val_loss"].append(vl)
         if vl < best:
             best, hist["best_epoch"] = vl, ep
-            best_state = {k: v.detach().clone() for k, v in _tensors(model).items()}
+            best_state = _snapshot(model)
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(train=f"{tot / len(train):.4f}", val=f"{vl:.4f}")
         if time_budget_s is not None and time.perf_counter() - t0 > time_budget_s:
@@ -660,6 +660,11 @@ def calibrate(model: Surrogate, val: Split, frame_dt_s: float, body_length_um: f
 def _tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     """The state dict without neuralop's non-tensor ``_metadata`` entries."""
     return {k: v for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)}
+
+
+def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached copy of :func:`_tensors` (best-validation weights)."""
+    return {k: v.detach().clone() for k, v in _tensors(model).items()}
 
 
 def save_surrogate(model: Surrogate, path: str | Path, history: dict | None = None) -> Path:

@@ -47,6 +47,14 @@ def _read(out: Path) -> dict:
     return json.loads(out.read_text()) if out.exists() else {"rows": {}}
 
 
+def _sorted_rows(table: dict) -> list[tuple[str, dict]]:
+    """The rows in reading order: the table's own order (the size sweep by size)."""
+    order = {lab: i for i, (lab, *_) in enumerate(TABLES.get(table.get("name", ""), []))}
+    if table.get("name") == "sweep":
+        order.update({f"GRU-{h}": h for h in (2, 4, 8, 16, 32, 64)})
+    return sorted(table["rows"].items(), key=lambda kv: order.get(kv[0], 999))
+
+
 def _write(out: Path, table: dict) -> None:
     """Write ``table``, first merging in rows that another process running the same table
     (same settings, other ``rows``) wrote meanwhile; an exclusive lock on ``<out>.lock``
@@ -61,9 +69,7 @@ def _write(out: Path, table: dict) -> None:
         if all(disk.get(k) == table.get(k) for k in SETTINGS):
             for label, row in disk["rows"].items():
                 table["rows"].setdefault(label, row)
-        order = {lab: i for i, (lab, *_) in enumerate(TABLES.get(table.get("name", ""), []))}
-        table["rows"] = dict(sorted(table["rows"].items(),
-                                    key=lambda kv: order.get(kv[0], len(order))))
+        table["rows"] = dict(_sorted_rows(table))
         with atomic_path(out) as tmp:
             tmp.write_text(json.dumps(table, indent=1) + "\n")
 
@@ -171,11 +177,12 @@ def run_experiment(name: str, data_dir, out, *, runs: int = 3, epochs: int = 300
         _write(out, table)
     _write(out, table)  # merges rows finished meanwhile by other processes
     complete = all(lab in table["rows"] for lab in labels)
-    if name == "inputs" and complete and "saliency" not in table:
-        table["saliency"] = _saliency(out, table, data, split)
-    if name == "inputs" and complete and "paired" not in table:
-        table["paired"] = _paired(out, table, data, split)
-    _write(out, table)
+    if name == "inputs" and complete and not {"saliency", "paired"} <= table.keys():
+        if "saliency" not in table:
+            table["saliency"] = _saliency(out, table, data, split)
+        if "paired" not in table:
+            table["paired"] = _paired(out, table, data, split)
+        _write(out, table)
     return markdown(table)
 
 
@@ -262,10 +269,7 @@ def _per_scenario(results, data, test_idx) -> dict:
 def markdown(table: dict) -> str:
     """The table as Markdown: mean +- sd over runs, in the data's unit and z-scored."""
     unit = table.get("unit", "mV")
-    order = {lab: i for i, (lab, *_) in enumerate(TABLES.get(table.get("name", ""), []))}
-    order.update({f"GRU-{h}": h for h in (2, 4, 8, 16, 32, 64)} if table.get("name") == "sweep"
-                 else {})
-    rows = sorted(table["rows"].items(), key=lambda kv: order.get(kv[0], 999))
+    rows = _sorted_rows(table)
     lines = [f"| model | params | train RMSE ({unit}) | val RMSE ({unit}) | test RMSE ({unit}) "
              f"| test nRMSE | best epochs | paper test RMSE |",
              "|---|---|---|---|---|---|---|---|"]
