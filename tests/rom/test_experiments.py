@@ -85,3 +85,32 @@ def test_rows_subset_and_concurrent_writes_merge(tmp_path):
     # ... but rows of other settings are not merged in
     _write(out, dict(stale, epochs=2, rows={"GRU-64": {"test_rmse": 1.0}}))
     assert list(_read(out)["rows"]) == ["GRU-64"]
+
+
+def test_plot_table_draws_rows_and_baselines():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+    import pytest
+
+    from wormlab.rom._plots import plot_table
+
+    def row(kind, hidden, test):
+        return dict(kind=kind, hidden=hidden, dropped=[], train_rmse=test - 2, train_rmse_sd=0.1,
+                    test_rmse=test, test_rmse_sd=0.3)
+
+    table = {"name": "sweep", "runs": 10, "epochs": 1000, "unit": "mV",
+             "rows": {"GRU-8": row("gru", 8, 10.4), "GRU-2": row("gru", 2, 11.0)},
+             "baselines": {"constant_mean": {"test_rmse": 12.4, "test_nrmse": 0.96},
+                           "mean_trace": {"test_rmse": 12.1, "test_nrmse": 0.94}}}
+    fig = plot_table(table)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["GRU-2", "GRU-8"]  # by size
+    test_pts = [c for c in ax.containers if c.get_label() == "test"][0]
+    np.testing.assert_allclose(np.asarray(test_pts.lines[0].get_xdata(), float), [11.0, 10.4])
+    assert sorted(round(l.get_xdata()[0], 3) for l in ax.lines if l.get_linestyle() in ("--", ":")) \
+        == [12.1, 12.4]
+    assert "10 runs × 1000 epochs" in ax.get_title()
+    with pytest.raises(ValueError, match="no rows"):
+        plot_table({"name": "two", "rows": {}})

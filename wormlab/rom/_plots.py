@@ -84,3 +84,37 @@ def plot_hidden(t_s, hidden, outputs, output_names, *, fig=None):
     a2.legend(fontsize=7, ncol=4)
     fig.tight_layout()
     return fig
+
+
+def plot_table(table: dict, *, fig=None):
+    """Test RMSE (mean ± sd over runs, data unit) of every row of an experiment table, with the
+    train RMSE beside it and the constant-mean / mean-trace baselines as vertical lines."""
+    import matplotlib.pyplot as plt
+
+    from ._experiments import _sorted_rows
+
+    rows = _sorted_rows(table)
+    if not rows:
+        raise ValueError(f"table {table.get('name', '?')!r} has no rows to plot")
+    unit = table.get("unit", "mV")
+    labels = [label for label, _ in rows]
+    y = np.arange(len(rows))
+    fig = fig or plt.figure(figsize=(8.5, 1.2 + 0.45 * len(rows)))
+    ax = fig.add_subplot(111)
+    for key, dy, colour in (("train", 0.18, "0.6"), ("test", -0.18, "C0")):
+        mean = [r[f"{key}_rmse"] for _, r in rows]
+        sd = [r[f"{key}_rmse_sd"] for _, r in rows]
+        ax.errorbar(mean, y + dy, xerr=sd, fmt="o", color=colour, capsize=3, label=key)
+    for name, style in (("constant_mean", "--"), ("mean_trace", ":")):
+        b = table.get("baselines", {}).get(name)
+        if b is not None:
+            ax.axvline(b["test_rmse"], color="k", ls=style, lw=1,
+                       label=f"{name.replace('_', ' ')} (test)")
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"RMSE ({unit}), mean ± sd over {table.get('runs', '?')} runs")
+    ax.set_title(f"{table.get('name', '')}: {table.get('runs', '?')} runs × "
+                 f"{table.get('epochs', '?')} epochs (synthetic data)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    return fig
