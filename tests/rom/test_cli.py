@@ -41,3 +41,12 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert "a.dat:2: non-numeric value 'oops'" in capsys.readouterr().err
     rc = wormlab_main(["rom", "train", "--data", str(tmp_path / "missing"), "--json"])
     assert rc == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_cli_rejects_empty_models(tmp_path, capsys):
+    rom.write_text_dir(rom.smoke_dataset().subset(range(4)), tmp_path)
+    base = ["rom", "train", "--data", str(tmp_path), "--epochs", "1", "--quiet", "--json"]
+    assert wormlab_main(base + ["--hidden", "0"]) == 2
+    assert "hidden units must be >= 1, got 0" in capsys.readouterr().err
+    assert wormlab_main(base + ["--drop-inputs", "PLML,PLMR,AVBL,AVBR"]) == 2
+    assert "no input column left" in capsys.readouterr().err

@@ -131,6 +131,8 @@ def _indices(names, wanted, kind):
     missing = [w for w in wanted if w not in names]
     if missing:
         raise KeyError(f"unknown {kind} column(s) {missing}; available: {names}")
+    if not wanted:
+        raise ValueError(f"no {kind} column left: a model needs at least one {kind}")
     return [names.index(w) for w in wanted]
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from wormlab.rom._format import SequenceSet
-from wormlab.rom._models import RomModel
+from wormlab.rom._models import CELLS, RomModel
 from wormlab.runs import progress, seed_everything
 
 
@@ -25,6 +25,12 @@ from wormlab.runs import progress, seed_everything
 class ModelConfig:
     kind: str = "gru"  # rnn | lstm | gru
     hidden: int = 8
+
+    def __post_init__(self):
+        if self.kind not in CELLS:
+            raise ValueError(f"unknown model {self.kind!r}; available: {sorted(CELLS)}")
+        if self.hidden < 1:
+            raise ValueError(f"hidden units must be >= 1, got {self.hidden}")
 
 
 NORMALISE = ("zscore", "outputs", "none")
