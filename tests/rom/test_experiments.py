@@ -114,3 +114,46 @@ def test_plot_table_draws_rows_and_baselines():
     assert "10 runs × 1000 epochs" in ax.get_title()
     with pytest.raises(ValueError, match="no rows"):
         plot_table({"name": "two", "rows": {}})
+
+
+
+def test_two_table_reports_each_scenario(tmp_path):
+    import dataclasses
+
+    import numpy as np
+    import torch
+
+    from wormlab.rom._experiments import _slug, model_dir
+    from wormlab.rom._train import SplitConfig, split_indices
+
+    small = rom.smoke_dataset().resample(5)
+    # scenario tags as the two-scenario generator writes them (synthetic_000_s0_<recipe>)
+    names = [f"synthetic_{i:03d}_s{i % 2}_x" for i in range(len(small))]
+    data = dataclasses.replace(small, names=names)
+    rom.save_npz(data, tmp_path / "d.npz")
+    out = tmp_path / "two.json"
+    md = run_experiment("two", tmp_path / "d.npz", out, runs=2, epochs=1, show_progress=False)
+    two = json.loads(out.read_text())
+    test = split_indices(data, SplitConfig(seed=0))["test"]
+    expect_n = {t: sum(f"_{t}_" in names[i] for i in test) for t in ("s0", "s1")}
+    for label, row in two["rows"].items():
+        ps = row["per_scenario_test_rmse"]
+        assert {t: p["n_sequences"] for t, p in ps.items()} == {
+            t: n for t, n in expect_n.items() if n}
+        # recomputed from the saved checkpoints, sequence set by sequence set
+        for tag, p in ps.items():
+            idx = [i for i in test if f"_{tag}_" in names[i]]
+            y = torch.as_tensor(data.outputs[:, idx], dtype=torch.float32)
+            vals = [float((rom.load_model(model_dir(out) / f"{_slug(label)}_run{r}.safetensors")
+                           .predict(data.inputs[:, idx]) - y).pow(2).mean().sqrt())
+                    for r in range(2)]
+            np.testing.assert_allclose([p["mean"], p["sd"]], [np.mean(vals), np.std(vals, ddof=1)],
+                                       rtol=1e-5)
+    tr = data.outputs[:, split_indices(data, SplitConfig(seed=0))["train"]]
+    for tag, n in expect_n.items():
+        idx = [i for i in test if f"_{tag}_" in names[i]]
+        want = np.sqrt(((data.outputs[:, idx] - tr.mean(axis=(0, 1))) ** 2).mean())
+        got = two["baselines"]["constant_mean"]["per_scenario_test_rmse"][tag]
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+    assert "Test RMSE per scenario" in md and "s1 = nictation" in md
+    assert "| *mean training trace* | " in md.split("Test RMSE per scenario")[1]

@@ -75,6 +75,8 @@ def _write(out: Path, table: dict) -> None:
 
 
 SETTINGS = ("data", "runs", "epochs", "patience", "lr", "split_seed", "batch_size", "clip_grad")
+SCENARIO_NAMES = {"s0": "forward crawling", "s1": "nictation"}  # name tags of `two` data
+BASELINE_LABELS = {"constant_mean": "constant training mean", "mean_trace": "mean training trace"}
 
 
 def _reuse(out: Path, table: dict, label: str, drop) -> dict | None:
@@ -125,7 +127,8 @@ def run_experiment(name: str, data_dir, out, *, runs: int = 3, epochs: int = 300
     tcfg = TrainConfig(epochs=epochs, lr=lr, patience=patience, batch_size=batch_size,
                        clip_grad=clip_grad)
     split = split_indices(data, SplitConfig(seed=split_seed))
-    if "baselines" not in table:
+    if "baselines" not in table or (name == "two" and "per_scenario_test_rmse"
+                                    not in table["baselines"]["constant_mean"]):
         table["baselines"] = mean_baselines(data, split_seed)
     # pending rows of one (kind, dropped inputs) train side by side, in groups of at most
     # MAX_PACKED_HIDDEN hidden units, and the JSON is written after every group (resumable)
@@ -283,14 +286,25 @@ def markdown(table: dict) -> str:
             f"| {r['test_nrmse']:.3g} ± {r['test_nrmse_sd']:.2g} "
             f"| {', '.join(str(e) for e in r['best_epochs'])} "
             f"| {'' if paper is None else f'{paper:.3g}'} |")
-    if "baselines" in table:
-        b = table["baselines"]
-        lines.append(
-            f"| *constant training mean* | 0 | | | {b['constant_mean']['test_rmse']:.3g} "
-            f"| {b['constant_mean']['test_nrmse']:.3g} | | |")
-        lines.append(
-            f"| *mean training trace* | 0 | | | {b['mean_trace']['test_rmse']:.3g} "
-            f"| {b['mean_trace']['test_nrmse']:.3g} | | |")
+    for name, b in table.get("baselines", {}).items():
+        lines.append(f"| *{BASELINE_LABELS[name]}* | 0 | | | {b['test_rmse']:.3g} "
+                     f"| {b['test_nrmse']:.3g} | | |")
+    scen = [(label, r["per_scenario_test_rmse"]) for label, r in rows
+            if r.get("per_scenario_test_rmse")]
+    if scen:
+        tags = sorted({t for _, ps in scen for t in ps})
+        lines += ["", f"Test RMSE per scenario ({unit}, mean ± sd over runs; "
+                  + ", ".join(f"{t} = {SCENARIO_NAMES.get(t, t)}" for t in tags) + ")", "",
+                  "| model | " + " | ".join(tags) + " |", "|---|" + "---|" * len(tags)]
+        for label, ps in scen:
+            lines.append(f"| {label} | " + " | ".join(
+                f"{ps[t]['mean']:.3g} ± {ps[t]['sd']:.2g} ({ps[t]['n_sequences']} seq)"
+                if t in ps else "" for t in tags) + " |")
+        for name, b in table.get("baselines", {}).items():
+            if "per_scenario_test_rmse" in b:
+                lines.append(f"| *{BASELINE_LABELS[name]}* | " + " | ".join(
+                    f"{b['per_scenario_test_rmse'][t]:.3g}" if t in b["per_scenario_test_rmse"]
+                    else "" for t in tags) + " |")
     if "paired" in table:
         unit_ = table.get("unit", "mV")
         lines += ["", f"Paired: test RMSE without the inputs minus with all inputs, run by run "
@@ -325,6 +339,11 @@ def mean_baselines(data, split_seed: int = 0) -> dict:
         err = te - pred
         out[name] = {"test_rmse": float(np.sqrt((err**2).mean())),
                      "test_nrmse": float(np.sqrt(((err / sd) ** 2).mean()))}
+        for tag in SCENARIO_NAMES:  # two-scenario sets: the same predictor, per scenario
+            cols = [j for j, i in enumerate(split["test"]) if f"_{tag}_" in data.names[i]]
+            if cols:
+                out[name].setdefault("per_scenario_test_rmse", {})[tag] = float(
+                    np.sqrt((err[:, cols] ** 2).mean()))
     return out
 
 
