@@ -50,3 +50,14 @@ def test_cli_rejects_empty_models(tmp_path, capsys):
     assert "hidden units must be >= 1, got 0" in capsys.readouterr().err
     assert wormlab_main(base + ["--drop-inputs", "PLML,PLMR,AVBL,AVBR"]) == 2
     assert "no input column left" in capsys.readouterr().err
+
+
+def test_cli_datasize_writes_rows(tmp_path, capsys):
+    rom.save_npz(rom.smoke_dataset().resample(5), tmp_path / "d.npz")
+    args = ["rom", "datasize", "--data", str(tmp_path / "d.npz"), "--n-test", "3", "--n-val",
+            "2", "--runs", "1", "--epochs", "1"]
+    assert wormlab_main(args + ["--ntrain", "2,7", "--out", str(tmp_path / "ds.json")]) == 0
+    rows = json.loads((tmp_path / "ds.json").read_text())
+    assert [r["ntrain"] for r in rows] == [2, 7] and rows == json.loads(capsys.readouterr().out)
+    assert wormlab_main(args + ["--ntrain", "8"]) == 2  # 12 - 3 - 2 = 7 left for training
+    assert "ntrain 8 outside 1..7" in capsys.readouterr().err

@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--epochs", type=int, default=200)
     z.add_argument("--lr", type=float, default=1e-2)
     z.add_argument("--hidden", type=int, default=8)
+    z.add_argument("--n-test", type=int, default=15, help="fixed test sequences")
+    z.add_argument("--n-val", type=int, default=10, help="fixed validation sequences")
+    z.add_argument("--out", default=None, help="also write the rows to this JSON file")
 
     s = sub.add_parser("sensitivity", help="determinism and input sensitivity of a generator "
                        "(the predictability floor of any ROM)")
@@ -187,11 +190,17 @@ def _cmd_datasize(a) -> int:
     try:
         rows = data_size_curve(load(a.data), [int(x) for x in a.ntrain.split(",")],
                                first=a.first, runs=a.runs, epochs=a.epochs, lr=a.lr,
-                               hidden=a.hidden)
+                               hidden=a.hidden, n_test=a.n_test, n_val=a.n_val)
     except (FormatError, ValueError) as exc:
         print(f"wormlab rom: error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(rows, indent=1))
+    text = json.dumps(rows, indent=1)
+    if a.out:
+        from wormlab.runs import atomic_path
+
+        with atomic_path(Path(a.out)) as tmp:
+            tmp.write_text(text + "\n")
+    print(text)
     return 0
 
 
