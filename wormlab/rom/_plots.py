@@ -91,7 +91,7 @@ def plot_table(table: dict, *, fig=None):
     train RMSE beside it and the constant-mean / mean-trace baselines as vertical lines."""
     import matplotlib.pyplot as plt
 
-    from ._experiments import _sorted_rows
+    from ._experiments import BASELINE_LABELS, _sorted_rows
 
     rows = _sorted_rows(table)
     if not rows:
@@ -109,7 +109,7 @@ def plot_table(table: dict, *, fig=None):
         b = table.get("baselines", {}).get(name)
         if b is not None:
             ax.axvline(b["test_rmse"], color="k", ls=style, lw=1,
-                       label=f"{name.replace('_', ' ')} (test)")
+                       label=f"{BASELINE_LABELS[name]} (test)")
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
     ax.set_xlabel(f"RMSE ({unit}), mean ± sd over {table.get('runs', '?')} runs")
