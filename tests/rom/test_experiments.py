@@ -109,12 +109,11 @@ def test_plot_table_draws_rows_and_baselines():
     assert [t.get_text() for t in ax.get_yticklabels()] == ["GRU-2", "GRU-8"]  # by size
     test_pts = [c for c in ax.containers if c.get_label() == "test"][0]
     np.testing.assert_allclose(np.asarray(test_pts.lines[0].get_xdata(), float), [11.0, 10.4])
-    assert sorted(round(l.get_xdata()[0], 3) for l in ax.lines if l.get_linestyle() in ("--", ":")) \
-        == [12.1, 12.4]
+    baselines = [ln for ln in ax.lines if ln.get_linestyle() in ("--", ":")]
+    assert sorted(round(ln.get_xdata()[0], 3) for ln in baselines) == [12.1, 12.4]
     assert "10 runs × 1000 epochs" in ax.get_title()
     with pytest.raises(ValueError, match="no rows"):
         plot_table({"name": "two", "rows": {}})
-
 
 
 def test_two_table_reports_each_scenario(tmp_path):
@@ -150,7 +149,7 @@ def test_two_table_reports_each_scenario(tmp_path):
             np.testing.assert_allclose([p["mean"], p["sd"]], [np.mean(vals), np.std(vals, ddof=1)],
                                        rtol=1e-5)
     tr = data.outputs[:, split_indices(data, SplitConfig(seed=0))["train"]]
-    for tag, n in expect_n.items():
+    for tag in expect_n:
         idx = [i for i in test if f"_{tag}_" in names[i]]
         want = np.sqrt(((data.outputs[:, idx] - tr.mean(axis=(0, 1))) ** 2).mean())
         got = two["baselines"]["constant_mean"]["per_scenario_test_rmse"][tag]

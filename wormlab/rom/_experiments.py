@@ -18,6 +18,7 @@ from wormlab.rom._train import (
     MAX_PACKED_HIDDEN,
     SplitConfig,
     TrainConfig,
+    _tensors,
     rmse,
     split_indices,
     train_many,
@@ -127,9 +128,8 @@ def run_experiment(name: str, data_dir, out, *, runs: int = 3, epochs: int = 300
     tcfg = TrainConfig(epochs=epochs, lr=lr, patience=patience, batch_size=batch_size,
                        clip_grad=clip_grad)
     split = split_indices(data, SplitConfig(seed=split_seed))
-    if "baselines" not in table or (name == "two" and "per_scenario_test_rmse"
-                                    not in table["baselines"]["constant_mean"]):
-        table["baselines"] = mean_baselines(data, split_seed)
+    # recomputed on every run (cheap), so older tables gain baselines added since
+    table["baselines"] = mean_baselines(data, split_seed)
     # pending rows of one (kind, dropped inputs) train side by side, in groups of at most
     # MAX_PACKED_HIDDEN hidden units, and the JSON is written after every group (resumable)
     groups: list[tuple[tuple, list]] = []
@@ -249,21 +249,19 @@ def _paired(out: Path, table: dict, data, split) -> dict:
     return res
 
 
-def _per_scenario(results, data, test_idx) -> dict:
-    """Test RMSE of the sequences whose names carry scenario tag ``s0`` / ``s1``."""
-    import torch
+def _by_scenario(names, idx) -> dict[str, list[int]]:
+    """``idx`` grouped by the scenario tag in the sequence names (``synthetic_000_s0_...``);
+    tags with no sequence are left out."""
+    groups = {tag: [i for i in idx if f"_{tag}_" in names[i]] for tag in SCENARIO_NAMES}
+    return {tag: g for tag, g in groups.items() if g}
 
+
+def _per_scenario(results, data, test_idx) -> dict:
+    """Test RMSE of each scenario's test sequences, mean and sd over the runs' models."""
     out = {}
-    for tag in ("s0", "s1"):
-        idx = [i for i in test_idx if f"_{tag}_" in data.names[i]]
-        if not idx:
-            continue
-        vals = []
-        for r in results:
-            with torch.no_grad():
-                y = torch.as_tensor(data.outputs[:, idx], dtype=torch.float32)
-                p = r.model.predict(data.inputs[:, idx])
-                vals.append(float((p - y).pow(2).mean().sqrt()))
+    for tag, idx in _by_scenario(data.names, test_idx).items():
+        x, y = _tensors(data, idx)
+        vals = [rmse(r.model, x, y)[0] for r in results]
         out[tag] = {"mean": float(np.mean(vals)), "sd": float(np.std(vals, ddof=1))
                     if len(vals) > 1 else 0.0, "n_sequences": len(idx)}
     return out
@@ -339,11 +337,11 @@ def mean_baselines(data, split_seed: int = 0) -> dict:
         err = te - pred
         out[name] = {"test_rmse": float(np.sqrt((err**2).mean())),
                      "test_nrmse": float(np.sqrt(((err / sd) ** 2).mean()))}
-        for tag in SCENARIO_NAMES:  # two-scenario sets: the same predictor, per scenario
-            cols = [j for j, i in enumerate(split["test"]) if f"_{tag}_" in data.names[i]]
-            if cols:
-                out[name].setdefault("per_scenario_test_rmse", {})[tag] = float(
-                    np.sqrt((err[:, cols] ** 2).mean()))
+        # two-scenario sets: the same predictor, per scenario (columns of the test block)
+        col = {i: j for j, i in enumerate(split["test"])}
+        for tag, idx in _by_scenario(data.names, split["test"]).items():
+            out[name].setdefault("per_scenario_test_rmse", {})[tag] = float(
+                np.sqrt((err[:, [col[i] for i in idx]] ** 2).mean()))
     return out
 
 
