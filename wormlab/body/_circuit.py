@@ -1,9 +1,9 @@
 """Circuit-driven activations: muscle calcium of :mod:`wormlab.circuit` (c302 C1, 302 neurons +
 95 muscles) -> :func:`wormlab.body.calcium_to_activation` -> the body (issue 7, items 1 and 3).
 
-:func:`circuit_muscle_calcium` runs the circuit in frame-long segments (continuing from the
-final state, ``y0``) and reads the muscle cells' calcium-pool state after each segment, so the
-(T, B, 95) calcium trace is sampled on the body's frame grid. The default stimulus is a
+:func:`circuit_muscle_calcium` runs the circuit in one :func:`wormlab.circuit.simulate` call
+that records the muscle cells' calcium-pool state (``record={"ca": muscles}``) on a grid holding
+every frame time, so the (T, B, 95) calcium trace is sampled on the body's frame grid. The default stimulus is a
 forward-locomotion drive: a constant current into the forward command interneurons AVBL/AVBR
 plus c302's own posterior-touch input (PLML/PLMR offset current). All of it is **synthetic**.
 """
@@ -35,49 +35,42 @@ def circuit_muscle_calcium(T: int, frame_dt_s: float = 0.04, stimulus=None, net=
     ``warmup_ms`` (the initial transient is discarded). ``batch``: B (e.g. with pulse
     amplitudes of shape (B,)).
     """
+    import math
     import time
 
-    from wormlab.circuit import STATE_NAMES, build_network, simulate
+    from wormlab.circuit import build_network, simulate
 
     net = net if net is not None else build_network()
     stim = forward_stimulus() if stimulus is None else stimulus
     missing = [m for m in MUSCLES if m not in net.index]
     if missing:
         raise ValueError(f"the circuit has no muscle cells {missing[:5]}...")
-    idx = torch.tensor([net.index[m] for m in MUSCLES])
-    ica, iv = STATE_NAMES.index("ca"), STATE_NAMES.index("v")
+    if T < 1:
+        raise ValueError(f"T must be >= 1 frame, got {T}")
+    seg_steps = round(frame_dt_s * 1000.0 / dt_ms)
+    warm_steps = round(warmup_ms / dt_ms)
+    if abs(seg_steps * dt_ms - frame_dt_s * 1000.0) > 1e-9 or abs(
+            warm_steps * dt_ms - warmup_ms) > 1e-9:
+        raise ValueError(f"frame_dt_s={frame_dt_s} s and warmup_ms={warmup_ms} must be "
+                         f"multiples of dt_ms={dt_ms}")
+    # one simulate call; record muscle [Ca] and V on a grid that contains every frame time
+    every = math.gcd(seg_steps, warm_steps) if warm_steps else seg_steps
+    total = warm_steps + (T - 1) * seg_steps
     t0 = time.perf_counter()
-    y = None
-    if warmup_ms > 0:
+    if total == 0:
+        y = net.initial_state(batch)
+        idx = torch.tensor(net.indices(MUSCLES))
+        ca = y[None, :, net.state_index("ca"), idx]
+        v = y[None, :, net.state_index("v"), idx]
+    else:
         with torch.no_grad():
-            y = simulate(net, stim, warmup_ms, dt_ms, record=[], compile=compile,
-                         batch=batch).y_final
-    seg = frame_dt_s * 1000.0
-    ca, v = [], []
-    it = range(T)
-    if progress:
-        from wormlab.runs import progress as bar
-        it = bar(it, desc="circuit frames", total=T)
-    for k in it:
-        if k > 0:
-            with torch.no_grad():
-                y = simulate(net, _shift(stim, warmup_ms + (k - 1) * seg), seg, dt_ms,
-                             record=[], y0=y, compile=compile, batch=batch).y_final
-        state = y if y is not None else net.initial_state(batch)
-        ca.append(state[:, ica, idx].clone())
-        v.append(state[:, iv, idx].clone())
-    return {"ca_mM": torch.stack(ca).double(), "v_mV": torch.stack(v).double(),
+            res = simulate(net, stim, total * dt_ms, dt_ms, record_every=every,
+                           record={"ca": list(MUSCLES), "v": list(MUSCLES)},
+                           compile=compile, batch=batch, show_progress=progress)
+        pick = torch.arange(warm_steps // every, total // every + 1, seg_steps // every)
+        ca, v = res.states["ca"][pick], res.states["v"][pick]
+    return {"ca_mM": ca.double(), "v_mV": v.double(),
             "t_s": np.arange(T) * frame_dt_s, "wall_s": time.perf_counter() - t0}
-
-
-def _shift(stim, offset_ms: float):
-    """The stimulus as seen by a run that starts at ``offset_ms`` (pulses moved earlier)."""
-    from wormlab.circuit import Pulse, Stimulus
-
-    if stim.waveforms:
-        raise ValueError("segmented circuit runs support pulse stimuli only")
-    return Stimulus(pulses=[Pulse(p.target, p.delay_ms - offset_ms, p.duration_ms, p.amplitude_nA)
-                            for p in stim.pulses])
 
 
 def circuit_activations(T: int, frame_dt_s: float = 0.04, avb_nA=(0.002, 0.003, 0.005),

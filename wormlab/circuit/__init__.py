@@ -2,12 +2,15 @@
 
 >>> from wormlab import circuit
 >>> net = circuit.build_network()                       # c302 C1 Full, exact c302 wiring
->>> res = circuit.simulate(net, "c302", duration_ms=100, dt_ms=0.05, record=["AVAL", "PLML"])
->>> res.v_mV.shape                                       # (T, B, K) time-first, mV
-torch.Size([2001, 1, 2])
+>>> res = circuit.simulate(net, "c302", duration_ms=100, record=["AVAL", "ca:MDL07"])
+>>> res.v_mV.shape, res.states["ca"].shape               # (T, B, K) time-first, mV / mM
+(torch.Size([1001, 1, 1]), torch.Size([1001, 1, 1]))
 
 Units: mV, ms, nA (stimuli), nS (synapses, gaps), mS/cm^2 (channel densities), mM.
-The NEURON reference (c302 + jNeuroML + NEURON CVODE) is in :mod:`wormlab.circuit.reference`.
+Mechanisms are plug-ins (:class:`Mechanism`, :data:`MECHANISMS`); :class:`SimConfig` and
+:data:`SOLVERS` say how to integrate (default RK4 at :data:`DEFAULT_DT_MS`); gradients use a
+discrete adjoint of the RK4 step. The NEURON reference (c302 + jNeuroML + NEURON CVODE) is in
+:mod:`wormlab.circuit.reference`.
 """
 
 from wormlab.circuit._build import (
@@ -17,7 +20,15 @@ from wormlab.circuit._build import (
     spec_from_connectome,
     subset_spec,
 )
-from wormlab.circuit._mechanisms import MECHANISMS
+from wormlab.circuit._mechanisms import (
+    BOUNDS,
+    MECHANISMS,
+    ExtraK,
+    Gate,
+    Mechanism,
+    Param,
+    register_mechanism,
+)
 from wormlab.circuit._network import (
     CELL_PARAMS,
     STATE_NAMES,
@@ -28,13 +39,24 @@ from wormlab.circuit._network import (
     save_parameters,
 )
 from wormlab.circuit._nml import NetSpec, NMLFormatError, read_net_nml
-from wormlab.circuit._simulate import Result, check_gradients, check_state, simulate
+from wormlab.circuit._population import simulate_population
+from wormlab.circuit._simulate import (
+    DEFAULT_DT_MS,
+    SOLVERS,
+    Result,
+    SimConfig,
+    Solver,
+    check_gradients,
+    check_state,
+    simulate,
+)
 from wormlab.circuit._stimulus import Pulse, Stimulus, Waveform
 
 __all__ = [
-    "CELL_PARAMS", "MECHANISMS", "STATE_NAMES", "CircuitBlowUpError", "NMLFormatError",
-    "NetSpec", "Network", "NetworkConfig", "Pulse", "Result", "Stimulus", "Waveform",
+    "BOUNDS", "CELL_PARAMS", "DEFAULT_DT_MS", "MECHANISMS", "SOLVERS", "STATE_NAMES",
+    "CircuitBlowUpError", "ExtraK", "Gate", "Mechanism", "NMLFormatError", "NetSpec", "Network",
+    "NetworkConfig", "Param", "Pulse", "Result", "SimConfig", "Solver", "Stimulus", "Waveform",
     "build_network", "c302_network_path", "check_gradients", "check_state", "default_stimulus",
-    "load_parameters", "read_net_nml", "save_parameters", "simulate", "spec_from_connectome",
-    "subset_spec",
+    "load_parameters", "read_net_nml", "register_mechanism", "save_parameters", "simulate",
+    "simulate_population", "spec_from_connectome", "subset_spec",
 ]

@@ -122,12 +122,14 @@ def subset_spec(spec: NetSpec, names) -> NetSpec:
 
 
 def build_network(config: NetworkConfig | dict | str | Path | NetSpec | None = None,
-                  **overrides) -> Network:
+                  mechanisms=(), **overrides) -> Network:
     """Build a :class:`Network`.
 
     ``config`` may be a :class:`NetworkConfig`, a dict of its fields, a path to a
     ``*.net.nml``, a :class:`NetSpec`, or None (c302 C1 Full). Keyword overrides set config
     fields, e.g. ``build_network(source="connectome", dataset="witvliet8")``.
+    ``mechanisms``: extra :class:`~wormlab.circuit.Mechanism` objects (or registered names)
+    added to C1's, e.g. ``[circuit.ExtraK(where=("AVA",))]``.
     """
     if isinstance(config, NetSpec):
         spec = config
@@ -149,7 +151,8 @@ def build_network(config: NetworkConfig | dict | str | Path | NetSpec | None = N
             raise ValueError(f"source={cfg.source!r}; choose 'c302' or 'connectome'")
     if cfg.cells:
         spec = subset_spec(spec, list(cfg.cells))
-    net = Network(spec, share=cfg.share, syn_kinetics=cfg.syn_kinetics)
+    net = Network(spec, share=cfg.share, syn_kinetics=cfg.syn_kinetics,
+                  mechanisms=(*cfg.mechanisms, *mechanisms))
     net.config = cfg
     return net
 

@@ -13,24 +13,11 @@ from torch import nn
 from wormlab.circuit import _mechanisms as mech
 from wormlab.circuit._nml import CaGate, CellType, Channel, Gate, NetSpec, SynapseType
 
-# state rows of y (B, S, N): 7 cell states, then one synaptic activation row per kinetic group
-STATE_NAMES = ("v", "n", "p", "q", "e", "f", "ca")
-GATES = ("n", "p", "q", "e", "f")
-N_CELL_STATES = len(STATE_NAMES)
-
-# cell-level parameters: name -> (unit, how to read it from a NetSpec cell type / channels)
-CELL_PARAMS: dict[str, str] = {
-    "c_m": "uF/cm^2", "g_leak": "mS/cm^2", "e_leak": "mV",
-    "g_kslow": "mS/cm^2", "e_kslow": "mV", "g_kfast": "mS/cm^2", "e_kfast": "mV",
-    "g_ca": "mS/cm^2", "e_ca": "mV",
-    "tau_n": "ms", "mid_n": "mV", "scale_n": "mV",
-    "tau_p": "ms", "mid_p": "mV", "scale_p": "mV",
-    "tau_q": "ms", "mid_q": "mV", "scale_q": "mV",
-    "tau_e": "ms", "mid_e": "mV", "scale_e": "mV",
-    "tau_f": "ms", "mid_f": "mV", "scale_f": "mV",
-    "h_alpha": "1", "h_ca_half": "mM", "h_k": "mM",
-    "tau_ca": "ms", "rho_ca": "mol/(m A s)",
-}
+# Cell-parameter names and units of the C1 mechanisms (derived from them; plug-ins add more).
+CELL_PARAMS: dict[str, str] = {p.name: p.unit for m in mech.C1_CELL_MECHANISMS for p in m.params}
+# State rows of the default C1 layout (derived: V, gates, custom states, synaptic activation).
+STATE_NAMES = ("v", *(g.state for m in mech.C1_CELL_MECHANISMS for g in m.gates),
+               *(s for m in mech.C1_CELL_MECHANISMS for s in m.states))
 SHARING = ("type", "class", "cell")
 
 
@@ -53,6 +40,8 @@ class NetworkConfig:
             activation s per presynaptic cell serves all of them (exact for C1: all four types
             have identical kinetics); ``"per_type"`` keeps one s per type and cell.
         cells: optional subset of cell names (a sub-circuit); empty = all.
+        mechanisms: names of extra mechanisms from :data:`wormlab.circuit.MECHANISMS` added to
+            C1's (e.g. ``("k_extra",)``); objects go to ``build_network(mechanisms=...)``.
     """
 
     source: str = "c302"
@@ -61,6 +50,7 @@ class NetworkConfig:
     share: str = "type"
     syn_kinetics: str = "shared"
     cells: tuple[str, ...] = ()
+    mechanisms: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -112,17 +102,19 @@ def _cell_class(name: str, kind: str) -> str:
 class Network(nn.Module):
     """c302 C1 network: single-compartment cells, graded synapses, gap junctions.
 
-    All parameters are ``nn.Parameter`` in physical units (see :data:`CELL_PARAMS` and the
-    mechanism table in :mod:`wormlab.circuit._mechanisms`). Cell parameters have shape ``(G,)``
-    with ``G`` groups (``share``); after :meth:`batched` every parameter gains a leading batch
-    dimension ``B`` so B parameter sets run at once.
+    The network is assembled from :mod:`mechanisms <wormlab.circuit._mechanisms>`: each declares
+    its parameters, gates and states, and the network builds the state layout
+    (:attr:`layout`: V, every gate, every custom state, the synaptic activations) from the
+    mechanisms present. All parameters are ``nn.Parameter`` in physical units; cell parameters
+    have shape ``(G,)`` with ``G`` groups (``share``); after :meth:`batched` every parameter
+    gains a leading batch dimension ``B`` so B parameter sets run at once.
 
     ``forward(t, y)`` is the ODE right-hand side (no stimulus) for ``torchdiffeq.odeint``:
-    ``y`` has shape ``(B, S, N)`` with S = 7 cell states (V mV, n, p, q, e, f, [Ca] mM) plus one
-    synaptic activation row per kinetic group.
+    ``y`` has shape ``(B, S, N)`` with ``S = len(net.state_names)``.
     """
 
-    def __init__(self, spec: NetSpec, share: str = "type", syn_kinetics: str = "shared"):
+    def __init__(self, spec: NetSpec, share: str = "type", syn_kinetics: str = "shared",
+                 mechanisms=()):
         super().__init__()
         if share not in SHARING:
             raise ValueError(f"share={share!r}; choose one of {SHARING}")
@@ -137,6 +129,25 @@ class Network(nn.Module):
                       for i in range(self.n_cells)]
         self.classes = [_cell_class(n, k) for n, k in zip(self.names, self.kinds)]
 
+        # --- mechanisms: C1's, then plug-ins; parameter names must be unique
+        extra = mech.resolve(mechanisms)
+        self.cell_mechanisms: list[mech.Mechanism] = [*mech.C1_CELL_MECHANISMS, *extra]
+        self.connection_mechanisms = list(mech.C1_CONNECTION_MECHANISMS)
+        seen: dict[str, str] = {}
+        for m in self.cell_mechanisms + self.connection_mechanisms:
+            for p in m.params:
+                if p.name in seen:
+                    raise ValueError(f"parameter {p.name!r} of mechanism {m.name!r} is already "
+                                     f"declared by {seen[p.name]!r}")
+                seen[p.name] = m.name
+        self.param_info: dict[str, mech.Param] = {
+            p.name: p for m in self.cell_mechanisms + self.connection_mechanisms
+            for p in m.params}
+        self.param_mechanism = seen
+        self.provenance: dict[str, dict] = {
+            k: {"provenance": p.provenance, "source": p.source}
+            for k, p in self.param_info.items()}
+
         # --- cell parameter groups
         if share == "type":
             keys = list(spec.cell_type)
@@ -149,16 +160,43 @@ class Network(nn.Module):
         self.group_names = group_names
         self.register_buffer("group", torch.tensor(gidx, dtype=torch.long), persistent=False)
         first = {g: i for i, g in reversed(list(enumerate(gidx)))}
-        values = {}
+        values: dict[str, list[float]] = {}
         for g in range(len(group_names)):
             i = first[g]
             ct = spec.cell_types[spec.cell_type[i]]
             v = _cell_values(ct, spec.channels, spec.ca_pool)
             for k, x in v.items():
                 values.setdefault(k, []).append(x)
-        # each group must be homogeneous in the source (it is, by construction of the keys)
-        self.params = nn.ParameterDict(
-            {k: nn.Parameter(torch.tensor(values[k], dtype=torch.float64)) for k in CELL_PARAMS})
+        self.cell_param_names: list[str] = []
+        params: dict[str, nn.Parameter] = {}
+        for m in self.cell_mechanisms:
+            for p in m.params:
+                if p.default is not None:
+                    vals = [p.default] * len(group_names)
+                elif p.name in values:
+                    vals = values[p.name]
+                else:
+                    raise ValueError(f"parameter {p.name!r} of mechanism {m.name!r} has no "
+                                     "default and the NeuroML file does not define it")
+                params[p.name] = nn.Parameter(torch.tensor(vals, dtype=torch.float64))
+                self.cell_param_names.append(p.name)
+        self.params = nn.ParameterDict(params)
+        # cells each mechanism acts on (None: all)
+        self.mechanism_masks: dict[str, torch.Tensor | None] = {}
+        for m in self.cell_mechanisms:
+            if m.where:
+                sel = set(m.where)
+                mask = [float(n in sel or c in sel or k in sel)
+                        for n, c, k in zip(self.names, self.classes, self.kinds)]
+                if not any(mask):
+                    raise KeyError(f"mechanism {m.name!r}: where={m.where} matches no cell, "
+                                   "class or kind of this network")
+                self.register_buffer(f"mask_{m.name}", torch.tensor(mask, dtype=torch.float64),
+                                     persistent=False)
+                self.mechanism_masks[m.name] = f"mask_{m.name}"
+            else:
+                self.mechanism_masks[m.name] = None
+
         area = [spec.cell_types[t].area_um2 for t in spec.cell_type]
         self.register_buffer("area_um2", torch.tensor(area, dtype=torch.float64))
         self.register_buffer("v_init", torch.tensor(
@@ -212,10 +250,32 @@ class Network(nn.Module):
                                                          dtype=torch.float64))
         self.params["w_gap"] = nn.Parameter(torch.tensor(gaps[:, 3], dtype=torch.float64))
 
+        # --- state layout, from the mechanisms present
+        gates = tuple(g for m in self.cell_mechanisms for g in m.gates)
+        custom = tuple(s for m in self.cell_mechanisms for s in m.states)
+        syn = ("s",) if self.n_kin == 1 else tuple(f"s{k}" for k in range(self.n_kin))
+        names = ("v", *(g.state for g in gates), *custom, *syn)
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"state names declared twice by the mechanisms: {dup}")
+        self.layout = mech.StateLayout(
+            names=names, gates=gates, custom=custom, syn=syn,
+            nonnegative=tuple(s for m in self.cell_mechanisms for s in m.nonnegative))
+        self._nonneg_rows = [names.index(s) for s in self.layout.nonnegative]
+
     # ------------------------------------------------------------------ construction helpers
     @property
     def n_states(self) -> int:
-        return N_CELL_STATES + self.n_kin
+        return len(self.layout.names)
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """Row names of the state ``y`` (B, S, N): "v", the gates, custom states, "s"..."""
+        return self.layout.names
+
+    def state_index(self, name: str) -> int:
+        """Row of state ``name`` in ``y``; unknown names raise a KeyError with suggestions."""
+        return self.layout.index(name)
 
     @property
     def batch_size(self) -> int | None:
@@ -226,6 +286,10 @@ class Network(nn.Module):
     @property
     def dtype(self) -> torch.dtype:
         return self.params["g_leak"].dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.params["g_leak"].device
 
     def indices(self, names) -> list[int]:
         """Cell indices of ``names``; unknown names raise a KeyError with suggestions."""
@@ -269,26 +333,80 @@ class Network(nn.Module):
         return new
 
     def initial_state(self, batch: int = 1, overrides: dict | None = None) -> torch.Tensor:
-        """c302 initial state: V = initMembPotential, gates at steady state, [Ca] and s zero."""
+        """c302 initial state: V = initMembPotential, gates at steady state, custom states from
+        their mechanisms ([Ca] = initial concentration), synaptic activations zero."""
         P = self.materialize(overrides)
         dt = self.dtype
         v = self.v_init.to(dt).expand(batch, -1)
         y = torch.zeros(batch, self.n_states, self.n_cells, dtype=dt, device=v.device)
         y[:, 0] = v
-        y[:, 1:6] = self.gate_inf(P, v)
-        y[:, 6] = self.ca_init.to(dt)
+        y[:, self.layout.gate_slice] = self.gate_inf(P, v)
+        for m in self.cell_mechanisms:
+            for s, x in m.initial(P, v, self).items():
+                y[:, self.layout.index(s)] = x
         return y
+
+    # ------------------------------------------------------------------ parameter metadata
+    def parameter_table(self):
+        """One row per parameter: mechanism, unit, kind, sharing, shape, current value range,
+        bounds (with their source), provenance and value source. A pandas DataFrame."""
+        import pandas as pd
+
+        rows = []
+        for k, p in self.params.items():
+            info = self.param_info[k]
+            x = p.detach().double()
+            rows.append({
+                "parameter": k, "mechanism": self.param_mechanism[k], "unit": info.unit,
+                "kind": info.kind,
+                "sharing": (f"cell ({self.share}: {len(self.group_names)} groups)"
+                            if info.sharing == "cell" else info.sharing),
+                "shape": tuple(p.shape), "min": float(x.min()), "max": float(x.max()),
+                "lower": info.lower, "upper": info.upper,
+                "open_lower": info.kind in mech.BOUND_OPEN_LOWER,
+                "bounds_source": info.bounds_source,
+                "provenance": self.provenance[k]["provenance"],
+                "source": self.provenance[k]["source"],
+                "in_bounds": bool(self.within_bounds(k).all()),
+            })
+        return pd.DataFrame(rows).set_index("parameter")
+
+    def bounds(self, name: str) -> tuple[float, float]:
+        """(lower, upper) of parameter ``name`` in its unit (for slope kinds: of |x|)."""
+        info = self.param_info[name]
+        return info.lower, info.upper
+
+    def within_bounds(self, name: str) -> torch.Tensor:
+        """Elementwise: is parameter ``name`` inside its bounds (open lower bound where the
+        kind says so, e.g. 0 < g)?"""
+        info = self.param_info[name]
+        x = self.params[name].detach()
+        if info.kind in mech.ABS_KINDS:
+            x = x.abs()
+        lo, hi = info.lower, info.upper
+        low_ok = x > lo if info.kind in mech.BOUND_OPEN_LOWER and lo == 0 else x >= lo
+        # C1 sets some densities exactly to 0 (absent channels): 0 is allowed for weights only
+        return low_ok & (x <= hi)
+
+    def set_provenance(self, name: str, provenance: str, **info) -> None:
+        """Tag parameter ``name`` (e.g. ``"fitted"`` with loss, data, date, run id)."""
+        if name not in self.params:
+            raise KeyError(f"unknown parameter {name!r}; known: {sorted(self.params)}")
+        if provenance not in mech.PROVENANCE:
+            raise ValueError(f"provenance {provenance!r}; choose from {mech.PROVENANCE}")
+        self.provenance[name] = {**self.provenance[name], "provenance": provenance, **info}
 
     # ------------------------------------------------------------------ parameters -> tensors
     def materialize(self, overrides: dict | None = None) -> dict[str, torch.Tensor]:
         """Per-cell parameter tensors ``(..., N)`` and per-connection coefficients, built once
         per simulation so the time loop only gathers and scatters.
 
-        Returns a dict with every :data:`CELL_PARAMS` entry, ``area`` (um^2), ``gate_mid``,
-        ``gate_inv_scale`` (1/mV), ``gate_tau`` (ms), each (..., 5, N) for gates n, p, q, e, f;
-        ``syn_g`` (nS) and ``syn_ge`` (nS mV) per connection (..., C); ``syn_src`` (C,) index
-        into the flattened (K*N) synaptic activations; ``gap_g`` (nS, (..., 2E)) per directed
-        gap edge with ``gap_dst``/``gap_src`` (2E,) and ``G_sum`` (nS, (..., N)).
+        Returns a dict with every cell parameter (per cell), ``area`` (um^2), ``gate_mid``,
+        ``gate_inv_scale`` (1/mV), ``gate_tau`` (ms), each (..., G, N) for the gates of the
+        layout; mechanism masks ``mask_<name>`` (N,); ``syn_g`` (nS) and ``syn_ge`` (nS mV) per
+        connection (..., C); ``syn_src`` (C,) index into the flattened (K*N) synaptic
+        activations; ``gap_g`` (nS, (..., 2E)) per directed gap edge with
+        ``gap_dst``/``gap_src`` (2E,) and ``G_sum`` (nS, (..., N)).
 
         ``overrides`` maps parameter names to tensors used instead of ``self.params`` (for
         functional use: gradcheck, torch.func, finite differences).
@@ -304,13 +422,18 @@ class Network(nn.Module):
                                      f"{tuple(p[k].shape)}")
             p.update(overrides)
         P: dict[str, torch.Tensor] = {}
-        for k in CELL_PARAMS:
+        for k in self.cell_param_names:
             P[k] = p[k][..., self.group]
-        P["gate_mid"] = torch.stack([P[f"mid_{g}"] for g in GATES], -2)
-        P["gate_inv_scale"] = 1.0 / torch.stack([P[f"scale_{g}"] for g in GATES], -2)
-        P["gate_tau"] = torch.stack([P[f"tau_{g}"] for g in GATES], -2)
+        gates = self.layout.gates
+        P["gate_mid"] = torch.stack([P[g.mid] for g in gates], -2)
+        P["gate_inv_scale"] = 1.0 / torch.stack([P[g.scale] for g in gates], -2)
+        P["gate_tau"] = torch.stack([P[g.tau] for g in gates], -2)
         dt = self.dtype
         P["area"] = self.area_um2.to(dt)
+        P["ca_rest"] = self.ca_rest.to(dt)
+        for buf in self.mechanism_masks.values():
+            if buf is not None:
+                P[buf] = getattr(self, buf).to(dt)
         g = p["w_syn"] * p["g_syn"][..., self.syn_type]
         P["syn_g"] = g
         P["syn_ge"] = g * p["e_syn"][..., self.syn_type]
@@ -332,30 +455,36 @@ class Network(nn.Module):
         return P
 
     # ------------------------------------------------------------------ dynamics
+    def states(self, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """State name -> (B, N) view of ``y``."""
+        return {n: y[:, i] for i, n in enumerate(self.layout.names)}
+
     def drive(self, P, y, i_stim_nA=None):
         """Membrane drive terms shared by the ODE and the exponential step.
 
         Returns ``(A, Bc, aux)`` with dV/dt = (A - Bc V) / C_m (A in uA/cm^2, Bc in mS/cm^2)
-        and ``aux`` holding the Ca conductance density and the synaptic activations.
+        and ``aux`` holding terms mechanisms share (e.g. the Ca conductance) and the states.
         """
         v = y[:, 0]
-        gates = y[:, 1:6]
-        n, pg, q, e, f = gates.unbind(1)
-        ca = y[:, 6]
-        s = y[:, N_CELL_STATES:]
-        h = mech.h_gate(ca, P["h_ca_half"], P["h_k"], P["h_alpha"])
-        gks = P["g_kslow"] * n
-        p2 = pg * pg
-        gkf = P["g_kfast"] * (p2 * p2) * q
-        gca = P["g_ca"] * (e * e) * f * h
-        a = (P["g_leak"] * P["e_leak"] + gks * P["e_kslow"] + gkf * P["e_kfast"]
-             + gca * P["e_ca"])
-        bc = P["g_leak"] + gks + gkf + gca
+        S = self.states(y)
+        aux: dict = {"ca_rest": P["ca_rest"], "S": S}
+        a = bc = None
+        for m in self.cell_mechanisms:
+            gc = m.conductance(P, S, v, aux)
+            if gc is None:
+                continue
+            g, ge = gc
+            mask = self.mechanism_masks[m.name]
+            if mask is not None:
+                g, ge = g * P[mask], ge * P[mask]
+            a = ge if a is None else a + ge
+            bc = g if bc is None else bc + g
         scale = mech.PA_TO_UA_PER_CM2_TIMES_AREA_UM2 / P["area"]
         bsz = y.shape[0]
         # chemical synapses: per connection s[pre] * w g (conductance) and * E (drive), summed
         # into the postsynaptic cell; one s per presynaptic cell and kinetic group
         # (connection-major layout: index_add along dim 0 is ~3x faster than along dim 2)
+        s = y[:, self.layout.syn_slice]
         s_pre = s.reshape(bsz, -1).t()[P["syn_src"]]  # (C, B)
         contrib = torch.cat([s_pre * P["syn_g_T"], s_pre * P["syn_ge_T"]], 1)  # (C, 2B)
         syn = torch.zeros(self.n_cells, 2 * bsz, dtype=y.dtype, device=y.device).index_add(
@@ -367,25 +496,50 @@ class Network(nn.Module):
         bc = bc + scale * (g_syn + P["G_sum"])
         if i_stim_nA is not None:
             a = a + (mech.NA_TO_UA_PER_CM2_TIMES_AREA_UM2 / P["area"]) * i_stim_nA
-        return a, bc, {"gca": gca, "s": s}
+        aux["s"] = s
+        return a, bc, aux
 
     def gate_inf(self, P, v):
-        """Steady states (B, 5, N) of gates n, p, q, e, f at voltage ``v`` (B, N)."""
+        """Steady states (B, G, N) of the layout's gates at voltage ``v`` (B, N)."""
         return torch.sigmoid((v.unsqueeze(1) - P["gate_mid"]) * P["gate_inv_scale"])
+
+    def custom_derivative(self, P, y, aux) -> list[torch.Tensor]:
+        """d/dt of the custom states, in layout order, each (B, N)."""
+        v = y[:, 0]
+        out = {}
+        for m in self.cell_mechanisms:
+            if m.states:
+                d = m.derivative(P, aux["S"], v, aux)
+                mask = self.mechanism_masks[m.name]
+                for s in m.states:
+                    out[s] = d[s] if mask is None else d[s] * P[mask]
+        return [out[s] for s in self.layout.custom]
 
     def derivative(self, P, y, i_stim_nA=None) -> torch.Tensor:
         """dy/dt for state ``y`` (B, S, N) given materialized parameters ``P``."""
         a, bc, aux = self.drive(P, y, i_stim_nA)
         v = y[:, 0]
         dv = (a - bc * v) / P["c_m"]
-        dg = (self.gate_inf(P, v) - y[:, 1:6]) / P["gate_tau"]
-        j_ca = aux["gca"] * (P["e_ca"] - v)
-        dca = (P["rho_ca"] * mech.RHO_SI_TO_MM_PER_MS * j_ca
-               - (y[:, 6] - self.ca_rest) / P["tau_ca"])
+        dg = (self.gate_inf(P, v) - y[:, self.layout.gate_slice]) / P["gate_tau"]
+        dc = [d.unsqueeze(1) for d in self.custom_derivative(P, y, aux)]
         sinf, comp = mech.graded_s_inf(v.unsqueeze(1), P["syn_vth"], P["syn_delta"])
         ds = (sinf - aux["s"]) * P["syn_k"] / comp
         ds = torch.where(comp < mech.SYN_CLAMP, torch.zeros_like(ds), ds)
-        return torch.cat([dv.unsqueeze(1), dg, dca.unsqueeze(1), ds], 1)
+        return torch.cat([dv.unsqueeze(1), dg, *dc, ds], 1)
+
+    def clamp_nonnegative(self, y: torch.Tensor) -> torch.Tensor:
+        """NEURON's clamp of concentrations at 0 (states declared ``nonnegative``)."""
+        rows = self._nonneg_rows
+        if not rows:
+            return y
+        if len(rows) == 1:
+            r = rows[0]
+            return torch.cat([y[:, :r], y[:, r:r + 1].clamp_min(0.0), y[:, r + 1:]], 1)
+        parts, last = [], 0
+        for r in sorted(rows):
+            parts += [y[:, last:r], y[:, r:r + 1].clamp_min(0.0)]
+            last = r + 1
+        return torch.cat([*parts, y[:, last:]], 1)
 
     def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # torchdiffeq func
         return self.derivative(self.materialize(), y)
