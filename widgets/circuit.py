@@ -53,9 +53,12 @@ def circuit_panel(net: circuit.Network | None = None, target: str = "PLML",
 
 
 def gradient_panel(net: circuit.Network | None = None, loss_class: str = "AVA",
-                   param: str = "g_ca", duration_ms: float = 20.0, top: int = 25) -> w.Widget:
+                   param: str = "g_ca", duration_ms: float = 20.0, top: int = 25,
+                   compile: bool = False) -> w.Widget:
     """Choose a loss (mean voltage of a neuron class) and a parameter; shows d loss / d
-    parameter per group (class / cell / connection) as a sorted bar chart."""
+    parameter per group (class / cell / connection) as a sorted bar chart. Gradients by the
+    discrete adjoint (``compile=True``: the step and its VJP under torch.compile, for 100 ms
+    windows at interactive speed after the first call)."""
     net = _net(net)
     cls = w.Dropdown(options=sorted({c for c, k in zip(net.classes, net.kinds)
                                      if k == "neuron"}), value=loss_class, description="loss")
@@ -65,8 +68,9 @@ def gradient_panel(net: circuit.Network | None = None, loss_class: str = "AVA",
     out = w.Output()
 
     def refresh(*_):
-        df = analysis.gradient_table(net, cls.value, par.value, duration_ms)
-        status.value = f"<b>{df.attrs['loss']}: {df.attrs['loss_value_mV']:.3f} mV</b>"
+        df = analysis.gradient_table(net, cls.value, par.value, duration_ms, compile=compile)
+        status.value = (f"<b>{df.attrs['loss']}: {df.attrs['loss_value_mV']:.3f} mV</b> "
+                        f"(forward+backward {df.attrs['wall_s']:.2f} s)")
         out.clear_output(wait=True)
         with out:
             display(plots.gradient_bars(df, col.value, top))

@@ -371,6 +371,23 @@ class Network(nn.Module):
             })
         return pd.DataFrame(rows).set_index("parameter")
 
+    def mechanism_table(self):
+        """One row per mechanism: where it acts, its gates and states, parameters (with units),
+        equation and source. A pandas DataFrame."""
+        import pandas as pd
+
+        rows = []
+        for m in self.cell_mechanisms + self.connection_mechanisms:
+            where = (", ".join(m.where) if m.where else
+                     ("connections" if m in self.connection_mechanisms else "all cells"))
+            states = [g.state for g in m.gates] + list(m.states)
+            if m.name == "graded_synapse":
+                states = list(self.layout.syn)
+            rows.append({"mechanism": m.name, "acts on": where, "states": ", ".join(states),
+                         "parameters": ", ".join(f"{p.name} [{p.unit}]" for p in m.params),
+                         "equation": m.equation, "source": m.source})
+        return pd.DataFrame(rows).set_index("mechanism")
+
     def bounds(self, name: str) -> tuple[float, float]:
         """(lower, upper) of parameter ``name`` in its unit (for slope kinds: of |x|)."""
         info = self.param_info[name]

@@ -441,8 +441,9 @@ def simulate(network: Network, stimulus=None, duration_ms: float = 100.0,
         mode = _gradient_mode(cfg, solver, y, vals, P)
         run = _FixedRun(net, cfg, D, onehot, flat, n_steps, dtype)
         if mode == "adjoint":
-            keys = [k for k, v in P.items() if v.is_floating_point()]
-            static = {k: v for k, v in P.items() if not v.is_floating_point()}
+            used = _used_keys(run, P, y, vals)
+            keys = [k for k, v in P.items() if v.is_floating_point() and k in used]
+            static = {k: v for k, v in P.items() if k not in keys}
             run.keys, run.static = keys, static
             y, rec = _Adjoint.apply(run, y, vals, *[P[k] for k in keys])
         else:
@@ -480,6 +481,27 @@ def _gradient_mode(cfg: SimConfig, solver: Solver, y, vals, P) -> str:
     if cfg.gradient == "checkpoint" and cfg.checkpoint_ms is None:
         raise ValueError("gradient='checkpoint' needs checkpoint_ms")
     return cfg.gradient
+
+
+class _KeyLog(dict):
+    def __init__(self, *a):
+        super().__init__(*a)
+        self.used: set[str] = set()
+
+    def __getitem__(self, k):
+        self.used.add(k)
+        return super().__getitem__(k)
+
+
+def _used_keys(run: _FixedRun, P: dict, y, vals) -> set[str]:
+    """Materialized tensors one step reads (the adjoint differentiates only those: e.g. the
+    per-cell gate midpoints enter the step through the stacked ``gate_mid``)."""
+    log = _KeyLog(P)
+    with torch.no_grad():
+        _plain_step(run.net, log, run.D, y.detach(),
+                    vals[0] if len(vals) else vals.new_zeros(y.shape[0], 0), run.onehot,
+                    run.cfg.dt_ms, run.cfg.solver)
+    return log.used
 
 
 class _FixedRun:
@@ -556,18 +578,47 @@ class _FixedRun:
 
 
 # ---------------------------------------------------------------------------- discrete adjoint
-def _step_vjp(net, keys, static, D, onehot, dt_ms, solver, y, u, ybar, acc, pvals):
-    """VJP of one fixed step at (y, u) with parameters ``pvals``: returns
-    (ybar_prev, ubar, [acc_i + pbar_i])."""
+def _step_vjp(net, keys, static, D, onehot, dt_ms, solver, y, u, ybar, acc, pvals,
+              need_u=True):
+    """VJP of one fixed step at (y, u) with respect to y, u and the parameters ``pvals`` (named
+    ``keys``; other materialized tensors are in ``static``): returns
+    (ybar_prev, ubar, [acc_i + pbar_i]). torch.func form, for torch.compile."""
     import torch.func as tf
 
-    def f(y_, u_, *pv):
-        P = {**static, **dict(zip(keys, pv))}
-        return _plain_step(net, P, D, y_, u_, onehot, dt_ms, solver)
+    if need_u:
+        def f(y_, u_, *pv):
+            P = {**static, **dict(zip(keys, pv))}
+            return _plain_step(net, P, D, y_, u_, onehot, dt_ms, solver)
 
-    _, vjp = tf.vjp(f, y, u, *pvals)
+        _, vjp = tf.vjp(f, y, u, *pvals)
+        g = vjp(ybar)
+        return g[0], g[1], [a + b for a, b in zip(acc, g[2:])]
+
+    def f(y_, *pv):
+        P = {**static, **dict(zip(keys, pv))}
+        return _plain_step(net, P, D, y_, u, onehot, dt_ms, solver)
+
+    _, vjp = tf.vjp(f, y, *pvals)
     g = vjp(ybar)
-    return g[0], g[1], [a + b for a, b in zip(acc, g[2:])]
+    return g[0], None, [a + b for a, b in zip(acc, g[1:])]
+
+
+def _step_vjp_eager(net, keys, static, D, onehot, dt_ms, solver, y, u, ybar, acc, pvals,
+                    need_u=True):
+    """The same VJP with torch.autograd.grad on a one-step graph (faster than torch.func in
+    eager mode: no functional wrappers)."""
+    with torch.enable_grad():
+        y_ = y.detach().requires_grad_(True)
+        u_ = u.detach().requires_grad_(need_u)
+        pv = [p.detach().requires_grad_(True) for p in pvals]
+        P = {**static, **dict(zip(keys, pv))}
+        out = _plain_step(net, P, D, y_, u_, onehot, dt_ms, solver)
+        ins = [y_, u_, *pv] if need_u else [y_, *pv]
+        g = list(torch.autograd.grad(out, ins, ybar, allow_unused=True))
+    if not need_u:
+        g.insert(1, None)
+    pb = [a if b is None else a + b for a, b in zip(acc, g[2:])]
+    return g[0], g[1], pb
 
 
 def _step_vjp_compiled():
@@ -607,17 +658,23 @@ class _Adjoint(torch.autograd.Function):
         vals, *pvals = ctx.saved_tensors
         cfg, net = run.cfg, run.net
         n, every = run.n_steps, cfg.record_every
-        pdet = [p.detach() for p in pvals]
-        P = {**run.static, **dict(zip(run.keys, pdet))}
+        # only the parameters whose gradient is asked for are differentiated; the rest are
+        # constants of the step (a gradient panel on one parameter pays for one)
+        need = [bool(x) for x in ctx.needs_input_grad[3:]]
+        keys = [k for k, w in zip(run.keys, need) if w]
+        pdet = [p.detach() for p, w in zip(pvals, need) if w]
+        static = {**run.static, **{k: p.detach() for k, p, w in zip(run.keys, pvals, need)
+                                   if not w}}
+        P = {**static, **dict(zip(keys, pdet))}
         ybar = (torch.zeros_like(ctx.store[0]) if g_y is None else g_y).clone()
         flat = run.flat
-        vbar = torch.zeros_like(vals)
+        need_u = bool(ctx.needs_input_grad[2]) and vals.shape[-1] > 0
+        vbar = torch.zeros_like(vals) if need_u else None
         acc = [torch.zeros_like(p) for p in pdet]
-        vjp = _step_vjp_compiled() if cfg.compile else _step_vjp
+        vjp = _step_vjp_compiled() if cfg.compile else _step_vjp_eager
         store = ctx.store
         seg = n if isinstance(store, list) else run.seg_store
-        starts = list(range(0, n, seg))
-        for s0 in reversed(starts):
+        for s0 in reversed(range(0, n, seg)):
             s1 = min(n, s0 + seg)
             if isinstance(store, list):
                 ys = store
@@ -630,9 +687,10 @@ class _Adjoint(torch.autograd.Function):
             for j in range(s1 - 1, s0 - 1, -1):
                 if g_rec is not None and (j + 1) % every == 0:
                     ybar.reshape(ybar.shape[0], -1).index_add_(1, flat, g_rec[(j + 1) // every])
-                ybar, ub, acc = vjp(net, run.keys, run.static, run.D, run.onehot, cfg.dt_ms,
-                                    cfg.solver, ys[j], vals[j], ybar, acc, pdet)
-                vbar[j] = ub
+                ybar, ub, acc = vjp(net, keys, static, run.D, run.onehot, cfg.dt_ms,
+                                    cfg.solver, ys[j], vals[j], ybar, acc, pdet, need_u)
+                if need_u and ub is not None:
+                    vbar[j] = ub
                 if cfg.check_every and j % cfg.check_every == 0 and not bool(
                         torch.isfinite(ybar).all()):
                     b, s, i = (int(x) for x in (~torch.isfinite(ybar)).nonzero()[0])
@@ -641,7 +699,9 @@ class _Adjoint(torch.autograd.Function):
                         f"{net.names[i]} (batch {b}), state {net.state_names[s]}")
         if g_rec is not None:
             ybar.reshape(ybar.shape[0], -1).index_add_(1, flat, g_rec[0])
-        return (None, ybar, vbar, *acc)
+        it = iter(acc)
+        grads = [next(it) if w else None for w in need]
+        return (None, ybar, vbar, *grads)
 
 
 def _guard_grad(y: torch.Tensor, net: Network, t_ms: float) -> None:

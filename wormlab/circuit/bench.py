@@ -11,8 +11,11 @@ Everything is measured in the same run on this machine:
   docs/circuit.md), plus full-window statistics (mean V per cell) for the whole run. The same
   numbers for NEURON fixed-step vs CVODE are reported as an anchor.
 * Batch: 64 perturbed parameter sets (lognormal 5%) at once, float32, compiled.
-* Gradient: forward + backward of a loss on all voltages over the whole run with segment
-  checkpointing (``checkpoint_ms``); run in a subprocess so its peak RSS is its own.
+* Gradient: forward + backward of a loss on all voltages over the whole run with the discrete
+  adjoint of the RK4 step (float32, compiled); run in a subprocess so its peak RSS is its own.
+  ``grad_vs_autograd_max_rel``: the adjoint against plain autograd (float64, 20 ms).
+* Population: 64 perturbed parameter sets x 100 ms (float32, eager, batches of 16) in-process
+  and on a 2-worker Dask LocalCluster (cluster start included), with a bit-identity check.
 """
 
 from __future__ import annotations
@@ -45,7 +48,9 @@ def _accuracy(ours: np.ndarray, t_ms: np.ndarray, ref, window_ms: float) -> dict
 
 def _grad_child(duration_ms: float, dt_ms: float, checkpoint_ms: float, dtype: str,
                 compile_: bool) -> dict:
-    """Runs in a subprocess: forward, then forward+backward; prints JSON with peak RSS."""
+    """Runs in a subprocess: forward, then forward+backward with the discrete adjoint (the
+    default gradient path); prints JSON with peak RSS. ``checkpoint_ms`` is unused by the
+    adjoint and kept for the call signature of earlier versions."""
     import resource
 
     from wormlab import circuit
@@ -60,13 +65,13 @@ def _grad_child(duration_ms: float, dt_ms: float, checkpoint_ms: float, dtype: s
     with torch.no_grad():
         circuit.simulate(net, "c302", duration_ms, dt_ms, compile=compile_)
     fwd = time.perf_counter() - t0
-    # one untimed short backward so compilation of the backward graph is not timed
+    # one untimed short backward so compilation of the step's VJP is not timed
     circuit.simulate(net, "c302", 2 * dt_ms, dt_ms, compile=compile_,
-                     checkpoint_ms=dt_ms).v_mV.mean().backward()
+                     gradient="adjoint").v_mV.mean().backward()
     net.zero_grad(set_to_none=True)
     t0 = time.perf_counter()
     res = circuit.simulate(net, "c302", duration_ms, dt_ms, compile=compile_,
-                           checkpoint_ms=checkpoint_ms)
+                           gradient="adjoint")
     loss = res.v_mV.mean()
     loss.backward()
     both = time.perf_counter() - t0
@@ -77,6 +82,53 @@ def _grad_child(duration_ms: float, dt_ms: float, checkpoint_ms: float, dtype: s
     return {"forward_s": fwd, "forward_backward_s": both, "peak_rss_mb": peak,
             "rss_before_mb": rss0, "grad_finite": finite,
             "grad_norm_g_ca": float(net.params["g_ca"].grad.norm())}
+
+
+def grad_vs_autograd(duration_ms: float = 20.0) -> float:
+    """Max relative difference (per parameter, relative to its largest gradient entry) of the
+    adjoint gradient vs plain autograd, float64, c302 stimulus, full network."""
+    from wormlab import circuit
+
+    net = circuit.build_network()
+    grads = []
+    for mode in ("autograd", "adjoint"):
+        net.zero_grad(set_to_none=True)
+        r = circuit.simulate(net, "c302", duration_ms, gradient=mode)
+        (r.v_mV ** 2).mean().backward()
+        grads.append({k: p.grad.clone() for k, p in net.params.items()})
+    worst = 0.0
+    for k, ga in grads[0].items():
+        scale = float(ga.abs().max()) or 1.0
+        worst = max(worst, float((ga - grads[1][k]).abs().max()) / scale)
+    return worst
+
+
+def population(n: int, batch_size: int, duration_ms: float, n_workers: int = 2) -> dict:
+    """Members per second of a perturbed population (5 % lognormal on conductances and
+    weights), float32, eager, in-process vs a LocalCluster of one-thread workers; and whether
+    both give bit-identical traces."""
+    from wormlab import circuit
+
+    net = circuit.build_network()
+    pert = net.perturbed(n, rel_std=0.05, seed=1)
+    names = ("g_leak", "g_kslow", "g_kfast", "g_ca", "g_syn", "g_gap", "w_syn", "w_gap")
+    pop = {k: pert.params[k].detach() for k in names}
+    cfg = circuit.SimConfig(dtype="float32", record=("AVAL", "AVBL", "ca:MDL07"),
+                            record_every=10)
+    out = {"population_n": n, "population_batch": batch_size,
+           "population_duration_ms": duration_ms, "dask_workers": n_workers}
+    t0 = time.perf_counter()
+    here = circuit.simulate_population(net, pop, "c302", duration_ms, config=cfg,
+                                       batch_size=batch_size)
+    out["inprocess_population_per_s"] = n / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    dask = circuit.simulate_population(net, pop, "c302", duration_ms, config=cfg,
+                                       batch_size=batch_size, scheduler="local",
+                                       n_workers=n_workers)
+    out["dask_population_wall_s_incl_cluster_start"] = time.perf_counter() - t0
+    out["dask_population_per_s"] = n / out["dask_population_wall_s_incl_cluster_start"]
+    out["dask_identical_to_inprocess"] = all(np.array_equal(here[k], dask[k]) for k in here)
+    return out
 
 
 def _save_partial(out: dict) -> None:
@@ -170,7 +222,7 @@ def run(quick: bool = False) -> dict:
     if proc.returncode or not line:
         raise RuntimeError(f"gradient benchmark failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
     g = json.loads(line[0][4:])
-    out["grad_checkpoint_ms"] = checkpoint_ms
+    out["grad_method"] = "discrete adjoint of the RK4 step"
     out["grad_dtype"] = "float32"
     out["grad_forward_s"] = g["forward_s"]
     out["grad_forward_backward_s"] = g["forward_backward_s"]
@@ -178,6 +230,12 @@ def run(quick: bool = False) -> dict:
     out["grad_peak_mb"] = g["peak_rss_mb"]
     out["grad_rss_before_mb"] = g["rss_before_mb"]
     out["grad_finite"] = g["grad_finite"]
+    _save_partial(out)
+    # ---- adjoint vs autograd (float64, short window: plain autograd stores everything)
+    out["grad_vs_autograd_window_ms"] = 5.0 if quick else 20.0
+    out["grad_vs_autograd_max_rel"] = grad_vs_autograd(out["grad_vs_autograd_window_ms"])
+    # ---- population across Dask workers vs in-process
+    out.update(population(8 if quick else 64, 4 if quick else 16, 5.0 if quick else 100.0))
     out["load_avg_at_end"] = os.getloadavg()[0]
     _save_partial(out)
     return out

@@ -16,15 +16,21 @@ def _hv():
     return hv
 
 
-def traces(res: Result, names=None, batch: int = 0, ref=None, title: str = ""):
-    """Overlay of voltage traces (mV vs ms); with ``ref`` the NEURON traces are dashed."""
+STATE_UNITS = {"v": "V (mV)", "ca": "[Ca] (mM)"}
+
+
+def traces(res: Result, names=None, batch: int = 0, ref=None, title: str = "",
+           state: str = "v"):
+    """Overlay of recorded traces vs time (ms) of one state (default V in mV; ``"ca"`` for
+    [Ca] in mM, a gate name, ``"s"``); with ``ref`` the NEURON voltage traces are dashed."""
     hv = _hv()
-    names = list(names or res.names[:6])
+    names = list(names or res.state_cells.get(state, res.names)[:6])
     t = res.t_ms.numpy()
+    ylab = STATE_UNITS.get(state, f"{state} (1)")
     curves = []
     for n in names:
-        curves.append(hv.Curve((t, res.trace(n)[:, batch].detach().numpy()), "t (ms)", "V (mV)",
-                               label=f"{n} wormlab"))
+        curves.append(hv.Curve((t, res.trace(n, state)[:, batch].detach().numpy()), "t (ms)",
+                               ylab, label=f"{n} wormlab"))
         if ref is not None and n in ref.names:
             k = ref.names.index(n)
             curves.append(hv.Curve((ref.t_ms, ref.v_mV[:, k]), "t (ms)", "V (mV)",
