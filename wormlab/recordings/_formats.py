@@ -85,6 +85,9 @@ def _load_npz_impl(path: str | Path) -> Recording:
                     f"{sorted(files)[:8]})"
                 )
             head = json.loads(str(z["header"]))
+            if not isinstance(head, dict):
+                raise RecordingError(f"{path}: header is a JSON {type(head).__name__}, not an "
+                                     "object")
             traces = z["traces"]
             time_s = z["time_s"]
             states = z["states"] if "states" in files else None
@@ -111,7 +114,7 @@ def _load_npz_impl(path: str | Path) -> Recording:
             state_names=tuple(head["state_names"]),
             behaviour=beh,
             dataset=head["dataset"],
-            worm_id=head["worm_id"],
+            worm_id=head["worm_id"] or path.stem,
             strain=head["strain"],
             signal=head["signal"],
             provenance=head["provenance"],
@@ -165,7 +168,8 @@ def _load_csv_impl(
     Columns: optional ``time_column`` (seconds; else ``fps`` is required and time = frame/fps),
     optional ``state_column`` (state name per frame, empty = unlabelled), every other column a
     neuron. A header ``roi:<label>`` or a purely numeric header means "unidentified".
-    ``fields`` are passed on to :class:`Recording` (``dataset``, ``citation``, ...).
+    ``fields`` are passed on to :class:`Recording` (``dataset``, ``citation``, ...); the
+    recording's ``worm_id`` is the file name without suffix unless ``worm_id=`` is given.
     """
     path = Path(path)
     try:
@@ -230,6 +234,7 @@ def _load_csv_impl(
             states=states,
             state_names=snames,
             provenance=fields.pop("provenance", f"CSV {path.name}"),
+            worm_id=fields.pop("worm_id", path.stem),
             **fields,
         )
     except RecordingError as exc:
@@ -388,7 +393,7 @@ def _kato_states(states, T: int, names_field=None):
 
 
 def _load_kato_mat_impl(
-    path: str | Path, *, worm: int = 0, signal: str = "traces", **fields: Any
+    path: str | Path, *, worm: int | None = None, signal: str = "traces", **fields: Any
 ) -> Recording:
     """Read a Kato/Zimmer-lab ``.mat`` (v7 via scipy.io, v7.3/HDF5 via h5py).
 
@@ -400,8 +405,12 @@ def _load_kato_mat_impl(
     state, or an index vector with ``stateNames``).
 
     Args:
+        worm: which worm of a combined file (one cell per worm in every field; default 0).
         signal: ``"traces"`` or ``"tracesDif"`` (its frames are aligned to ``time[1:]`` when
             it has T-1 rows).
+
+    The recording's ``worm_id`` comes from the file: its name without suffix, plus
+    ``_worm<k>`` for a combined file (unless ``worm_id=`` is given).
     """
     path = Path(path)
     if signal not in ("traces", "tracesDif"):
@@ -411,9 +420,14 @@ def _load_kato_mat_impl(
     if missing:
         raise RecordingError(f"{path}: Kato struct lacks fields {missing}")
 
+    multi = isinstance(d.get("traces"), list)
+    if worm not in (None, 0) and not multi:
+        raise RecordingError(f"{path}: worm={worm} given but the file holds one worm")
+    worm = 0 if worm is None else int(worm)
+
     def pick(key):
         v = d.get(key)
-        if isinstance(d.get("traces"), list) and isinstance(v, list):
+        if multi and isinstance(v, list):
             if not 0 <= worm < len(v):
                 raise RecordingError(f"{path}: worm {worm} not in 0..{len(v) - 1}")
             return v[worm]
@@ -470,6 +484,7 @@ def _load_kato_mat_impl(
             state_names=snames,
             signal=fields.pop("signal_label", f"Kato/Zimmer {signal}"),
             provenance=fields.pop("provenance", f"Kato/Zimmer .mat {path.name}"),
+            worm_id=fields.pop("worm_id", f"{path.stem}_worm{worm}" if multi else path.stem),
             **fields,
         )
     except RecordingError as exc:
@@ -748,7 +763,7 @@ def _load_nwb_impl(path: str | Path, *, series: str | None = None, **fields: Any
         subj = nwb.subject
         kw = dict(
             dataset=(subj.description if subj is not None and subj.description else ""),
-            worm_id=(subj.subject_id if subj is not None else ""),
+            worm_id=(subj.subject_id if subj is not None and subj.subject_id else path.stem),
             strain=(subj.strain if subj is not None and subj.strain else ""),
             signal=notes.get("signal", rrs.description or ""),
             provenance=notes.get("provenance", f"NWB {path.name}"),
@@ -794,38 +809,60 @@ def _exists(path: str | Path) -> Path:
     return path
 
 
-def load_npz(path: str | Path) -> Recording:
-    """Read a wormlab NPZ written by :func:`save_npz`."""
+def _checked(rec: Recording, path: str | Path, unknown_names: str) -> Recording:
+    from wormlab.recordings._names import check_names
+
+    return check_names(rec, unknown_names, where=str(path))
+
+
+def load_npz(path: str | Path, *, unknown_names: str = "error") -> Recording:
+    """Read a wormlab NPZ written by :func:`save_npz`.
+
+    ``unknown_names``: what to do with a neuron name that is not a connectome neuron
+    (``"error"`` or ``"unidentified"``; :func:`wormlab.recordings.check_names`).
+    """
     with _reading(_exists(path)):
-        return _load_npz_impl(path)
+        return _checked(_load_npz_impl(path), path, unknown_names)
 
 
-def load_csv(path: str | Path, **kwargs: Any) -> Recording:
+def load_csv(path: str | Path, *, unknown_names: str = "error", **kwargs: Any) -> Recording:
     with _reading(_exists(path)):
-        return _load_csv_impl(path, **kwargs)
+        return _checked(_load_csv_impl(path, **kwargs), path, unknown_names)
 
 
-def load_kato_mat(path: str | Path, **kwargs: Any) -> Recording:
+def load_kato_mat(path: str | Path, *, unknown_names: str = "error", **kwargs: Any) -> Recording:
     if kwargs.get("signal", "traces") not in ("traces", "tracesDif"):
         raise ValueError(f"signal must be 'traces' or 'tracesDif', got {kwargs['signal']!r}")
     with _reading(_exists(path)):
-        return _load_kato_mat_impl(path, **kwargs)
+        return _checked(_load_kato_mat_impl(path, **kwargs), path, unknown_names)
 
 
-def load_nwb(path: str | Path, **kwargs: Any) -> Recording:
+def load_nwb(path: str | Path, *, unknown_names: str = "error", **kwargs: Any) -> Recording:
     with _reading(_exists(path)):
-        return _load_nwb_impl(path, **kwargs)
+        return _checked(_load_nwb_impl(path, **kwargs), path, unknown_names)
 
 
-load_csv.__doc__ = _load_csv_impl.__doc__
-load_kato_mat.__doc__ = _load_kato_mat_impl.__doc__
-load_nwb.__doc__ = _load_nwb_impl.__doc__
+_NAMES_DOC = """
+    ``unknown_names``: ``"error"`` (default) rejects a neuron name that is not one of the
+    connectome's neurons, naming the column and close matches; ``"unidentified"`` keeps such
+    columns as unidentified ROIs (text in ``roi_labels``, list in ``meta["unknown_names"]``).
+    """
+load_csv.__doc__ = (_load_csv_impl.__doc__ or "") + _NAMES_DOC
+load_kato_mat.__doc__ = (_load_kato_mat_impl.__doc__ or "") + _NAMES_DOC
+load_nwb.__doc__ = (_load_nwb_impl.__doc__ or "") + _NAMES_DOC
 
 
 # ====================================================================== dispatch
 def load(path: str | Path, **kwargs: Any) -> Recording:
     """Load any supported file by suffix: ``.npz`` (wormlab or Kato 2015 layout), ``.csv``,
-    ``.mat`` (Kato/Zimmer v7 or v7.3), ``.nwb``, ``.h5`` (Flavell-lab)."""
+    ``.mat`` (Kato/Zimmer v7 or v7.3), ``.nwb``, ``.h5`` (Flavell-lab ``*-data.h5``, any folder).
+
+    The recording's identity (``worm_id``) comes from the file: its metadata where the format
+    has it (wormlab NPZ header, NWB subject, Kato NPZ ``worm_id`` array), else its name.
+    Keyword arguments go to the format's reader (e.g. ``unknown_names="unidentified"``,
+    ``names_json=`` for a Flavell file). Malformed files raise :class:`RecordingError`; a
+    missing file raises ``FileNotFoundError``.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
@@ -838,7 +875,7 @@ def load(path: str | Path, **kwargs: Any) -> Recording:
                 from wormlab.recordings._shared import load_kato2015
 
                 return load_kato2015(path=path, **kwargs)
-        return load_npz(path)
+        return load_npz(path, **kwargs)
     if suf in (".csv", ".mat") and "synthetic" in path.name.lower():
         kwargs.setdefault("synthetic", True)
     if suf == ".csv":
@@ -847,10 +884,10 @@ def load(path: str | Path, **kwargs: Any) -> Recording:
         return load_kato_mat(path, **kwargs)
     if suf == ".nwb":
         return load_nwb(path, **kwargs)
-    if suf == ".h5" and path.name.endswith("-data.h5"):
+    if suf == ".h5":
         from wormlab.recordings._shared import load_flavell2023
 
-        return load_flavell2023(path.name[: -len("-data.h5")], root=path.parent.parent, **kwargs)
+        return load_flavell2023(path=path, **kwargs)
     raise RecordingError(f"{path}: unknown recording format {suf!r} (npz, csv, mat, nwb, h5)")
 
 
