@@ -613,14 +613,15 @@ def save_nwb(rec: Recording, path: str | Path) -> Path:
     nwb = NWBFile(
         session_description=f"wormlab recording {rec.name}"
         + (" (SYNTHETIC)" if rec.synthetic else ""),
-        identifier=f"{rec.dataset or 'wormlab'}-{rec.worm_id or 'worm'}",
+        identifier=f"{rec.dataset or 'wormlab'}-{rec.worm_id or path.stem}",
         session_start_time=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
         related_publications=[rec.citation] if rec.citation else None,
         notes=json.dumps({"synthetic": rec.synthetic, "provenance": rec.provenance,
                           "signal": rec.signal, "ground_truth": rec.ground_truth,
                           "roi_labels": list(rec.roi_labels)}),
     )
-    nwb.subject = Subject(subject_id=rec.worm_id or "worm", species="Caenorhabditis elegans",
+    # no worm_id: no subject_id either (a placeholder would give every such file one id)
+    nwb.subject = Subject(subject_id=rec.worm_id or None, species="Caenorhabditis elegans",
                           strain=rec.strain or None, description=rec.dataset or None)
     device = nwb.create_device(name="microscope")
     ch = OpticalChannel(name="GCaMP", description="calcium indicator", emission_lambda=520.0)
