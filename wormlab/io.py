@@ -56,12 +56,12 @@ def safetensors_header(path: str | Path, what: str = "checkpoint") -> tuple[dict
             raise CheckpointError(f"{path}: {what} is {other}, not safetensors; wormlab never "
                                   "loads pickles (re-save it with safetensors)")
         if len(head) < 8:
-            raise CheckpointError(f"{path}: {what} is truncated ({size} bytes, no safetensors "
-                                  "header)")
+            raise CheckpointError(f"{path}: unreadable or truncated {what} ({size} bytes, no "
+                                  "safetensors header)")
         (n,) = struct.unpack("<Q", head)
         if n > min(_MAX_HEADER, size - 8):
-            raise CheckpointError(f"{path}: {what} is truncated or not safetensors (header "
-                                  f"declares {n} bytes, file has {size})")
+            raise CheckpointError(f"{path}: unreadable or truncated {what}, or not safetensors "
+                                  f"(header declares {n} bytes, file has {size})")
         raw = fh.read(n)
     try:
         header = json.loads(raw)
@@ -79,8 +79,8 @@ def safetensors_header(path: str | Path, what: str = "checkpoint") -> tuple[dict
             raise CheckpointError(f"{path}: {what} has a corrupt entry for tensor {name!r}"
                                   ) from None
     if 8 + n + end > size:
-        raise CheckpointError(f"{path}: {what} is truncated ({size} bytes, its header needs "
-                              f"{8 + n + end})")
+        raise CheckpointError(f"{path}: unreadable or truncated {what} ({size} bytes, its "
+                              f"header needs {8 + n + end})")
     return dict(meta), shapes
 
 
@@ -105,7 +105,7 @@ def read_safetensors(path: str | Path, what: str = "checkpoint", *, finite: bool
         with safe_open(str(path), framework="pt") as f:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # SafetensorError: any other corruption the framing check missed
-        raise CheckpointError(f"{path}: unreadable {what} ({exc})") from exc
+        raise CheckpointError(f"{path}: unreadable or corrupt {what} ({exc})") from exc
     if finite:
         for k, v in tensors.items():
             if v.is_floating_point() and not bool(torch.isfinite(v).all()):

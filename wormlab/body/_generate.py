@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import platform
 import subprocess
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
@@ -185,10 +186,19 @@ def consolidate(store: Path, specs: list[dict], parts: Path, data, physics, musc
     arrs = {"activation": [], "com_um": [], "tangent_rad": []}
     metas = []
     for s in specs:
-        with np.load(_shard_path(parts, s["id"]), allow_pickle=False) as z:
-            for k in arrs:
-                arrs[k].append(z[k])
-            metas.append(str(z["meta"]))
+        shard = _shard_path(parts, s["id"])
+        try:
+            with np.load(shard, allow_pickle=False) as z:
+                for k in arrs:
+                    arrs[k].append(z[k])
+                metas.append(str(z["meta"]))
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"{shard}: unreadable sample shard ({type(exc).__name__}: {exc}); "
+                             "delete it and rerun generate() to redo that sample") from None
+    shapes = {k: {a.shape for a in v} for k, v in arrs.items()}
+    for k, sh in shapes.items():
+        if len(sh) != 1:
+            raise ValueError(f"{parts}: shards disagree on the shape of {k!r}: {sorted(sh)}")
     with atomic_path(store) as tmp:
         with h5py.File(tmp, "w") as f:
             for k, v in arrs.items():
@@ -266,7 +276,7 @@ def _read_store(f, store: Path, families) -> dict:
         bad = ~np.isfinite(out[k])
         if bad.any():
             i, t = (int(v) for v in np.argwhere(bad)[0][:2])
-            raise ValueError(f"{store}: dataset {k!r} holds NaN or inf (sample {ids[i]!r}, "
+            raise ValueError(f"{store}: dataset {k!r} holds NaN or inf (sample {str(ids[i])!r}, "
                              f"time index {t}); {int(bad.sum())} bad values")
     out["family"] = fam[idx]
     out["id"] = ids
