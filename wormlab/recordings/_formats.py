@@ -12,6 +12,7 @@ import csv
 import json
 import math
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +74,17 @@ def _json_default(o):
     raise TypeError(f"not JSON-able: {type(o).__name__}")
 
 
+def _require_zip(path: Path) -> None:
+    """NPZ files are zip archives: say so plainly instead of numpy's pickle/EOF messages."""
+    if not zipfile.is_zipfile(path):
+        raise RecordingError(f"{path}: not an NPZ file (no complete zip archive: empty, "
+                             "truncated or another format)")
+
+
 def _load_npz_impl(path: str | Path) -> Recording:
     """Read a wormlab NPZ written by :func:`save_npz`."""
     path = Path(path)
+    _require_zip(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             files = set(z.files)
@@ -300,7 +309,8 @@ def _read_mat(path: Path) -> dict[str, Any]:
                 return {k: _h5_to_py(f, v) for k, v in f.items() if not k.startswith("#")}
         except OSError as exc:
             raise RecordingError(f"{path}: unreadable MATLAB v7.3/HDF5 file ({exc})") from exc
-    except (ValueError, OSError, TypeError, EOFError, IndexError) as exc:
+    except (ValueError, OSError, TypeError, EOFError, IndexError, KeyError, zlib.error,
+            scipy.io.matlab.MatReadError) as exc:
         raise RecordingError(f"{path}: unreadable or truncated .mat file ({exc})") from exc
 
 
@@ -433,12 +443,21 @@ def _load_kato_mat_impl(
             return v[worm]
         return v
 
-    x = np.asarray(pick(signal) if signal in d else None, dtype=float) if signal in d else None
-    if x is None:
+    def numeric(key, value):
+        try:
+            return np.asarray(value, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise RecordingError(f"{path}: field {key!r} is not numeric ({exc})") from exc
+
+    if signal not in d:
         raise RecordingError(f"{path}: no field {signal!r}")
+    x = numeric(signal, pick(signal))
     if x.ndim == 1:
         x = x[:, None]
-    t = np.asarray(pick("timeVectorSeconds"), dtype=float).reshape(-1)
+    if x.ndim != 2:
+        raise RecordingError(f"{path}: {signal} must be (T frames, N neurons), got shape "
+                             f"{x.shape}")
+    t = numeric("timeVectorSeconds", pick("timeVectorSeconds")).reshape(-1)
     ids = pick("IDs")
     if x.shape[1] == 1 and not (isinstance(ids, list) and len(ids) == 1):
         ids = [ids]  # MATLAB/scipy squeeze a 1 x 1 cell to its content
@@ -454,17 +473,23 @@ def _load_kato_mat_impl(
             f"{path}: {signal} has {x.shape[0]} frames but timeVectorSeconds has {T}"
         )
     if "tracesDif" in d and signal == "traces":
-        dif = np.asarray(pick("tracesDif"), dtype=float)
+        dif = numeric("tracesDif", pick("tracesDif"))
         if dif.ndim == 1:
             dif = dif[:, None]
-        if dif.shape[1] != x.shape[1] or dif.shape[0] not in (T - 1, T):
+        if dif.ndim != 2 or dif.shape[1] != x.shape[1] or dif.shape[0] not in (T - 1, T):
             raise RecordingError(
                 f"{path}: tracesDif shape {dif.shape} does not match traces {x.shape}"
             )
     fps = pick("fps")
     if fps is None:
-        fps = 1.0 / float(np.median(np.diff(t)))
-    fps = float(np.asarray(fps).reshape(-1)[0])
+        med = float(np.median(np.diff(t))) if len(t) > 1 else float("nan")
+        if not med > 0:
+            raise RecordingError(f"{path}: no fps field and timeVectorSeconds does not increase")
+        fps = 1.0 / med
+    fps_a = numeric("fps", fps).reshape(-1)
+    if fps_a.size != 1:
+        raise RecordingError(f"{path}: fps must be one number, got {fps_a.size} values")
+    fps = float(fps_a[0])
     pairs = [_id_of(e) for e in ids]
     names = tuple(p[0] for p in pairs)
     labels = tuple(p[1] or str(i + 1) for i, p in enumerate(pairs))
@@ -870,6 +895,7 @@ def load(path: str | Path, **kwargs: Any) -> Recording:
     suf = path.suffix.lower()
     if suf == ".npz":
         with _reading(path):
+            _require_zip(path)
             with np.load(path, allow_pickle=False) as z:
                 kato = "traces_dFF_bc" in z.files
             if kato:

@@ -87,7 +87,7 @@ def load_kato2015(
         unidentified, ``None``), 8 behaviour states, ``time_s = frame / fps``.
         Note: AVAL/R, SMDVL/R, SMDDL/R and RIBL/R were removed by the converting pipeline.
     """
-    from wormlab.recordings._formats import _checked, _reading
+    from wormlab.recordings._formats import _checked, _reading, _require_zip
 
     if path is None:
         p = require_shared_data(
@@ -98,6 +98,7 @@ def load_kato2015(
         if not p.exists():
             raise FileNotFoundError(f"{p} does not exist")
     with _reading(p):
+        _require_zip(p)
         with _open_npz(p) as z:
             need = ("traces_dFF_bc", "neuron_names", "state_index", "state_names", "fps")
             missing = [k for k in need if k not in z.files]
