@@ -104,3 +104,61 @@ def test_smoke_requires_declared_smoke(toy_project, tmp_path):
             run_notebook("toy", smoke=True, out_dir=Path(tmp_path) / "r")
     finally:
         del os.environ["WORMLAB_ROOT"]
+
+
+@pytest.mark.parametrize(("nb", "args", "message"), [
+    ("00_connectome", ["-p", "smoke", "maybe"], "'smoke' expects a bool, got 'maybe'"),
+    ("00_connectome", ["-p", "seed", "1.5"], "'seed' expects int, got '1.5'"),
+    ("01_circuit", ["-p", "duration_ms", "nan"], "'duration_ms' expects a finite float"),
+    ("01_circuit", ["-p", "dt_ms", "inf"], "'dt_ms' expects a finite float"),
+])
+def test_bad_bool_int_float_parameters_fail_before_any_kernel(nb, args, message, tmp_path):
+    res = _cli("run", nb, *args, env={"WORMLAB_REPORTS": str(tmp_path)})
+    assert res.returncode == 2, res.stderr
+    assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir()), "nothing may be written before validation passes"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--duration-ms", "-5"], "--duration-ms must be a finite number > 0, got -5.0"),
+    (["--duration-ms", "0"], "--duration-ms must be a finite number > 0, got 0.0"),
+    (["--dt-ms", "0"], "--dt-ms must be a finite number > 0"),
+    (["--dt-ms", "nan"], "--dt-ms must be a finite number > 0, got nan"),
+    (["--duration-ms", "inf"], "--duration-ms must be a finite number > 0, got inf"),
+    (["--duration-ms", "1", "--dt-ms", "0.3"], "is not a multiple of --dt-ms 0.3"),
+    (["--solver", "rk5_fused"], "unknown --solver 'rk5_fused' (did you mean rk4_fused?)"),
+    (["--record"], "--record needs at least one cell name"),
+    (["--nml", "absent.net.nml"], "--nml absent.net.nml: no such file"),
+])
+def test_circuit_cli_bad_arguments(args, message, tmp_path, capsys):
+    from wormlab.circuit.cli import main
+
+    out = tmp_path / "v.csv"
+    assert main(["simulate", *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("wormlab circuit: error:"), err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_circuit_cli_reference_bad_duration(capsys):
+    from wormlab.circuit.cli import main
+
+    assert main(["reference", "--duration-ms", "-1"]) == 2
+    assert "--duration-ms must be a finite number > 0" in capsys.readouterr().err
+
+
+def test_circuit_cli_unknown_record_names_suggest(tmp_path, capsys):
+    """Needs the c302 network (built before simulating); nothing is written."""
+    from wormlab.circuit import reference
+    from wormlab.circuit.cli import main
+
+    if reference.neuron_missing() is not None and not reference.in_ci():
+        pytest.skip("c302 stack unavailable")
+    out = tmp_path / "v.csv"
+    rc = main(["simulate", "--duration-ms", "1", "--record", "AVAL", "AVXL", "FOO",
+               "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "unknown cell names in --record: 'AVXL' (did you mean AVL" in err, err
+    assert "'FOO'" in err and "AVAL" not in err.split("--record:")[1].split("[")[0]
+    assert list(tmp_path.iterdir()) == []

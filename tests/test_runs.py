@@ -20,11 +20,27 @@ def test_atomic_path_replaces_only_on_success(tmp_path):
     assert (target.stat().st_mode & 0o777) == (0o666 & ~umask)  # not mkstemp's 0600
 
 
-def test_seed_everything_is_reproducible():
+def test_seed_everything_seeds_every_stream_from_the_seed():
+    """Each stream against an independently seeded reference, and a different seed differs:
+    a generator built without the seed, a missed ``np.random.seed`` or ``random.seed``, or a
+    constant torch seed all fail here (comparing two calls of the function with each other
+    would not catch any of them)."""
+    import random
+
+    import numpy as np
     import torch
 
-    seed_everything(3)
-    a = torch.randn(4), seed_everything(3).normal(size=2)
-    seed_everything(3)
-    b = torch.randn(4), seed_everything(3).normal(size=2)
-    assert torch.equal(a[0], b[0]) and (a[1] == b[1]).all()
+    rng = seed_everything(3)
+    got = (torch.randn(4), np.random.rand(3), random.random(), rng.normal(size=2))
+    want = (torch.randn(4, generator=torch.Generator().manual_seed(3)),
+            np.random.RandomState(3).rand(3), random.Random(3).random(),
+            np.random.default_rng(3).normal(size=2))
+    assert torch.equal(got[0], want[0])
+    assert np.array_equal(got[1], want[1])
+    assert got[2] == want[2]
+    assert np.array_equal(got[3], want[3])
+    other = seed_everything(4)
+    assert not torch.equal(torch.randn(4), want[0])
+    assert not np.array_equal(np.random.rand(3), want[1])
+    assert random.random() != want[2]
+    assert not np.array_equal(other.normal(size=2), want[3])

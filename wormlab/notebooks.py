@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import datetime as _dt
+import math
 import os
 import re
 import shutil
@@ -113,14 +114,20 @@ def _coerce(param: Parameter, value: Any, notebook: str) -> Any:
             raise NotebookError(
                 f"{notebook}: parameter {param.name!r} expects {param.type_name}, got {value!r}"
             ) from None
-    if kind is not None and not isinstance(coerced, kind):
-        # ints are acceptable floats; anything else is a type error
+    if kind is not None and (not isinstance(coerced, kind)
+                             or (kind is not bool and isinstance(coerced, bool))):
+        # ints are acceptable floats; anything else (a bool for an int, too) is a type error
         if not (kind is float and isinstance(coerced, int) and not isinstance(coerced, bool)):
             raise NotebookError(
                 f"{notebook}: parameter {param.name!r} expects {param.type_name}, "
                 f"got {type(coerced).__name__} {coerced!r}"
             )
         coerced = float(coerced)
+    if kind is float and not math.isfinite(coerced):
+        # every float parameter is a size, rate or time: nan/inf would only fail deep inside
+        raise NotebookError(
+            f"{notebook}: parameter {param.name!r} expects a finite float, got {coerced!r}"
+        )
     if param.choices and str(coerced) not in param.choices:
         raise NotebookError(
             f"{notebook}: parameter {param.name}={coerced!r} is not one of: "

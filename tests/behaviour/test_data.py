@@ -131,3 +131,34 @@ def test_ends_within():
     m = np.array([1, 1, 1, 0, 1, 1, 1, 1], bool)
     assert ends_within(m, 3).tolist() == [2, 6, 7]
     assert ends_within(m, 9).tolist() == []
+
+
+def _kato_layout_npz(path, seed):
+    """A tiny Kato-2015-layout NPZ (labelled synthetic in the file name by the caller)."""
+    rng = np.random.default_rng(seed)
+    T = 300
+    rev = np.sin(np.arange(T) / 9.0 + seed) > 0.4
+    x = rng.normal(0, 0.3, (T, 4)).astype(np.float32)
+    x[:, 1] += 2.0 * rev
+    np.savez(path, traces_dFF_bc=x, neuron_names=np.array(["1", "AVAL", "AVBL", "RIML"]),
+             state_index=np.where(rev, 1, 0).astype(np.int8),
+             state_names=np.array(["fwd", "rev1"]), fps=np.array(2.905))
+    return path
+
+
+def test_cli_evaluate_two_kato_files_by_path(tmp_path, capsys):
+    """Issue 19 item 4: two Kato-layout files are two worms (their ids come from the files),
+    and a file given twice is refused naming the file."""
+    import json
+
+    from wormlab.behaviour.cli import main
+
+    a = _kato_layout_npz(tmp_path / "A_synthetic.npz", 0)
+    b = _kato_layout_npz(tmp_path / "B_synthetic.npz", 1)
+    rc = main(["evaluate", "--train", str(a), "--test", str(b), "--model", "svm", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["train"] == ["kato2015/A_synthetic"]
+    assert out["test"] == ["kato2015/B_synthetic"] and out["n_test"] > 0
+    rc = main(["evaluate", "--train", str(a), "--test", str(a), "--model", "svm"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "more than once" in err and err.count("A_synthetic.npz") == 2

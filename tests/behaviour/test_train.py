@@ -43,7 +43,7 @@ def test_best_validation_checkpoint_and_lr_decay(make_worm):
 def test_forecaster_trains_and_reports_each_step(worms, name):
     cfg = BehaviourConfig().replace(model={"name": name, "hidden": 8},
                                     train={"epochs": 6, "horizon": 5, "batch_size": 32,
-                                           "ss_max": 0.0})  # teacher forcing: loss must fall
+                                           "lr": 3e-2, "ss_max": 0.0})  # teacher forcing
     names = list(worms[0].names)
     ends = {w.worm_id: np.arange(w.n_frames) for w in worms}
     fs = forecast_set(worms[:2], ends, names, 1, 5, stride=3)
@@ -54,6 +54,10 @@ def test_forecaster_trains_and_reports_each_step(worms, name):
     base = persistence_mse(test, 1, 5)
     assert mse.shape == (5,) == base.shape and np.all(np.isfinite(mse))
     assert fc.history.train_loss[-1] < fc.history.train_loss[0]
+    # the noise in these worms is independent frame to frame, so "no change" pays it twice:
+    # a trained forecaster beats persistence at every step on unseen worms (measured: 0.72 to
+    # 0.84 of it for both models); one that only copies the last frame ties and fails here
+    assert np.all(mse < 0.9 * base), (mse, base)
     # teacher forcing (p=0) feeds the truth: step k's input is the true frame
     seq = torch.as_tensor(test.seq[:4])
     ctx = torch.as_tensor(test.ctx)[torch.as_tensor(test.worm[:4])]
@@ -61,6 +65,19 @@ def test_forecaster_trains_and_reports_each_step(worms, name):
         tf = _rollout(fc.model, seq, ctx, 1, 5, 0.0)
         one = fc.model.step(seq[:, 2:3], ctx)
     assert torch.allclose(tf[:, 2], one)
+
+
+def test_persistence_mse_on_a_ramp():
+    """Persistence on a ramp rising 0.1 per frame errs by 0.1 k at step k: MSE (0.1 k)^2."""
+    from wormlab.behaviour._train import ForecastSet
+
+    t = np.arange(5, dtype=np.float32)  # window 2 + horizon 3
+    seq = (0.1 * t[None, :, None, None] + np.array([0.0, 0.3])[:, None, None, None]
+           + np.zeros((1, 1, 4, 1))).astype(np.float32)  # 2 sequences x 4 neurons
+    fs = ForecastSet(seq, np.zeros(2, np.int64), np.zeros((1, 4, 4, 8), np.float32),
+                     ["synthetic/a"], ["AVAL", "AVAR", "AVBL", "AVBR"])
+    np.testing.assert_allclose(persistence_mse(fs, 2, 3), [0.01, 0.04, 0.09], rtol=1e-5)
+    np.testing.assert_allclose(persistence_mse(fs, 2, 2), [0.01, 0.04], rtol=1e-5)
 
 
 def test_forecaster_rejects_the_svm():

@@ -80,4 +80,29 @@ def test_circuit_muscle_calcium_on_frame_grid():
     assert r["activation"].shape == (3, 2, 95) and r["ca_mM"].shape == (3, 2, 95)
     a = r["activation"]
     assert torch.all(a >= 0) and torch.all(a <= 1) and float(r["ca_mM"].max()) > 0
-    assert torch.allclose(a, body.calcium_to_activation(r["ca_mM"].clamp_min(0)).float())
+    # Sibernetic's coupling written out with its constant (openworm/sibernetic main_sim.py):
+    # min(1, ca / 4e-7 mM); not the library's own function, so a changed scale is caught
+    want = torch.clamp(r["ca_mM"].clamp_min(0) / 4e-7, max=1.0).float()
+    assert torch.allclose(a, want)
+
+
+def test_circuit_activations_apply_sibernetic_scaling_to_the_circuit_calcium(monkeypatch):
+    """Fast: the circuit run replaced by known calcium (mM); the activations must be
+    min(1, ca / 4e-7) of exactly that calcium, per frame and drive, negatives clamped."""
+    from wormlab.body import _circuit
+
+    ca = torch.tensor([-1e-9, 0.0, 1e-7, 2e-7, 3e-7, 4e-7, 8e-7], dtype=torch.float64)
+    ca = ca.reshape(7, 1, 1).expand(7, 2, 95).clone()
+    ca[:, 1] *= 0.5  # second drive: half the calcium
+
+    def fake(T, frame_dt_s, stim, warmup_ms, progress, batch):
+        assert (T, batch) == (7, 2)
+        return {"ca_mM": ca, "v_mV": torch.zeros_like(ca), "t_s": np.arange(T) * frame_dt_s,
+                "wall_s": 0.0}
+
+    monkeypatch.setattr(_circuit, "circuit_muscle_calcium", fake)
+    r = _circuit.circuit_activations(7, 0.04, avb_nA=(0.002, 0.005), progress=False)
+    a = r["activation"][:, :, 0]
+    assert torch.allclose(a[:, 0], torch.tensor([0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0]))
+    assert torch.allclose(a[:, 1], torch.tensor([0.0, 0.0, 0.125, 0.25, 0.375, 0.5, 1.0]))
+    assert r["avb_nA"] == [0.002, 0.005] and torch.equal(r["ca_mM"], ca)

@@ -141,3 +141,68 @@ def test_random_corruption_gives_format_error(tmp_path_factory, junk, row):
     except FormatError:
         return
     pytest.fail(f"corrupted row {row} with {junk!r} was accepted")
+
+
+def test_units_from_sidecar_given_or_detected(tmp_path):
+    """SI files (V) are labelled V, not mV; a given unit that contradicts the sidecar fails."""
+    d = _set()
+    si = SequenceSet(d.inputs * 1e-9, d.outputs * 1e-3, d.dt_s, d.input_names, d.output_names,
+                     input_unit="A", output_unit="V")
+    rom.write_text_dir(si, tmp_path / "si")
+    assert json.loads((tmp_path / "si" / "columns.json").read_text())["output_unit"] == "V"
+    back = rom.read_text_dir(tmp_path / "si")
+    assert (back.output_unit, back.input_unit) == ("V", "A")
+    assert back.unit_source["output_unit"].endswith("columns.json")
+    with pytest.raises(FormatError, match="output_unit is 'V', but 'mV' was given"):
+        rom.load(tmp_path / "si", output_unit="mV")
+    (tmp_path / "si" / "columns.json").unlink()
+    back = rom.read_text_dir(tmp_path / "si", n_outputs=4)
+    assert (back.output_unit, back.input_unit) == ("V", "A")
+    assert back.unit_source["output_unit"] == "detected from the values"
+    rom.write_text_dir(d, tmp_path / "mv")
+    (tmp_path / "mv" / "columns.json").unlink()
+    back = rom.read_text_dir(tmp_path / "mv", n_outputs=4)
+    assert (back.output_unit, back.input_unit) == ("mV", "nA")
+    assert rom.load(tmp_path / "mv", n_outputs=4, output_unit="V").output_unit == "V"
+    assert back.subset([0]).unit_source == back.unit_source
+    rom.save_npz(si, tmp_path / "si.npz")
+    assert rom.load(tmp_path / "si.npz").output_unit == "V"
+    with pytest.raises(FormatError, match="si.npz: output_unit is 'V'"):
+        rom.load(tmp_path / "si.npz", output_unit="mV")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "bad_meta", "meta_not_object"])
+def test_corrupt_h5_names_the_file(tmp_path, damage):
+    import h5py
+
+    p = tmp_path / "set.h5"
+    rom.save_h5(_set(T=200, B=8), p)
+    if damage == "truncate":
+        p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
+    elif damage == "garbage":
+        p.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 64)
+    else:
+        with h5py.File(p, "a") as f:
+            f.attrs["meta"] = "{oops" if damage == "bad_meta" else "[1, 2]"
+    with pytest.raises(FormatError) as info:
+        rom.load(p)
+    assert str(p) in str(info.value)
+
+
+def test_failed_save_leaves_nothing(tmp_path, monkeypatch):
+    import h5py
+
+    def boom(self, *a, **k):
+        raise OSError("disk full")
+
+    p = tmp_path / "set.h5"
+    monkeypatch.setattr(h5py.File, "create_dataset", boom)
+    with pytest.raises(OSError, match="disk full"):
+        rom.save_h5(_set(), p)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    rom.save_h5(_set(), p)
+    p_bad = tmp_path / "x.npz"
+    p_bad.write_bytes((tmp_path / "set.h5").read_bytes()[:10])
+    with pytest.raises(FormatError, match="x.npz: not a readable NPZ"):
+        rom.load(p_bad)

@@ -21,8 +21,17 @@ def test_loss_falls_and_best_validation_checkpoint_is_restored(data):
     # the returned weights are those of the best epoch, not the last one
     assert res.metrics["val_nrmse"] == pytest.approx(min(h["val"]), rel=1e-4)
     assert set(res.metrics) >= {"train_rmse", "val_rmse", "test_rmse", "test_nrmse"}
-    # RMSE in mV is the normalised RMSE scaled by the output sd (same order of magnitude)
-    assert res.metrics["test_rmse"] > 0
+    # the reported RMSEs are the returned model's errors, in the data's unit (mV here) and on
+    # outputs divided by the training sd, recomputed here independently in float64
+    split = rom.split_indices(data, cfg.split)
+    sd = data.outputs[:, split["train"]].std(axis=(0, 1), ddof=1)
+    for k in ("train", "val", "test"):
+        x = torch.as_tensor(data.inputs[:, split[k]], dtype=torch.float32)
+        err = res.model.predict(x).numpy().astype(np.float64) - data.outputs[:, split[k]]
+        assert res.metrics[f"{k}_rmse"] == pytest.approx(np.sqrt(np.mean(err**2)), rel=1e-4)
+        assert res.metrics[f"{k}_nrmse"] == pytest.approx(np.sqrt(np.mean((err / sd) ** 2)),
+                                                          rel=1e-4)
+    assert res.model.meta["output_unit"] == data.output_unit == "mV"
 
 
 def test_early_stopping_stops(data):
@@ -80,3 +89,8 @@ def test_saliency_is_zero_for_a_disconnected_input(data):
     s = rom.gradient_saliency(m, data.inputs[:, :3])
     assert s.shape == (4, 4) and (s >= 0).all()
     assert np.all(s[1] == 0) and np.all(s[[0, 2, 3]] > 0)
+    # value of one entry: mean over sequences of sum_t' |d sum_t y_k / d x_m(t')| / T (z-units)
+    x = torch.as_tensor(data.inputs[:, :3], dtype=torch.float32)
+    xn = ((x - m.x_mean) / m.x_std).requires_grad_(True)
+    (g,) = torch.autograd.grad(m.forward_normalised(xn)[..., 2].sum(), xn)
+    assert s[0, 2] == pytest.approx(float(g[..., 0].abs().sum(0).mean()) / x.shape[0], rel=1e-5)

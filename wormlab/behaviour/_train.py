@@ -214,24 +214,35 @@ class Decoder:
 
     @classmethod
     def load(cls, path) -> Decoder:
-        """Read a decoder written by :meth:`save`."""
-        import json
+        """Read a decoder written by :meth:`save` (safetensors; pickles are refused unread).
 
-        from safetensors import safe_open
-        from safetensors.torch import load_file
+        Errors name the file and the problem: truncated or foreign file, a missing or
+        malformed metadata field, weights that do not fit the stored config."""
+        from wormlab.io import CheckpointError, meta_json, read_safetensors
 
+        what = "behaviour decoder checkpoint"
+        state, meta = read_safetensors(path, what)
+        if "config" not in meta:
+            raise CheckpointError(f"{path} is not a behaviour decoder checkpoint (no metadata)")
+        for k in ("names", "classes", "n_feat", "window"):
+            if k not in meta:
+                raise CheckpointError(f"{path}: {what} metadata lacks the field {k!r}")
         try:
-            with safe_open(str(path), framework="pt") as f:
-                meta = f.metadata()
-        except Exception as exc:  # SafetensorError, OSError: say which file and why
-            raise ValueError(f"{path}: not a readable safetensors checkpoint ({exc})") from exc
-        if not meta or "config" not in meta:
-            raise ValueError(f"{path} is not a behaviour decoder checkpoint (no metadata)")
-        cfg = BehaviourConfig.from_dict(json.loads(meta["config"]))
-        dec = cls(cfg, json.loads(meta["names"]), json.loads(meta["classes"]))
-        dec.model = build_model(cfg.model, len(dec.names), int(meta["n_feat"]),
-                                int(meta["window"]), len(dec.classes), dec.names)
-        dec.model.load_state_dict(load_file(str(path)))
+            cfg = BehaviourConfig.from_dict(meta_json(meta, "config", path, what))
+            dec = cls(cfg, meta_json(meta, "names", path, what),
+                      meta_json(meta, "classes", path, what))
+            n_feat, window = int(meta["n_feat"]), int(meta["window"])
+        except CheckpointError:
+            raise
+        except (TypeError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"{path}: malformed {what} metadata ({exc})") from None
+        dec.model = build_model(cfg.model, len(dec.names), n_feat, window, len(dec.classes),
+                                dec.names)
+        try:
+            dec.model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise CheckpointError(f"{path}: {what} weights do not fit its config: "
+                                  f"{' '.join(str(exc).split())[:300]}") from None
         dec.model.eval()
         return dec
 

@@ -53,11 +53,17 @@ def _evaluate(args) -> int:
     configure_torch()
     keep_heap_memory()  # same numbers, faster dynamic GNNs (see its docstring)
     cfg = _cfg(args, args.model)
-    train, test = load_worms(args.train), load_worms(args.test)
-    ids = [w.worm_id for w in train + test]
-    dup = sorted({i for i in ids if ids.count(i) > 1})
+    # one file at a time, so a clash can name the files whose data gave the same worm id
+    train = [w for p in args.train for w in load_worms([p])]
+    test = [w for p in args.test for w in load_worms([p])]
+    files: dict[str, list[str]] = {}
+    for p, w in zip([*args.train, *args.test], train + test):
+        files.setdefault(w.worm_id, []).append(str(p))
+    dup = {i: ps for i, ps in files.items() if len(ps) > 1}
     if dup:
-        raise ValueError(f"worm(s) {dup} given more than once (train and test must differ)")
+        which = "; ".join(f"{i!r} from {', '.join(ps)}" for i, ps in sorted(dup.items()))
+        raise ValueError(f"worm(s) given more than once (train and test must differ): {which} "
+                         "(the id comes from each file's metadata or name)")
     fps = args.resample_fps or (min(w.fps for w in train + test)
                                 if len({round(w.fps, 2) for w in train + test}) > 1 else 0.0)
     if fps:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import platform
 import subprocess
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
@@ -185,10 +186,19 @@ def consolidate(store: Path, specs: list[dict], parts: Path, data, physics, musc
     arrs = {"activation": [], "com_um": [], "tangent_rad": []}
     metas = []
     for s in specs:
-        with np.load(_shard_path(parts, s["id"]), allow_pickle=False) as z:
-            for k in arrs:
-                arrs[k].append(z[k])
-            metas.append(str(z["meta"]))
+        shard = _shard_path(parts, s["id"])
+        try:
+            with np.load(shard, allow_pickle=False) as z:
+                for k in arrs:
+                    arrs[k].append(z[k])
+                metas.append(str(z["meta"]))
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"{shard}: unreadable sample shard ({type(exc).__name__}: {exc}); "
+                             "delete it and rerun generate() to redo that sample") from None
+    shapes = {k: {a.shape for a in v} for k, v in arrs.items()}
+    for k, sh in shapes.items():
+        if len(sh) != 1:
+            raise ValueError(f"{parts}: shards disagree on the shape of {k!r}: {sorted(sh)}")
     with atomic_path(store) as tmp:
         with h5py.File(tmp, "w") as f:
             for k, v in arrs.items():
@@ -208,18 +218,79 @@ def consolidate(store: Path, specs: list[dict], parts: Path, data, physics, musc
     return store
 
 
+_STORE_ARRAYS = {"activation": 95, "com_um": 2, "tangent_rad": 25}  # last-axis sizes
+
+
 def load_store(store: str | Path, families: tuple | None = None) -> dict:
-    """Read an HDF5 store into NumPy arrays (optionally only some families)."""
+    """Read an HDF5 store into NumPy arrays (optionally only some families).
+
+    A missing, truncated or corrupt file, a missing dataset or attribute, arrays of the wrong
+    shape or length, non-finite values or unreadable per-sample metadata raise ``ValueError``
+    naming the store and the problem (``FileNotFoundError`` when absent).
+    """
     import h5py
 
-    with h5py.File(store, "r") as f:
-        fam = np.array([x.decode() if isinstance(x, bytes) else x for x in f["family"][:]])
-        sel = np.ones(len(fam), bool) if families is None else np.isin(fam, list(families))
-        idx = np.flatnonzero(sel)
-        out = {k: f[k][:][idx] for k in ("activation", "com_um", "tangent_rad")}
-        out["family"] = fam[idx]
-        out["id"] = np.array([x.decode() if isinstance(x, bytes) else x for x in f["id"][:]])[idx]
-        out["meta"] = [json.loads(x) for x in np.asarray(f["meta_json"][:])[idx]]
-        out["frame_dt_s"] = float(f.attrs["frame_dt_s"])
-        out["body_length_um"] = float(f.attrs["body_length_um"])
+    store = Path(store)
+    if not store.is_file():
+        raise FileNotFoundError(f"no body data store at {store}")
+    try:
+        f = h5py.File(store, "r")
+    except OSError as exc:  # truncated / not HDF5: h5py says "unable to open file (...)"
+        raise ValueError(f"{store}: not a readable body data store (truncated or corrupt "
+                         f"HDF5: {exc})") from None
+    try:
+        with f:
+            return _read_store(f, store, families)
+    except (OSError, RuntimeError, KeyError) as exc:  # corrupt chunks inside a valid header
+        raise ValueError(f"{store}: corrupt body data store ({exc})") from None
+
+
+def _read_store(f, store: Path, families) -> dict:
+    def dec(x):
+        return x.decode() if isinstance(x, bytes) else str(x)
+
+    for k in (*_STORE_ARRAYS, "id", "family", "meta_json"):
+        if k not in f:
+            raise ValueError(f"{store}: body data store lacks the dataset {k!r}")
+    for k in ("frame_dt_s", "body_length_um"):
+        if k not in f.attrs:
+            raise ValueError(f"{store}: body data store lacks the attribute {k!r}")
+    n = len(f["id"])
+    for k, c in _STORE_ARRAYS.items():
+        shape = f[k].shape
+        if len(shape) != 3 or shape[0] != n or shape[2] != c:
+            raise ValueError(f"{store}: dataset {k!r} has shape {shape}, expected "
+                             f"({n}, T, {c}) for {n} samples")
+    if len({f[k].shape[1] for k in _STORE_ARRAYS}) != 1:
+        raise ValueError(f"{store}: activation, com_um and tangent_rad differ in length "
+                         f"{[f[k].shape[1] for k in _STORE_ARRAYS]}")
+    for k in ("family", "meta_json"):
+        if len(f[k]) != n:
+            raise ValueError(f"{store}: dataset {k!r} has {len(f[k])} entries for {n} samples")
+    fam = np.array([dec(x) for x in f["family"][:]])
+    sel = np.ones(len(fam), bool) if families is None else np.isin(fam, list(families))
+    idx = np.flatnonzero(sel)
+    out = {k: f[k][:][idx] for k in _STORE_ARRAYS}
+    ids = np.array([dec(x) for x in f["id"][:]])[idx]
+    for k in _STORE_ARRAYS:
+        bad = ~np.isfinite(out[k])
+        if bad.any():
+            i, t = (int(v) for v in np.argwhere(bad)[0][:2])
+            raise ValueError(f"{store}: dataset {k!r} holds NaN or inf (sample {str(ids[i])!r}, "
+                             f"time index {t}); {int(bad.sum())} bad values")
+    out["family"] = fam[idx]
+    out["id"] = ids
+    metas = []
+    for i, x in zip(idx, np.asarray(f["meta_json"][:])[idx], strict=True):
+        try:
+            metas.append(json.loads(x))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{store}: meta_json of sample {i} is not valid JSON "
+                             f"({exc})") from None
+    out["meta"] = metas
+    for k in ("frame_dt_s", "body_length_um"):
+        v = float(f.attrs[k])
+        if not (np.isfinite(v) and v > 0):
+            raise ValueError(f"{store}: attribute {k!r} must be a positive number, got {v}")
+        out[k] = v
     return out

@@ -71,6 +71,28 @@ def _check(x: torch.Tensor, what: str) -> torch.Tensor:
     return x
 
 
+def check_activation(act, what: str = "activation") -> torch.Tensor:
+    """``act`` as a tensor (T, B, 95), after checking it holds finite values >= 0.
+
+    Raises ``ValueError`` naming the first bad entry: its kind (NaN, inf, negative), the time
+    index, the sample and the muscle (name and index), so a bad frame of a long circuit run can
+    be found. Activations above 1 are allowed (scaled-gain experiments).
+    """
+    a = _check(act, what)
+    x = a.detach()
+    if not x.is_floating_point():
+        return a
+    bad = ~torch.isfinite(x) | (x < 0)
+    if bool(bad.any()):
+        t, b, m = (int(i) for i in torch.nonzero(bad)[0])
+        v = float(x[t, b, m])
+        kind = "NaN" if v != v else ("inf" if abs(v) == float("inf") else "negative")
+        raise ValueError(f"{what} has {kind} value {v} at time index {t}, sample {b}, muscle "
+                         f"{MUSCLES[m]} (index {m}); {int(bad.sum())} bad entries in all "
+                         "(activations must be finite and >= 0)")
+    return a
+
+
 def calcium_to_activation(ca_mM: torch.Tensor, cfg: MuscleConfig = DEFAULT_MUSCLECONFIG) -> torch.Tensor:
     """Muscle calcium (T, B, 95) in mM (c302 ``caConc``) -> activation in [0, 1].
 
@@ -113,7 +135,7 @@ def joint_commands(act: torch.Tensor, cfg: MuscleConfig = DEFAULT_MUSCLECONFIG) 
     row r+1)``. Positive = dorsal bend (ElegansBot with ``polarity_clockwise=False``: the body
     becomes concave on its dorsal side; tested in ``tests/body/test_muscles.py``).
     """
-    f = activation_to_force(act, cfg)
+    f = activation_to_force(check_activation(act), cfg)
     w = joint_matrix().to(dtype=f.dtype if f.is_floating_point() else torch.float64,
                           device=f.device)
     return cfg.joint_gain_rad * (f.to(w.dtype) @ w)

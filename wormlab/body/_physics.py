@@ -96,7 +96,9 @@ def simulate_joints(joints_rad, cfg: PhysicsConfig = DEFAULT_PHYSICSCONFIG, prog
     if j.ndim != 3 or j.shape[-1] != N_JOINTS:
         raise ValueError(f"joint commands must be (T, B, 24), got {j.shape}")
     if not np.all(np.isfinite(j)):
-        raise ValueError("joint commands contain NaN or inf")
+        t, b, k = (int(i) for i in np.argwhere(~np.isfinite(j))[0])
+        raise ValueError(f"joint commands contain NaN or inf: {j[t, b, k]} at time index {t}, "
+                         f"sample {b}, joint {k}")
     T, B, _ = j.shape
     if T < 2:
         raise ValueError("need at least 2 frames")
@@ -118,7 +120,10 @@ def simulate_joints(joints_rad, cfg: PhysicsConfig = DEFAULT_PHYSICSCONFIG, prog
 
 def simulate(activation, cfg: PhysicsConfig = DEFAULT_PHYSICSCONFIG,
              muscle: MuscleConfig = DEFAULT_MUSCLECONFIG, progress=False) -> Trajectory:
-    """Muscle activation (T, B, 95) -> ElegansBot trajectory (the ground-truth physics)."""
+    """Muscle activation (T, B, 95) -> ElegansBot trajectory (the ground-truth physics).
+
+    NaN, inf or negative activations raise ``ValueError`` naming the time index, sample and
+    muscle (:func:`wormlab.body._muscles.check_activation`)."""
     a = torch.as_tensor(np.asarray(activation) if not isinstance(activation, torch.Tensor)
                         else activation.detach(), dtype=torch.float64)
     return simulate_joints(joint_commands(a, muscle), cfg, progress=progress)

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from wormlab.body._config import MuscleConfig, PhysicsConfig, SurrogateConfig
-from wormlab.body._muscles import N_MUSCLES, joint_matrix
+from wormlab.body._muscles import N_MUSCLES, check_activation, joint_matrix
 from wormlab.body._physics import N_JOINTS, N_RODS, Trajectory, body_points, forward_speed
 
 DEFAULT_MUSCLECONFIG = MuscleConfig()
@@ -270,7 +270,7 @@ class Surrogate(nn.Module):
         act = torch.as_tensor(act)
         if act.ndim != 3 or act.shape[-1] != N_MUSCLES:
             raise ValueError(f"activation must be (T, B, 95), got {tuple(act.shape)}")
-        return act.float()
+        return check_activation(act).float()  # NaN / inf / negative: error naming muscle, time
 
     def commands(self, act: torch.Tensor) -> torch.Tensor:
         """(T, B, 95) activation -> (T, B, 24) ElegansBot joint commands, rad."""
@@ -689,31 +689,56 @@ LEGACY_DEFAULTS = {"input_space": "muscles", "representation": "lab_delta",
 
 
 def load_surrogate(path: str | Path) -> tuple[Surrogate, dict]:
-    """Load a surrogate saved by :func:`save_surrogate` (no pickle)."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
+    """Load a surrogate saved by :func:`save_surrogate` (safetensors only, never a pickle).
+
+    A missing, truncated or foreign file, a missing or malformed metadata field or a weight
+    that does not fit raises ``ValueError`` (:class:`wormlab.io.CheckpointError`) naming the
+    file and the problem; ``FileNotFoundError`` when the file is absent."""
+    from wormlab.io import CheckpointError, meta_json, read_safetensors
 
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no surrogate checkpoint at {path}")
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata()
-        keys = set(f.keys())
-        n_ref = f.get_slice("head.ref").get_shape()[0] if "head.ref" in keys else 1
-    d = json.loads(meta["surrogate_config"])
+    what = "surrogate checkpoint"
+    state, meta = read_safetensors(path, what)
+    if "surrogate_config" not in meta:
+        raise CheckpointError(f"{path}: not a body surrogate checkpoint (metadata lacks "
+                              "'surrogate_config')")
+    d = meta_json(meta, "surrogate_config", path, what)
+    if not isinstance(d, dict):
+        raise CheckpointError(f"{path}: {what} field 'surrogate_config' is not an object")
     d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
     for k, legacy in LEGACY_DEFAULTS.items():  # checkpoints written before these fields
         d.setdefault(k, legacy)
-    muscle = MuscleConfig(**json.loads(meta.get("muscle_config", "{}")))
-    model = Surrogate(SurrogateConfig(**d), float(meta["frame_dt_s"]),
-                      float(meta["body_length_um"]), muscle, n_ref=n_ref)
-    missing, unexpected = model.load_state_dict(load_file(str(path)), strict=False)
+    mc = meta_json(meta, "muscle_config", path, what, default={})
+    scalars = {}
+    for k in ("frame_dt_s", "body_length_um"):
+        if k not in meta:
+            raise CheckpointError(f"{path}: {what} metadata lacks the field {k!r}")
+        try:
+            scalars[k] = float(meta[k])
+        except ValueError:
+            raise CheckpointError(f"{path}: {what} field {k!r} is not a number: "
+                                  f"{meta[k]!r}") from None
+        if not (math.isfinite(scalars[k]) and scalars[k] > 0):
+            raise CheckpointError(f"{path}: {what} field {k!r} must be a positive number, "
+                                  f"got {meta[k]!r}")
+    try:
+        cfg, muscle = SurrogateConfig(**d), MuscleConfig(**mc)
+    except TypeError as exc:
+        raise CheckpointError(f"{path}: {what} config does not match this wormlab "
+                              f"({exc})") from None
+    n_ref = state["head.ref"].shape[0] if "head.ref" in state else 1
+    model = Surrogate(cfg, scalars["frame_dt_s"], scalars["body_length_um"], muscle, n_ref=n_ref)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a tensor of the wrong shape
+        raise CheckpointError(f"{path}: {what} weights do not fit its config: "
+                              f"{str(exc).splitlines()[-1].strip()}") from None
     missing = [k for k in missing if not k.endswith("_metadata")]
     if missing or unexpected:
-        raise ValueError(f"checkpoint {path} does not match: missing {missing}, "
-                         f"unexpected {unexpected}")
+        raise CheckpointError(f"checkpoint {path} does not match: missing {missing}, "
+                              f"unexpected {unexpected}")
     model.eval()
-    return model, json.loads(meta.get("history", "{}"))
+    return model, meta_json(meta, "history", path, what, default={})
 
 
 # ----------------------------------------------------------------------------- metrics

@@ -48,13 +48,31 @@ def write_wcon(path: str | Path, traj: Trajectory, ids=None, metadata: dict | No
     return path
 
 
+def _floats(path, rid, key, value) -> np.ndarray:
+    try:
+        a = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: record {rid!r}: field {key!r} is not numeric") from None
+    return a
+
+
 def read_wcon(path: str | Path) -> dict:
     """Read and validate a WCON file; returns ``{id: {"t_s", "points_um" (T, P, 2),
-    "com_um" (T, 2) or None}}``. Raises ``ValueError`` naming the first problem."""
-    doc = json.loads(Path(path).read_text())
-    if not isinstance(doc, dict) or "units" not in doc or "data" not in doc:
-        raise ValueError(f"{path}: WCON needs top-level 'units' and 'data'")
+    "com_um" (T, 2) or None}}``. Raises ``ValueError`` naming the file and the first problem
+    (missing field, unknown unit, non-numeric or ragged values, lengths that disagree)."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not a WCON file (truncated or invalid JSON: {exc})") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: WCON top level must be an object")
+    for k in ("units", "data"):
+        if k not in doc:
+            raise ValueError(f"{path}: WCON lacks the top-level field {k!r}")
     units = doc["units"]
+    if not isinstance(units, dict):
+        raise ValueError(f"{path}: WCON 'units' must be an object")
     for k in ("t", "x", "y"):
         if k not in units:
             raise ValueError(f"{path}: units block lacks {k!r}")
@@ -68,21 +86,39 @@ def read_wcon(path: str | Path) -> dict:
             scale[k] = _UNIT_TO_UM[units[k]]
     recs = doc["data"] if isinstance(doc["data"], list) else [doc["data"]]
     out = {}
-    for r in recs:
+    for i, r in enumerate(recs):
+        if not isinstance(r, dict):
+            raise ValueError(f"{path}: data record {i} is not an object")
         for k in ("id", "t", "x", "y"):
             if k not in r:
-                raise ValueError(f"{path}: data record lacks {k!r}")
-        t = np.atleast_1d(np.asarray(r["t"], float))
-        x = np.asarray(r["x"], float).reshape(len(t), -1)
-        y = np.asarray(r["y"], float).reshape(len(t), -1)
+                raise ValueError(f"{path}: data record {r.get('id', i)!r} lacks {k!r}")
+        rid = str(r["id"])
+        t = np.atleast_1d(_floats(path, rid, "t", r["t"]))
+        if t.ndim != 1 or not np.all(np.isfinite(t)):
+            raise ValueError(f"{path}: record {rid!r}: 't' must be finite numbers")
+        if len(t) > 1 and np.any(np.diff(t) <= 0):
+            raise ValueError(f"{path}: record {rid!r}: 't' must increase")
+        xy = []
+        for k in ("x", "y"):
+            a = _floats(path, rid, k, r[k])
+            if a.size == 0 or a.size % len(t):
+                raise ValueError(f"{path}: record {rid!r}: {k!r} has {a.size} values for "
+                                 f"{len(t)} times")
+            xy.append(a.reshape(len(t), -1))
+        x, y = xy
         if x.shape != y.shape:
-            raise ValueError(f"{path}: record {r['id']}: x and y shapes differ")
+            raise ValueError(f"{path}: record {rid!r}: x and y shapes differ")
+        if rid in out:
+            raise ValueError(f"{path}: duplicate record id {rid!r}")
         com = None
-        if "cx" in r and "cy" in r:
-            com = np.stack([np.asarray(r["cx"], float) * scale.get("cx", scale["x"]),
-                            np.asarray(r["cy"], float) * scale.get("cy", scale["y"])], -1)
-            if len(com) != len(t):
-                raise ValueError(f"{path}: record {r['id']}: centroid length != time length")
-        out[str(r["id"])] = {"t_s": t, "points_um": np.stack([x * scale["x"], y * scale["y"]],
-                                                            -1), "com_um": com}
+        if ("cx" in r) != ("cy" in r):
+            raise ValueError(f"{path}: record {rid!r} has only one of 'cx', 'cy'")
+        if "cx" in r:
+            cx, cy = (_floats(path, rid, k, r[k]).reshape(-1) for k in ("cx", "cy"))
+            if len(cx) != len(t) or len(cy) != len(t):
+                raise ValueError(f"{path}: record {rid!r}: centroid length != time length")
+            com = np.stack([cx * scale.get("cx", scale["x"]), cy * scale.get("cy", scale["y"])],
+                           -1)
+        out[rid] = {"t_s": t, "points_um": np.stack([x * scale["x"], y * scale["y"]], -1),
+                    "com_um": com}
     return out

@@ -575,9 +575,9 @@ def save_parameters(net: Network, path: str | Path) -> None:
 
 def load_parameters(net: Network, path: str | Path) -> Network:
     """Load parameters written by :func:`save_parameters` into ``net`` (shapes must match)."""
-    from safetensors.torch import load_file
+    from wormlab.circuit._params_io import read_parameter_file
 
-    state = load_file(str(path))
+    state = read_parameter_file(net, path)  # validated: names, shapes, finite, sign, format
     with torch.no_grad():
         for k, v in state.items():
             if k not in net.params:

@@ -7,11 +7,14 @@ and classify worm behaviour". Eigenworms: Stephens et al. 2008 (PLoS Comput Biol
 
 from wormlab.posture._cells import cell_correlations, cell_names, mean_filter, smoothing_frames
 from wormlab.posture._classify import (
+    CLASSIFIERS,
     METHODS,
     classify_files,
     fit_predict,
     hand_features,
     holdout_split,
+    make_classifier,
+    repeated_cv,
     strain_benchmark,
 )
 from wormlab.posture._config import (
@@ -118,6 +121,7 @@ __all__ = [
     "smoothing_frames",
     "stacked_states",
     "Basis",
+    "CLASSIFIERS",
     "CellsConfig",
     "GenerateConfig",
     "Kinematics",
@@ -162,6 +166,7 @@ __all__ = [
     "load_postures",
     "load_ucr_worms",
     "make_basis",
+    "make_classifier",
     "mean_filter",
     "midline_from_angles",
     "mode_spectra",
@@ -173,6 +178,7 @@ __all__ = [
     "read_ucr",
     "real_vs_real_test",
     "realism",
+    "repeated_cv",
     "resample_angles",
     "rft_body_velocity",
     "save_basis",

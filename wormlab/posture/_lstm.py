@@ -155,7 +155,9 @@ def train_lstm(
     """
     import time
 
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
+
+    from wormlab.io import load_torch_weights, read_safetensors
 
     cfg = config or LSTMConfig()
     if cfg.loss_on not in ("all", "last"):
@@ -198,12 +200,13 @@ def train_lstm(
         # a checkpoint written before a config field existed ran with that field's default
         meta["config"] = {**asdict(LSTMConfig()), **meta.get("config", {})}
         if {k: meta.get(k) for k in meta_want} == meta_want:
-            model.load_state_dict(load_file(str(ck.with_suffix(".safetensors"))))
+            model.load_state_dict(read_safetensors(ck.with_suffix(".safetensors"),
+                                                   "posture LSTM checkpoint")[0])
             res.train_loss, res.val_loss = meta["train_loss"], meta["val_loss"]
             res.epochs_done, res.seconds = meta["epochs_done"], meta["seconds"]
             opt_state = ck.with_suffix(".opt.pt")
             if opt_state.exists():
-                opt.load_state_dict(torch.load(opt_state, weights_only=True))
+                opt.load_state_dict(load_torch_weights(opt_state, "optimiser state"))
             rng = np.random.default_rng([seed, res.epochs_done])
     bar = progress(
         range(res.epochs_done, cfg.epochs), desc="LSTM epochs", disable=not verbose or None
@@ -261,7 +264,8 @@ def train_lstm(
         res.stopped_early = True
     if cfg.keep_best and best_state is None and ck and ck.with_suffix(".best.safetensors").exists():
         if res.epochs_done and va is not None:  # resumed after the best epoch: reload it
-            best_state = load_file(str(ck.with_suffix(".best.safetensors")))
+            best_state = read_safetensors(ck.with_suffix(".best.safetensors"),
+                                          "posture LSTM checkpoint")[0]
     if cfg.keep_best and best_state is not None:
         model.load_state_dict(best_state)  # early stopping: the best validation epoch
         res.best_epoch = int(np.nanargmin(res.val_loss)) + 1 if va is not None else res.epochs_done
@@ -320,18 +324,37 @@ def _evaluate(model: PostureLSTM, va: torch.Tensor | None, loss_on: str) -> floa
 def load_lstm(checkpoint: str | Path, best: bool = True) -> PostureLSTM:
     """Rebuild a trained model from ``<checkpoint>.json`` + ``.safetensors`` (no pickle).
 
-    ``best``: load the best-validation weights (``.best.safetensors``) when they exist.
+    ``best``: load the best-validation weights (``.best.safetensors``) when they exist. A
+    missing file or field, a truncated or foreign weight file (pickles are refused unread) or
+    weights that do not fit raise an error naming the file and the problem.
     """
-    from safetensors.torch import load_file
+    from wormlab.io import CheckpointError, read_safetensors
 
     ck = Path(checkpoint)
-    meta = json.loads(ck.with_suffix(".json").read_text())
-    c = meta["config"]
-    model = PostureLSTM(meta["n_channels"], c["layers"], c["hidden"], c["dropout"])
+    mpath = ck.with_suffix(".json")
+    if not mpath.is_file():
+        raise FileNotFoundError(f"no posture LSTM checkpoint metadata at {mpath}")
+    try:
+        meta = json.loads(mpath.read_text())
+        c = meta["config"]
+        args = (int(meta["n_channels"]), int(c["layers"]), int(c["hidden"]),
+                float(c["dropout"]))
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{mpath}: not valid JSON ({exc})") from None
+    except KeyError as exc:
+        raise CheckpointError(f"{mpath}: posture LSTM metadata lacks the field {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{mpath}: malformed posture LSTM metadata ({exc})") from None
+    model = PostureLSTM(*args)
     path = ck.with_suffix(".best.safetensors")
     if not (best and path.exists()):
         path = ck.with_suffix(".safetensors")
-    model.load_state_dict(load_file(str(path)))
+    state, _ = read_safetensors(path, "posture LSTM checkpoint")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: posture LSTM weights do not fit {mpath.name}: "
+                              f"{' '.join(str(exc).split())[:300]}") from None
     model.loaded_from = path.name
     model.eval()
     return model

@@ -1,11 +1,11 @@
 """``wormlab posture ...``: strain classification on UCR files, LSTM training and evaluation.
 
-wormlab posture classify --train FILE --test FILE [--method rocket|features|lstm|nn] [--json]
+wormlab posture classify --train FILE --test FILE [--method minirocket|quant|ensemble|best|...] [--json]
 wormlab posture train --out DIR [--layers 4 --hidden 260 --epochs 30 --dataset flavell]
 wormlab posture evaluate --out DIR [--frames 9000 --shuffles 200] [--json]
 wormlab posture sae --out DIR [--steps 1000 --expansion 1 --state h]   (SAE on hidden states)
 wormlab posture shapes [--json]      (variance explained per basis; RFT speed vs recorded)
-wormlab posture strains [--ucr FILE] [--out FILE.json] [--methods rocket,features,nn,lstm]
+wormlab posture strains [--ucr FILE] [--out FILE.json] [--methods minirocket,quant,...] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--test", required=True, help="UCR-format test file")
     c.add_argument(
         "--method",
-        default="rocket",
-        choices=["rocket", "features", "lstm", "nn"],
-        help="rocket: random convolution kernels + ridge (default); features: "
-        "hand-made features + random forest; lstm: the paper's protocol; nn: 1-NN Euclidean",
+        default="minirocket",
+        help="classifier (default minirocket): minirocket, multirocket, hydra, multirocket-hydra, "
+        "quant (aeon); ensemble (vote of minirocket, hydra, quant); rocket (our NumPy ROCKET); "
+        "features (hand-made features + random forest); lstm (the paper's protocol); nn (1-NN "
+        "Euclidean); best (picks minirocket or quant by 5-fold CV on --train only)",
     )
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--json", action="store_true", help="print one JSON object")
@@ -95,27 +96,33 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--drag-ratio", type=float, default=30.0)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--json", action="store_true")
-    s = sub.add_parser("strains", help="5-fold CV + 70/30 hold-out table on the UCR Worms split")
+    s = sub.add_parser(
+        "strains", help="repeated 5-fold CV (95% interval) + 70/30 hold-out on the UCR Worms split"
+    )
     s.add_argument(
         "--ucr", default=None, help="UCR file (default: shared ucr_worms/Worms_TRAIN.txt)"
     )
-    s.add_argument("--methods", default="rocket,features,nn,lstm")
+    s.add_argument("--methods", default="minirocket,quant,hydra,ensemble,rocket,features,nn")
     s.add_argument("--folds", type=int, default=5)
+    s.add_argument("--repeats", type=int, default=5, help="repeats of the stratified k-fold CV")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", default=None, help="write the table here as JSON (atomic)")
     return p
 
 
 def _strains(args) -> int:
-    from wormlab.posture._classify import METHODS, strain_benchmark
+    from wormlab.posture._classify import check_method, strain_benchmark
     from wormlab.posture._data import load_ucr_worms, read_ucr
     from wormlab.runs import atomic_path, configure_torch
 
     configure_torch()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    bad = [m for m in methods if m not in METHODS]
-    if bad:
-        raise ValueError(f"unknown methods {bad}; choices: {', '.join(METHODS)}")
+    for m in methods:
+        check_method(m)
+    if args.folds < 2 or args.repeats < 1:
+        raise ValueError(
+            f"--folds must be >= 2 and --repeats >= 1 (got {args.folds}, {args.repeats})"
+        )
     X, y = read_ucr(args.ucr) if args.ucr else load_ucr_worms()
     done = {}
     if args.out and Path(args.out).exists():  # resume: keep methods already computed
@@ -131,6 +138,7 @@ def _strains(args) -> int:
         y,
         methods,
         folds=args.folds,
+        repeats=args.repeats,
         seed=args.seed,
         show_progress=True,
         done=done,
@@ -185,12 +193,17 @@ def _shapes(args) -> int:
 
 def _classify(args) -> int:
     from wormlab.posture._classify import classify_files
+    from wormlab.runs import configure_torch
 
+    configure_torch()
     res = classify_files(args.train, args.test, method=args.method, seed=args.seed)
     if args.json:
         print(json.dumps(res, indent=2))
     else:
-        print(f"accuracy {res['accuracy']:.3f} ({res['method']}, {res['n_test']} test series)")
+        chosen = f" -> {res['chosen']}" if "chosen" in res else ""
+        print(
+            f"accuracy {res['accuracy']:.3f} ({res['method']}{chosen}, {res['n_test']} test series)"
+        )
         for k, v in res["per_class_accuracy"].items():
             print(f"  class {k}: {v:.3f}")
     return 0

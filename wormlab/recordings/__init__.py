@@ -5,7 +5,7 @@ Public API (documented in docs/recordings.md)::
     from wormlab import recordings as rec
     r = rec.load_kato2015()                       # Kato et al. 2015 worm 0 (real, with states)
     r = rec.load_flavell2023("2022-07-26-31")     # Dag et al. 2023 (real, NeuroPAL names)
-    r = rec.load("file.mat" | "file.nwb" | "file.npz" | "file.csv")
+    r = rec.load("file.mat" | "file.nwb" | "file.npz" | "file.csv" | "x-data.h5")
     r.traces (T, N) float32, r.neuron_names, r.time_s, r.fps, r.stimuli, r.states, ...
     r = rec.virtual_worm(rec.VirtualWormConfig(seed=0))   # SYNTHETIC, with ground truth
 """
@@ -23,6 +23,7 @@ from wormlab.recordings._formats import (
     save_nwb,
 )
 from wormlab.recordings._model import FPS_RTOL, Recording, RecordingError, Stimulus, block_ids
+from wormlab.recordings._names import UNKNOWN_NAMES, check_names, is_neuron
 from wormlab.recordings._shared import (
     DAG2023_CITATION,
     KATO2015_CITATION,
@@ -62,6 +63,9 @@ __all__ = [
     "RecordingError",
     "Stimulus",
     "block_ids",
+    "check_names",
+    "is_neuron",
+    "UNKNOWN_NAMES",
     "list_flavell2023",
     "list_shared",
     "load",

@@ -12,6 +12,7 @@ import csv
 import json
 import math
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +74,17 @@ def _json_default(o):
     raise TypeError(f"not JSON-able: {type(o).__name__}")
 
 
+def _require_zip(path: Path) -> None:
+    """NPZ files are zip archives: say so plainly instead of numpy's pickle/EOF messages."""
+    if not zipfile.is_zipfile(path):
+        raise RecordingError(f"{path}: not an NPZ file (no complete zip archive: empty, "
+                             "truncated or another format)")
+
+
 def _load_npz_impl(path: str | Path) -> Recording:
     """Read a wormlab NPZ written by :func:`save_npz`."""
     path = Path(path)
+    _require_zip(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             files = set(z.files)
@@ -85,6 +94,9 @@ def _load_npz_impl(path: str | Path) -> Recording:
                     f"{sorted(files)[:8]})"
                 )
             head = json.loads(str(z["header"]))
+            if not isinstance(head, dict):
+                raise RecordingError(f"{path}: header is a JSON {type(head).__name__}, not an "
+                                     "object")
             traces = z["traces"]
             time_s = z["time_s"]
             states = z["states"] if "states" in files else None
@@ -111,7 +123,7 @@ def _load_npz_impl(path: str | Path) -> Recording:
             state_names=tuple(head["state_names"]),
             behaviour=beh,
             dataset=head["dataset"],
-            worm_id=head["worm_id"],
+            worm_id=head["worm_id"] or path.stem,
             strain=head["strain"],
             signal=head["signal"],
             provenance=head["provenance"],
@@ -165,7 +177,8 @@ def _load_csv_impl(
     Columns: optional ``time_column`` (seconds; else ``fps`` is required and time = frame/fps),
     optional ``state_column`` (state name per frame, empty = unlabelled), every other column a
     neuron. A header ``roi:<label>`` or a purely numeric header means "unidentified".
-    ``fields`` are passed on to :class:`Recording` (``dataset``, ``citation``, ...).
+    ``fields`` are passed on to :class:`Recording` (``dataset``, ``citation``, ...); the
+    recording's ``worm_id`` is the file name without suffix unless ``worm_id=`` is given.
     """
     path = Path(path)
     try:
@@ -230,6 +243,7 @@ def _load_csv_impl(
             states=states,
             state_names=snames,
             provenance=fields.pop("provenance", f"CSV {path.name}"),
+            worm_id=fields.pop("worm_id", path.stem),
             **fields,
         )
     except RecordingError as exc:
@@ -295,7 +309,8 @@ def _read_mat(path: Path) -> dict[str, Any]:
                 return {k: _h5_to_py(f, v) for k, v in f.items() if not k.startswith("#")}
         except OSError as exc:
             raise RecordingError(f"{path}: unreadable MATLAB v7.3/HDF5 file ({exc})") from exc
-    except (ValueError, OSError, TypeError, EOFError, IndexError) as exc:
+    except (ValueError, OSError, TypeError, EOFError, IndexError, KeyError, zlib.error,
+            scipy.io.matlab.MatReadError) as exc:
         raise RecordingError(f"{path}: unreadable or truncated .mat file ({exc})") from exc
 
 
@@ -388,7 +403,7 @@ def _kato_states(states, T: int, names_field=None):
 
 
 def _load_kato_mat_impl(
-    path: str | Path, *, worm: int = 0, signal: str = "traces", **fields: Any
+    path: str | Path, *, worm: int | None = None, signal: str = "traces", **fields: Any
 ) -> Recording:
     """Read a Kato/Zimmer-lab ``.mat`` (v7 via scipy.io, v7.3/HDF5 via h5py).
 
@@ -400,8 +415,12 @@ def _load_kato_mat_impl(
     state, or an index vector with ``stateNames``).
 
     Args:
+        worm: which worm of a combined file (one cell per worm in every field; default 0).
         signal: ``"traces"`` or ``"tracesDif"`` (its frames are aligned to ``time[1:]`` when
             it has T-1 rows).
+
+    The recording's ``worm_id`` comes from the file: its name without suffix, plus
+    ``_worm<k>`` for a combined file (unless ``worm_id=`` is given).
     """
     path = Path(path)
     if signal not in ("traces", "tracesDif"):
@@ -411,20 +430,34 @@ def _load_kato_mat_impl(
     if missing:
         raise RecordingError(f"{path}: Kato struct lacks fields {missing}")
 
+    multi = isinstance(d.get("traces"), list)
+    if worm not in (None, 0) and not multi:
+        raise RecordingError(f"{path}: worm={worm} given but the file holds one worm")
+    worm = 0 if worm is None else int(worm)
+
     def pick(key):
         v = d.get(key)
-        if isinstance(d.get("traces"), list) and isinstance(v, list):
+        if multi and isinstance(v, list):
             if not 0 <= worm < len(v):
                 raise RecordingError(f"{path}: worm {worm} not in 0..{len(v) - 1}")
             return v[worm]
         return v
 
-    x = np.asarray(pick(signal) if signal in d else None, dtype=float) if signal in d else None
-    if x is None:
+    def numeric(key, value):
+        try:
+            return np.asarray(value, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise RecordingError(f"{path}: field {key!r} is not numeric ({exc})") from exc
+
+    if signal not in d:
         raise RecordingError(f"{path}: no field {signal!r}")
+    x = numeric(signal, pick(signal))
     if x.ndim == 1:
         x = x[:, None]
-    t = np.asarray(pick("timeVectorSeconds"), dtype=float).reshape(-1)
+    if x.ndim != 2:
+        raise RecordingError(f"{path}: {signal} must be (T frames, N neurons), got shape "
+                             f"{x.shape}")
+    t = numeric("timeVectorSeconds", pick("timeVectorSeconds")).reshape(-1)
     ids = pick("IDs")
     if x.shape[1] == 1 and not (isinstance(ids, list) and len(ids) == 1):
         ids = [ids]  # MATLAB/scipy squeeze a 1 x 1 cell to its content
@@ -440,17 +473,23 @@ def _load_kato_mat_impl(
             f"{path}: {signal} has {x.shape[0]} frames but timeVectorSeconds has {T}"
         )
     if "tracesDif" in d and signal == "traces":
-        dif = np.asarray(pick("tracesDif"), dtype=float)
+        dif = numeric("tracesDif", pick("tracesDif"))
         if dif.ndim == 1:
             dif = dif[:, None]
-        if dif.shape[1] != x.shape[1] or dif.shape[0] not in (T - 1, T):
+        if dif.ndim != 2 or dif.shape[1] != x.shape[1] or dif.shape[0] not in (T - 1, T):
             raise RecordingError(
                 f"{path}: tracesDif shape {dif.shape} does not match traces {x.shape}"
             )
     fps = pick("fps")
     if fps is None:
-        fps = 1.0 / float(np.median(np.diff(t)))
-    fps = float(np.asarray(fps).reshape(-1)[0])
+        med = float(np.median(np.diff(t))) if len(t) > 1 else float("nan")
+        if not med > 0:
+            raise RecordingError(f"{path}: no fps field and timeVectorSeconds does not increase")
+        fps = 1.0 / med
+    fps_a = numeric("fps", fps).reshape(-1)
+    if fps_a.size != 1:
+        raise RecordingError(f"{path}: fps must be one number, got {fps_a.size} values")
+    fps = float(fps_a[0])
     pairs = [_id_of(e) for e in ids]
     names = tuple(p[0] for p in pairs)
     labels = tuple(p[1] or str(i + 1) for i, p in enumerate(pairs))
@@ -470,6 +509,7 @@ def _load_kato_mat_impl(
             state_names=snames,
             signal=fields.pop("signal_label", f"Kato/Zimmer {signal}"),
             provenance=fields.pop("provenance", f"Kato/Zimmer .mat {path.name}"),
+            worm_id=fields.pop("worm_id", f"{path.stem}_worm{worm}" if multi else path.stem),
             **fields,
         )
     except RecordingError as exc:
@@ -598,14 +638,15 @@ def save_nwb(rec: Recording, path: str | Path) -> Path:
     nwb = NWBFile(
         session_description=f"wormlab recording {rec.name}"
         + (" (SYNTHETIC)" if rec.synthetic else ""),
-        identifier=f"{rec.dataset or 'wormlab'}-{rec.worm_id or 'worm'}",
+        identifier=f"{rec.dataset or 'wormlab'}-{rec.worm_id or path.stem}",
         session_start_time=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
         related_publications=[rec.citation] if rec.citation else None,
         notes=json.dumps({"synthetic": rec.synthetic, "provenance": rec.provenance,
                           "signal": rec.signal, "ground_truth": rec.ground_truth,
                           "roi_labels": list(rec.roi_labels)}),
     )
-    nwb.subject = Subject(subject_id=rec.worm_id or "worm", species="Caenorhabditis elegans",
+    # no worm_id: no subject_id either (a placeholder would give every such file one id)
+    nwb.subject = Subject(subject_id=rec.worm_id or None, species="Caenorhabditis elegans",
                           strain=rec.strain or None, description=rec.dataset or None)
     device = nwb.create_device(name="microscope")
     ch = OpticalChannel(name="GCaMP", description="calcium indicator", emission_lambda=520.0)
@@ -748,7 +789,7 @@ def _load_nwb_impl(path: str | Path, *, series: str | None = None, **fields: Any
         subj = nwb.subject
         kw = dict(
             dataset=(subj.description if subj is not None and subj.description else ""),
-            worm_id=(subj.subject_id if subj is not None else ""),
+            worm_id=(subj.subject_id if subj is not None and subj.subject_id else path.stem),
             strain=(subj.strain if subj is not None and subj.strain else ""),
             signal=notes.get("signal", rrs.description or ""),
             provenance=notes.get("provenance", f"NWB {path.name}"),
@@ -794,51 +835,74 @@ def _exists(path: str | Path) -> Path:
     return path
 
 
-def load_npz(path: str | Path) -> Recording:
-    """Read a wormlab NPZ written by :func:`save_npz`."""
+def _checked(rec: Recording, path: str | Path, unknown_names: str) -> Recording:
+    from wormlab.recordings._names import check_names
+
+    return check_names(rec, unknown_names, where=str(path))
+
+
+def load_npz(path: str | Path, *, unknown_names: str = "error") -> Recording:
+    """Read a wormlab NPZ written by :func:`save_npz`.
+
+    ``unknown_names``: what to do with a neuron name that is not a connectome neuron
+    (``"error"`` or ``"unidentified"``; :func:`wormlab.recordings.check_names`).
+    """
     with _reading(_exists(path)):
-        return _load_npz_impl(path)
+        return _checked(_load_npz_impl(path), path, unknown_names)
 
 
-def load_csv(path: str | Path, **kwargs: Any) -> Recording:
+def load_csv(path: str | Path, *, unknown_names: str = "error", **kwargs: Any) -> Recording:
     with _reading(_exists(path)):
-        return _load_csv_impl(path, **kwargs)
+        return _checked(_load_csv_impl(path, **kwargs), path, unknown_names)
 
 
-def load_kato_mat(path: str | Path, **kwargs: Any) -> Recording:
+def load_kato_mat(path: str | Path, *, unknown_names: str = "error", **kwargs: Any) -> Recording:
     if kwargs.get("signal", "traces") not in ("traces", "tracesDif"):
         raise ValueError(f"signal must be 'traces' or 'tracesDif', got {kwargs['signal']!r}")
     with _reading(_exists(path)):
-        return _load_kato_mat_impl(path, **kwargs)
+        return _checked(_load_kato_mat_impl(path, **kwargs), path, unknown_names)
 
 
-def load_nwb(path: str | Path, **kwargs: Any) -> Recording:
+def load_nwb(path: str | Path, *, unknown_names: str = "error", **kwargs: Any) -> Recording:
     with _reading(_exists(path)):
-        return _load_nwb_impl(path, **kwargs)
+        return _checked(_load_nwb_impl(path, **kwargs), path, unknown_names)
 
 
-load_csv.__doc__ = _load_csv_impl.__doc__
-load_kato_mat.__doc__ = _load_kato_mat_impl.__doc__
-load_nwb.__doc__ = _load_nwb_impl.__doc__
+_NAMES_DOC = """
+    ``unknown_names``: ``"error"`` (default) rejects a neuron name that is not one of the
+    connectome's neurons, naming the column and close matches; ``"unidentified"`` keeps such
+    columns as unidentified ROIs (text in ``roi_labels``, list in ``meta["unknown_names"]``).
+    """
+load_csv.__doc__ = (_load_csv_impl.__doc__ or "") + _NAMES_DOC
+load_kato_mat.__doc__ = (_load_kato_mat_impl.__doc__ or "") + _NAMES_DOC
+load_nwb.__doc__ = (_load_nwb_impl.__doc__ or "") + _NAMES_DOC
 
 
 # ====================================================================== dispatch
 def load(path: str | Path, **kwargs: Any) -> Recording:
     """Load any supported file by suffix: ``.npz`` (wormlab or Kato 2015 layout), ``.csv``,
-    ``.mat`` (Kato/Zimmer v7 or v7.3), ``.nwb``, ``.h5`` (Flavell-lab)."""
+    ``.mat`` (Kato/Zimmer v7 or v7.3), ``.nwb``, ``.h5`` (Flavell-lab ``*-data.h5``, any folder).
+
+    The recording's identity (``worm_id``) comes from the file: its metadata where the format
+    has it (wormlab NPZ header, NWB subject, Kato NPZ ``worm_id`` array), else its name.
+    Keyword arguments go to the format's reader (e.g. ``unknown_names="unidentified"``,
+    ``names_json=`` for a Flavell file). Malformed files raise :class:`RecordingError`; a
+    missing file raises ``FileNotFoundError``.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
     suf = path.suffix.lower()
     if suf == ".npz":
         with _reading(path):
+            _require_zip(path)
             with np.load(path, allow_pickle=False) as z:
                 kato = "traces_dFF_bc" in z.files
             if kato:
                 from wormlab.recordings._shared import load_kato2015
 
                 return load_kato2015(path=path, **kwargs)
-        return load_npz(path)
+        return load_npz(path, **kwargs)
     if suf in (".csv", ".mat") and "synthetic" in path.name.lower():
         kwargs.setdefault("synthetic", True)
     if suf == ".csv":
@@ -847,10 +911,10 @@ def load(path: str | Path, **kwargs: Any) -> Recording:
         return load_kato_mat(path, **kwargs)
     if suf == ".nwb":
         return load_nwb(path, **kwargs)
-    if suf == ".h5" and path.name.endswith("-data.h5"):
+    if suf == ".h5":
         from wormlab.recordings._shared import load_flavell2023
 
-        return load_flavell2023(path.name[: -len("-data.h5")], root=path.parent.parent, **kwargs)
+        return load_flavell2023(path=path, **kwargs)
     raise RecordingError(f"{path}: unknown recording format {suf!r} (npz, csv, mat, nwb, h5)")
 
 

@@ -9,9 +9,11 @@ system with recurrent neural networks" — one recurrent layer + dense readout t
 >>> cfg = rom.RomConfig(rom.ModelConfig("gru", 8), rom.TrainConfig(epochs=300), runs=3)
 >>> res = rom.repeated_runs(data, cfg)       # {"train_rmse", "val_rmse", "test_rmse", ...}
 
-Arrays are time-first ``(T, B, N)``; currents in nA, voltages in mV, time in s in files.
+Arrays are time-first ``(T, B, N)``; units are the data's (``SequenceSet.output_unit``: mV from
+this package's generator, V from c302/NEURON files), time in s in files.
 """
 
+from wormlab.rom._baseline import baseline_runs, plain_baseline
 from wormlab.rom._compare import (
     currents_from_specs,
     hidden_output_correlation,
@@ -21,6 +23,7 @@ from wormlab.rom._compare import (
 from wormlab.rom._format import (
     FormatError,
     SequenceSet,
+    detect_output_unit,
     load,
     load_h5,
     load_npz,
@@ -61,6 +64,7 @@ from wormlab.rom._train import (
 )
 
 __all__ = [
+    "baseline_runs", "detect_output_unit", "plain_baseline",
     "CELLS", "HiddenSAE", "fit_hidden_sae", "generator_sensitivity", "perturb", "sensitivity",
     "FORWARD_INPUTS", "FORWARD_OUTPUTS", "NICTATION_INPUTS", "NICTATION_OUTPUTS",
     "PRIMITIVES", "RECIPES", "FormatError", "GenerateConfig", "ModelConfig", "RomConfig",

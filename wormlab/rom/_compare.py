@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from wormlab.rom._format import SequenceSet
+from wormlab.rom._format import CURRENT_UNITS, VOLTAGE_UNITS, SequenceSet
 from wormlab.rom._generate import GenerateConfig, simulate
 from wormlab.rom._models import RomModel
 from wormlab.rom._shapes import make_current
@@ -39,6 +39,10 @@ def predict_vs_simulation(model: RomModel, currents_nA, dt_ms: float, *,
                           parameter_set: str = "C1") -> dict:
     """Run the ROM and the full simulation on the same currents.
 
+    The simulators take nA and return mV; a model trained on other units (``meta``
+    ``input_unit`` / ``output_unit``, e.g. A and V from c302 files) gets its inputs converted
+    and its prediction converted back to mV, so both traces are in mV.
+
     Args:
         currents_nA: (T, B, M) currents, sampled every ``dt_ms`` from t = 0.
         inputs / outputs: neuron names (default: the model's training columns).
@@ -46,6 +50,11 @@ def predict_vs_simulation(model: RomModel, currents_nA, dt_ms: float, *,
         ``{"t_ms": (T,), "simulated": (T, B, K) mV, "predicted": (T, B, K) mV,
         "rmse_mV": float, "outputs": [...], "backend": str}``.
     """
+    in_unit = model.meta.get("input_unit", "nA")
+    out_unit = model.meta.get("output_unit", "mV")
+    if in_unit not in CURRENT_UNITS or out_unit not in VOLTAGE_UNITS:
+        raise ValueError(f"model units {in_unit!r} -> {out_unit!r} are not a current and a "
+                         f"voltage ({sorted(CURRENT_UNITS)} -> {sorted(VOLTAGE_UNITS)})")
     inputs = list(inputs or model.meta.get("input_names", []))
     outputs = list(outputs or model.meta.get("output_names", []))
     if len(inputs) != model.n_inputs or len(outputs) != model.n_outputs:
@@ -59,7 +68,9 @@ def predict_vs_simulation(model: RomModel, currents_nA, dt_ms: float, *,
 
     cfg = replace(cfg, backend=resolve_backend(backend))
     sim = simulate(cfg, t_ms, cur)
-    pred = model.predict(cur).numpy().astype(np.float64)
+    to_model = CURRENT_UNITS["nA"] / CURRENT_UNITS[in_unit]
+    to_mV = VOLTAGE_UNITS[out_unit] / VOLTAGE_UNITS["mV"]
+    pred = model.predict(cur * to_model).numpy().astype(np.float64) * to_mV
     return {"t_ms": t_ms, "simulated": sim, "predicted": pred, "outputs": outputs,
             "rmse_mV": float(np.sqrt(np.mean((pred - sim) ** 2))), "backend": cfg.backend}
 

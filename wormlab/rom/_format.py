@@ -10,12 +10,19 @@ from a small JSON sidecar ``columns.json`` in the folder::
 
 or, without a sidecar, from the number of outputs (``n_outputs``; the rest are inputs).
 Lines starting with ``#`` are comments. Arrays are time-first: ``(T, B, N)``.
+
+Units: c302/NEURON ``.dat`` files store volts and seconds, this package's generator writes mV
+and nA. The unit of a folder's outputs is, in this order, the one given (``output_unit=``,
+CLI ``--unit``), the sidecar's ``output_unit``, or detected from the values
+(:func:`detect_output_unit`: membrane potentials within +-1 are volts); a given unit that
+contradicts the sidecar is an error. Inputs likewise (:func:`detect_input_unit`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +32,8 @@ from wormlab.runs import atomic_path
 
 SIDECAR = "columns.json"
 TEXT_SUFFIXES = (".dat", ".txt")
+VOLTAGE_UNITS = {"V": 1.0, "mV": 1e-3}  # unit -> volts
+CURRENT_UNITS = {"A": 1.0, "nA": 1e-9, "pA": 1e-12}  # unit -> amperes
 
 
 class FormatError(ValueError):
@@ -41,6 +50,8 @@ class SequenceSet:
         dt_s: sampling step in seconds.
         input_names, output_names: neuron (or column) names, length M and K.
         names: one identifier per sequence (file stem / shape name), length B.
+        unit_source: where each unit came from (``{"output_unit": "given" | a file |
+            "detected from the values", ...}``); empty when set in code.
     """
 
     inputs: np.ndarray
@@ -51,6 +62,7 @@ class SequenceSet:
     names: list[str] = field(default_factory=list)
     input_unit: str = "nA"
     output_unit: str = "mV"
+    unit_source: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.inputs = np.asarray(self.inputs, dtype=np.float64)
@@ -94,7 +106,7 @@ class SequenceSet:
         return SequenceSet(
             self.inputs[:, idx], self.outputs[:, idx], self.dt_s, list(self.input_names),
             list(self.output_names), [self.names[i] for i in idx], self.input_unit,
-            self.output_unit,
+            self.output_unit, dict(self.unit_source),
         )
 
     def select(self, inputs: list[str] | None = None, outputs: list[str] | None = None):
@@ -104,7 +116,7 @@ class SequenceSet:
         return SequenceSet(
             self.inputs[:, :, ii], self.outputs[:, :, oo], self.dt_s,
             [self.input_names[i] for i in ii], [self.output_names[i] for i in oo],
-            list(self.names), self.input_unit, self.output_unit,
+            list(self.names), self.input_unit, self.output_unit, dict(self.unit_source),
         )
 
     def resample(self, every: int) -> SequenceSet:
@@ -114,7 +126,7 @@ class SequenceSet:
         return SequenceSet(
             self.inputs[::every], self.outputs[::every], self.dt_s * every,
             list(self.input_names), list(self.output_names), list(self.names),
-            self.input_unit, self.output_unit,
+            self.input_unit, self.output_unit, dict(self.unit_source),
         )
 
     def columns(self) -> dict:
@@ -232,6 +244,33 @@ def _is_float(s: str) -> bool:
     return True
 
 
+# ----------------------------------------------------------------------------- units
+
+
+def detect_output_unit(outputs) -> str:
+    """``"V"`` when every output lies within +-1 (a membrane potential in volts: c302 rests
+    near -0.045 V and spikes stay below 0.2 V), else ``"mV"``."""
+    return "V" if float(np.max(np.abs(outputs))) < 1.0 else "mV"
+
+
+def detect_input_unit(inputs) -> str:
+    """``"A"`` when every input current is below 1e-6 in magnitude (c302 drives are pA, i.e.
+    ~1e-12 A), else ``"nA"`` (this package's files)."""
+    return "A" if float(np.max(np.abs(inputs))) < 1e-6 else "nA"
+
+
+def _unit(given, recorded, values, detect, where, key) -> tuple[str, str]:
+    """(unit, where it came from): the given one, the recorded one or the detected one."""
+    if given is not None and recorded is not None and given != recorded:
+        raise FormatError(f"{where}: {key} is {recorded!r}, but {given!r} was given; fix the "
+                          "file or leave the unit out")
+    if given is not None:
+        return given, "given"
+    if recorded is not None:
+        return recorded, str(where)
+    return detect(values), "detected from the values"
+
+
 # ----------------------------------------------------------------------------- text, folder
 
 
@@ -284,6 +323,8 @@ def read_text_dir(
     output_names: list[str] | None = None,
     input_names: list[str] | None = None,
     files: list[str] | None = None,
+    output_unit: str | None = None,
+    input_unit: str | None = None,
 ) -> SequenceSet:
     """Read a folder of text sequences into a :class:`SequenceSet`.
 
@@ -292,6 +333,8 @@ def read_text_dir(
 
     Args:
         files: optional explicit file names (relative to ``folder``) to read, in that order.
+        output_unit, input_unit: the data's units; default the sidecar's, else detected
+            (see the module docstring); ``data.unit_source`` says which.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -336,11 +379,14 @@ def read_text_dir(
         input_names = [f"in_{j + 1}" for j in range(m)]
     if output_names is None:
         output_names = [f"out_{k + 1}" for k in range(n_outputs)]
-    return SequenceSet(
-        np.stack(ins, axis=1), np.stack(outs, axis=1), dt, list(input_names),
-        list(output_names), [p.stem for p in paths],
-        (meta or {}).get("input_unit", "nA"), (meta or {}).get("output_unit", "mV"),
-    )
+    inputs, outputs = np.stack(ins, axis=1), np.stack(outs, axis=1)
+    where = folder / SIDECAR
+    ou, osrc = _unit(output_unit, (meta or {}).get("output_unit"), outputs, detect_output_unit,
+                     where, "output_unit")
+    iu, isrc = _unit(input_unit, (meta or {}).get("input_unit"), inputs, detect_input_unit,
+                     where, "input_unit")
+    return SequenceSet(inputs, outputs, dt, list(input_names), list(output_names),
+                       [p.stem for p in paths], iu, ou, {"output_unit": osrc, "input_unit": isrc})
 
 
 # ----------------------------------------------------------------------------- NPZ / HDF5
@@ -363,12 +409,13 @@ def load_npz(path) -> SequenceSet:
             for key in ("inputs", "outputs", "meta"):
                 if key not in z:
                     raise FormatError(f"{path}: missing array {key!r}")
-            meta = json.loads(str(z["meta"]))
+            meta = _meta_json(z["meta"], path)
             return _from_meta(z["inputs"], z["outputs"], meta, path)
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, FormatError):
-            raise
-        raise FormatError(f"{path}: not a readable NPZ sequence set ({exc})") from None
+    except FormatError:
+        raise
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise FormatError(f"{path}: not a readable NPZ sequence set "
+                          f"({type(exc).__name__}: {exc})") from None
 
 
 def save_h5(data: SequenceSet, path) -> Path:
@@ -385,9 +432,13 @@ def save_h5(data: SequenceSet, path) -> Path:
 
 
 def load_h5(path) -> SequenceSet:
+    """Read a file written by :func:`save_h5`; a truncated or corrupt file raises
+    :class:`FormatError` naming it."""
     import h5py
 
     path = Path(path)
+    if not path.is_file():
+        raise FormatError(f"{path}: no such file")
     try:
         with h5py.File(path, "r") as f:
             for key in ("inputs", "outputs"):
@@ -395,9 +446,27 @@ def load_h5(path) -> SequenceSet:
                     raise FormatError(f"{path}: missing dataset {key!r}")
             if "meta" not in f.attrs:
                 raise FormatError(f"{path}: missing 'meta' attribute")
-            return _from_meta(f["inputs"][()], f["outputs"][()], json.loads(f.attrs["meta"]), path)
-    except OSError as exc:
-        raise FormatError(f"{path}: not a readable HDF5 sequence set ({exc})") from None
+            inputs, outputs = f["inputs"][()], f["outputs"][()]
+            meta = _meta_json(f.attrs["meta"], path)
+    except FormatError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+        # h5py reports truncation and damaged blocks as OSError, some as KeyError/RuntimeError
+        raise FormatError(f"{path}: not a readable HDF5 sequence set "
+                          f"({type(exc).__name__}: {exc})") from None
+    return _from_meta(inputs, outputs, meta, path)
+
+
+def _meta_json(raw, path) -> dict:
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", errors="replace")
+    try:
+        meta = json.loads(str(raw))
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"{path}: metadata is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise FormatError(f"{path}: metadata must be a JSON object, got {type(meta).__name__}")
+    return meta
 
 
 def _from_meta(inputs, outputs, meta, path) -> SequenceSet:
@@ -406,22 +475,31 @@ def _from_meta(inputs, outputs, meta, path) -> SequenceSet:
             inputs, outputs, float(meta["dt_s"]), list(meta["inputs"]), list(meta["outputs"]),
             list(meta.get("names", [])), meta.get("input_unit", "nA"),
             meta.get("output_unit", "mV"),
+            {"output_unit": str(path) if "output_unit" in meta else "default (mV)",
+             "input_unit": str(path) if "input_unit" in meta else "default (nA)"},
         )
     except KeyError as exc:
         raise FormatError(f"{path}: metadata lacks {exc}") from None
-    except FormatError as exc:
-        raise FormatError(f"{path}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, FormatError):
+            raise FormatError(f"{path}: {exc}") from None
+        raise FormatError(f"{path}: bad metadata ({exc})") from None
 
 
-def load(path, **kwargs) -> SequenceSet:
-    """Load a data set from a text folder, ``.npz`` or ``.h5``/``.hdf5`` file."""
+def load(path, *, output_unit: str | None = None, **kwargs) -> SequenceSet:
+    """Load a data set from a text folder, ``.npz`` or ``.h5``/``.hdf5`` file.
+
+    ``output_unit``: the unit the caller expects; a file that records another one is an error.
+    """
     path = Path(path)
     if path.is_dir():
-        return read_text_dir(path, **kwargs)
-    if path.suffix == ".npz":
-        return load_npz(path)
-    if path.suffix in (".h5", ".hdf5"):
-        return load_h5(path)
+        return read_text_dir(path, output_unit=output_unit, **kwargs)
+    if path.suffix in (".npz", ".h5", ".hdf5"):
+        data = load_npz(path) if path.suffix == ".npz" else load_h5(path)
+        if output_unit is not None and output_unit != data.output_unit:
+            raise FormatError(f"{path}: output_unit is {data.output_unit!r}, but "
+                              f"{output_unit!r} was given")
+        return data
     if not path.exists():
         raise FormatError(f"{path}: does not exist")
     raise FormatError(f"{path}: unknown data set type (a folder of .dat files, .npz or .h5)")

@@ -130,7 +130,7 @@ def simulate(cfg: GenerateConfig, t_ms, currents_nA) -> np.ndarray:
     backend = resolve_backend(cfg.backend)
     rec_dt = float(t_ms[1] - t_ms[0])
     if backend == "neuron":
-        from wormlab.rom._neuron import neuron_network
+        from wormlab.circuit.reference import neuron_network
 
         net = neuron_network(cfg.parameter_set, cfg.sim_dt_ms)
         out = np.stack(
@@ -160,10 +160,10 @@ def circuit_network(parameter_set: str = "C1"):
     """
     if parameter_set not in _CIRCUIT:
         from wormlab import circuit
-        from wormlab.rom._neuron import build_network, neuron_available
+        from wormlab.circuit.reference import neuron_available, neurons_network_dir
 
         if neuron_available():
-            nml = build_network(parameter_set) / f"c302_{parameter_set}_rom.net.nml"
+            nml = neurons_network_dir(parameter_set) / f"c302_{parameter_set}_rom.net.nml"
             _CIRCUIT[parameter_set] = circuit.build_network(str(nml))
         else:
             _CIRCUIT[parameter_set] = circuit.build_network(source="connectome")
@@ -210,13 +210,19 @@ def resolve_backend(name: str) -> str:
     if name == "auto":
         if circuit_available():
             return "circuit"
-        from wormlab.rom._neuron import neuron_available
+        from wormlab.circuit.reference import neuron_missing
 
-        if neuron_available():
+        reason = neuron_missing()
+        if reason is None:
             return "neuron"
-        raise RuntimeError("no generator available: neither wormlab.circuit nor NEURON/c302")
+        raise RuntimeError("no generator available: wormlab.circuit is not importable and the "
+                           f"NEURON/c302 stack is incomplete ({reason})")
     if name not in ("neuron", "circuit"):
         raise ValueError(f"unknown backend {name!r}; choose 'neuron', 'circuit' or 'auto'")
+    if name == "neuron":
+        from wormlab.circuit.reference import require_neuron
+
+        require_neuron("backend 'neuron'")
     if name == "circuit" and not circuit_available():
         raise RuntimeError("backend 'circuit' requested but wormlab.circuit's simulate API is "
                            "not available")

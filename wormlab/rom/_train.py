@@ -2,8 +2,9 @@
 number of epochs, and the weights of the best validation epoch restored at the end; early
 stopping (patience) is an option. Repeated runs differ in the weight-initialisation seed only.
 
-RMSE is reported in the data's own units (mV for voltages) and, as ``*_nrmse``, on outputs
-z-scored with the training-set statistics (the loss that is optimised).
+RMSE is reported in the data's own output unit (``SequenceSet.output_unit``: V for c302/NEURON
+files, mV for this package's generator) and, as ``*_nrmse``, on outputs z-scored with the
+training-set statistics (the loss that is optimised).
 """
 
 from __future__ import annotations

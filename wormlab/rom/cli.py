@@ -2,6 +2,7 @@
 run the experiment tables.
 
     wormlab rom train --data DIR --model gru --hidden 8 [--split-seed S] [--runs N] --json
+    wormlab rom baseline --data DIR --hidden 8 [--split-seed S] [--runs N] --json
     wormlab rom generate --out DIR [--scenario forward|two] [--n 40] [--workers 2]
     wormlab rom experiment NAME --data DIR --out FILE.json
 """
@@ -12,6 +13,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+from wormlab.rom._format import CURRENT_UNITS, VOLTAGE_UNITS
 
 
 def _names(s: str | None) -> list[str] | None:
@@ -27,21 +30,73 @@ def _files(s: str | None) -> tuple[str, ...] | None:
     return tuple(_names(s) or ())
 
 
+def _data_args(p) -> None:
+    p.add_argument("--data", required=True, help="folder of sequence files (.dat/.txt), .npz or .h5")
+    p.add_argument("--outputs", type=int, default=None,
+                   help="number of output columns when the folder has no columns.json")
+    p.add_argument("--output-names", help="comma list (overrides columns.json)")
+    p.add_argument("--input-names", help="comma list (overrides columns.json)")
+    p.add_argument("--unit", default=None, choices=sorted(VOLTAGE_UNITS),
+                   help="unit of the output columns (default: columns.json, else detected: "
+                        "values within +-1 are volts)")
+    p.add_argument("--input-unit", default=None, choices=sorted(CURRENT_UNITS),
+                   help="unit of the input columns (default: columns.json, else detected)")
+    p.add_argument("--drop-inputs", help="comma list of input columns to leave out")
+    p.add_argument("--resample", type=int, default=1, help="keep every N-th sample")
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--fractions", default="0.5,0.25,0.25", help="train,val,test fractions")
+    p.add_argument("--train-files", help="comma list or a .txt file of names (explicit split)")
+    p.add_argument("--val-files")
+    p.add_argument("--test-files")
+
+
+def _load_data(a):
+    """The data set and split config the ``train`` / ``baseline`` options describe."""
+    from wormlab.rom._format import FormatError, load
+    from wormlab.rom._train import SplitConfig
+
+    kw = {}
+    if Path(a.data).is_dir():
+        kw = {"n_outputs": a.outputs, "output_names": _names(a.output_names),
+              "input_names": _names(a.input_names), "input_unit": a.input_unit}
+    data = load(a.data, output_unit=a.unit, **kw)
+    if a.drop_inputs:
+        drop = set(_names(a.drop_inputs))
+        unknown = drop - set(data.input_names)
+        if unknown:
+            raise FormatError(f"--drop-inputs names unknown inputs {sorted(unknown)}; "
+                              f"available: {data.input_names}")
+        data = data.select(inputs=[n for n in data.input_names if n not in drop])
+    if a.resample > 1:
+        data = data.resample(a.resample)
+    try:
+        fr = tuple(float(x) for x in a.fractions.split(","))
+    except ValueError:
+        raise ValueError(f"--fractions must be three numbers, got {a.fractions!r}") from None
+    split = SplitConfig(seed=a.split_seed, fractions=fr, train=_files(a.train_files),
+                        val=_files(a.val_files), test=_files(a.test_files))
+    return data, split
+
+
+def _paper(label: str, unit: str) -> float | None:
+    """Mestre et al. (2021)'s test RMSE for ``label`` (reported in V) in ``unit``."""
+    from wormlab.rom._experiments import PAPER
+
+    if label not in PAPER or unit not in VOLTAGE_UNITS:
+        return None
+    return PAPER[label] / VOLTAGE_UNITS[unit]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wormlab rom", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
 
     p = sub.add_parser("train", help="train RNN/LSTM/GRU models on a data folder")
-    p.add_argument("--data", required=True, help="folder of sequence files (.dat/.txt), .npz or .h5")
+    _data_args(p)
     p.add_argument("--model", default="gru", choices=["rnn", "lstm", "gru"])
     p.add_argument("--hidden", type=int, default=8)
     p.add_argument("--runs", type=int, default=1, help="repeated trainings (mean +- sd)")
-    p.add_argument("--split-seed", type=int, default=0)
-    p.add_argument("--fractions", default="0.5,0.25,0.25", help="train,val,test fractions")
-    p.add_argument("--train-files", help="comma list or a .txt file of names (explicit split)")
-    p.add_argument("--val-files")
-    p.add_argument("--test-files")
     p.add_argument("--epochs", type=int, default=1000)
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--batch-size", type=int, default=32)
@@ -50,15 +105,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip (0: none)")
     p.add_argument("--normalise", default="zscore", choices=["zscore", "outputs", "none"],
                    help="z-score inputs and outputs, outputs only, or nothing")
-    p.add_argument("--outputs", type=int, default=None,
-                   help="number of output columns when the folder has no columns.json")
-    p.add_argument("--output-names", help="comma list (overrides columns.json)")
-    p.add_argument("--input-names", help="comma list (overrides columns.json)")
-    p.add_argument("--drop-inputs", help="comma list of input columns to leave out")
-    p.add_argument("--resample", type=int, default=1, help="keep every N-th sample")
-    p.add_argument("--save", help="folder for the safetensors checkpoints (one per run)")
+    p.add_argument("--save", help="folder for the safetensors checkpoints (one per run) and "
+                   "a columns.json with the data's columns and units")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    b = sub.add_parser("baseline", help="the plain reference trainer (full batch, MSE, Adam, "
+                       "best validation epoch) on the same split as train")
+    _data_args(b)
+    b.add_argument("--model", default="gru", choices=["rnn", "lstm", "gru"])
+    b.add_argument("--hidden", type=int, default=8)
+    b.add_argument("--runs", type=int, default=1)
+    b.add_argument("--epochs", type=int, default=1000)
+    b.add_argument("--lr", type=float, default=1e-2)
+    b.add_argument("--seed", type=int, default=0, help="initialisation seed of run 0")
+    b.add_argument("--json", action="store_true", help="print one JSON object")
 
     g = sub.add_parser("generate", help="simulate a data set (c302/NEURON or wormlab.circuit)")
     g.add_argument("--out", required=True)
@@ -116,52 +177,78 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_train(a) -> int:
-    from wormlab.rom._format import FormatError, load
+    from wormlab.rom._format import FormatError
     from wormlab.rom._models import save_model
-    from wormlab.rom._train import ModelConfig, RomConfig, SplitConfig, TrainConfig, repeated_runs
+    from wormlab.rom._train import ModelConfig, RomConfig, TrainConfig, repeated_runs
+    from wormlab.runs import atomic_path
 
     try:
-        kw = {}
-        if Path(a.data).is_dir():
-            kw = {"n_outputs": a.outputs, "output_names": _names(a.output_names),
-                  "input_names": _names(a.input_names)}
-        data = load(a.data, **kw)
-        if a.drop_inputs:
-            drop = set(_names(a.drop_inputs))
-            unknown = drop - set(data.input_names)
-            if unknown:
-                raise FormatError(f"--drop-inputs names unknown inputs {sorted(unknown)}; "
-                                  f"available: {data.input_names}")
-            data = data.select(inputs=[n for n in data.input_names if n not in drop])
-        if a.resample > 1:
-            data = data.resample(a.resample)
-        fr = tuple(float(x) for x in a.fractions.split(","))
+        data, split = _load_data(a)
         cfg = RomConfig(
             ModelConfig(a.model, a.hidden),
             TrainConfig(epochs=a.epochs, lr=a.lr, batch_size=a.batch_size, patience=a.patience,
                         seed=a.seed, clip_grad=a.clip or None, normalise=a.normalise),
-            SplitConfig(seed=a.split_seed, fractions=fr, train=_files(a.train_files),
-                        val=_files(a.val_files), test=_files(a.test_files)),
-            runs=a.runs,
+            split, runs=a.runs,
         )
         res = repeated_runs(data, cfg, show_progress=not a.quiet, keep_models=bool(a.save))
     except (FormatError, ValueError, KeyError) as exc:
         print(f"wormlab rom: error: {exc}", file=sys.stderr)
         return 2
+    unit = res["output_unit"]
     if a.save:
         for r, m in enumerate(res.pop("_models")):
             save_model(m, Path(a.save) / f"{res['model'].lower()}_run{r}.safetensors")
+        cols = dict(data.columns(), unit_source=data.unit_source)
+        with atomic_path(Path(a.save) / "columns.json") as tmp:
+            tmp.write_text(json.dumps(cols, indent=1) + "\n")
     out = {k: res[k] for k in ("train_rmse", "val_rmse", "test_rmse", "test_rmse_sd",
                                "train_rmse_sd", "val_rmse_sd", "train_nrmse", "val_nrmse",
                                "test_nrmse", "test_nrmse_sd")}
-    out.update(model=res["model"], runs=len(res["runs"]), unit=res["output_unit"],
+    out.update(model=res["model"], runs=len(res["runs"]), unit=unit,
+               unit_source=data.unit_source.get("output_unit", "default"),
+               paper_test_rmse=_paper(res["model"], unit),
                best_epochs=[r["best_epoch"] for r in res["runs"]], split=res["split"])
     if a.json:
         print(json.dumps(out, indent=1))
     else:
-        print(f"{out['model']}  runs {out['runs']}  test RMSE {out['test_rmse']:.4g} +- "
-              f"{out['test_rmse_sd']:.2g} {out['unit']}  (train {out['train_rmse']:.4g}, "
-              f"val {out['val_rmse']:.4g})")
+        print(_line(out))
+    return 0
+
+
+def _line(out: dict) -> str:
+    u = out["unit"]
+    s = (f"{out['model']}  runs {out['runs']}  test RMSE {out['test_rmse']:.4g} +- "
+         f"{out['test_rmse_sd']:.2g} {u}  (train {out['train_rmse']:.4g} {u}, "
+         f"val {out['val_rmse']:.4g} {u}; unit {out['unit_source']})")
+    if out.get("paper_test_rmse") is not None:
+        s += (f"\n  Mestre et al. 2021, {out['model']} on their data: "
+              f"{out['paper_test_rmse']:.3g} {u} (reported as {out['paper_test_rmse'] * VOLTAGE_UNITS[u]:.3g} V)")
+    return s
+
+
+def _cmd_baseline(a) -> int:
+    from wormlab.rom._baseline import baseline_runs
+    from wormlab.rom._format import FormatError
+    from wormlab.rom._train import split_indices
+
+    try:
+        data, split_cfg = _load_data(a)
+        split = split_indices(data, split_cfg)
+        res = baseline_runs(data, split, runs=a.runs, seed=a.seed, kind=a.model,
+                            hidden=a.hidden, epochs=a.epochs, lr=a.lr)
+    except (FormatError, ValueError, KeyError) as exc:
+        print(f"wormlab rom: error: {exc}", file=sys.stderr)
+        return 2
+    unit = res["output_unit"]
+    out = {k: v for k, v in res.items() if k.endswith(("rmse", "rmse_sd"))}
+    out.update(model=res["model"], runs=a.runs, unit=unit,
+               unit_source=data.unit_source.get("output_unit", "default"),
+               paper_test_rmse=_paper(res["model"], unit),
+               best_epochs=[r["best_epoch"] for r in res["runs"]],
+               split={k: [data.names[i] for i in v] for k, v in split.items()},
+               trainer="plain baseline: full batch, MSE on z-scored outputs, Adam, no clipping, "
+                       "best validation epoch")
+    print(json.dumps(out, indent=1) if a.json else _line(out))
     return 0
 
 
@@ -258,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     from wormlab.runs import configure_torch
 
     configure_torch()
-    return {"train": _cmd_train, "generate": _cmd_generate, "experiment": _cmd_experiment,
+    return {"train": _cmd_train, "baseline": _cmd_baseline, "generate": _cmd_generate, "experiment": _cmd_experiment,
             "sensitivity": _cmd_sensitivity, "datasize": _cmd_datasize}[args.cmd](args)
 
 

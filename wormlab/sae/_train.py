@@ -105,32 +105,37 @@ def save_checkpoint(path, sae: SparseAutoencoder, optimizer=None, *, step: int =
 
 def load_checkpoint(path) -> tuple[SparseAutoencoder, dict]:
     """Read a checkpoint: returns the SAE and a dict (step, history, train_config, optimizer
-    tensors, rng state, extra). Only tensors and JSON are read: no pickle."""
-    from safetensors import safe_open
+    tensors, rng state, extra). Only tensors and JSON are read: no pickle (a pickle at ``path``
+    is refused unread); a truncated file or a missing/malformed field raises ``ValueError``
+    naming the file and the field."""
+    from wormlab.io import CheckpointError, meta_json, read_safetensors
 
+    what = "SAE checkpoint"
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no SAE checkpoint at {path}")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as exc:  # safetensors raises SafetensorError for truncated files
-        raise ValueError(f"{path}: unreadable or truncated SAE checkpoint ({exc})") from exc
+    tensors, meta = read_safetensors(path, what)
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a wormlab SAE checkpoint (format {meta.get('format')!r})")
-    cfg = SAEConfig(**json.loads(meta["sae_config"]))
+    try:
+        cfg = SAEConfig(**meta_json(meta, "sae_config", path, what))
+        tc = meta_json(meta, "train_config", path, what, default=None)
+        state = {
+            "step": int(meta.get("step", "0")),
+            "history": meta_json(meta, "history", path, what, default=[]),
+            "train_config": TrainConfig(**tc) if tc else None,
+            "optim": {k[6:]: v for k, v in tensors.items() if k.startswith("optim.")},
+            "rng": tensors.get("rng.resample"),
+            "extra": meta_json(meta, "extra", path, what, default={}),
+        }
+    except CheckpointError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: malformed {what} metadata ({exc})") from None
     sae = SparseAutoencoder(cfg)
-    sae.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    tc = json.loads(meta["train_config"])
-    state = {
-        "step": int(meta["step"]),
-        "history": json.loads(meta["history"]),
-        "train_config": TrainConfig(**tc) if tc else None,
-        "optim": {k[6:]: v for k, v in tensors.items() if k.startswith("optim.")},
-        "rng": tensors.get("rng.resample"),
-        "extra": json.loads(meta.get("extra", "{}")),
-    }
+    try:
+        sae.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: {what} weights do not fit its config: "
+                              f"{' '.join(str(exc).split())[:300]}") from None
     return sae, state
 
 

@@ -1,0 +1,83 @@
+"""One availability check for the NEURON/c302 stack, and what happens when a piece is missing:
+clear errors from the adapter, a skip with the reason locally, a failure under CI."""
+
+import importlib.util
+
+import pytest
+
+from wormlab import circuit
+from wormlab.circuit import reference
+
+from .conftest import full_net_or_skip, skip_or_fail
+
+_real_find_spec = importlib.util.find_spec
+
+
+@pytest.fixture
+def without(monkeypatch, tmp_path):
+    """``without("c302", "java")``: pretend those are not installed (in an empty cache)."""
+    monkeypatch.setenv("WORMLAB_CACHE", str(tmp_path))  # no cached c302 network to fall on
+    real_which = reference.shutil.which
+
+    def hide(*names):
+        monkeypatch.setattr(importlib.util, "find_spec",
+                            lambda n, *a: None if n in names else _real_find_spec(n, *a))
+        monkeypatch.setattr(reference.shutil, "which",
+                            lambda n, *a, **k: None if n in names else real_which(n, *a, **k))
+        reference.neuron_missing.cache_clear()
+
+    yield hide
+    reference.neuron_missing.cache_clear()
+
+
+def test_missing_pieces_are_named_with_the_fix(without):
+    without("neuron", "java")
+    reason = reference.neuron_missing()
+    assert "'neuron' is not installed" in reason and "'java' is not on PATH" in reason
+    assert "c302" not in reason  # only what is really missing
+    assert not reference.neuron_available()
+    with pytest.raises(reference.NeuronStackMissing, match="setup.sh"):
+        reference.require_neuron("the test")
+    with pytest.raises(reference.NeuronStackMissing, match="java"):
+        reference.reference("Full", 20.0)  # fails before generating anything
+    from wormlab.rom._generate import resolve_backend
+
+    with pytest.raises(reference.NeuronStackMissing, match="backend 'neuron'"):
+        resolve_backend("neuron")
+
+
+def test_rom_uses_the_circuit_adapter():
+    from wormlab.rom import _neuron
+
+    assert _neuron.neuron_available is reference.neuron_available
+    assert _neuron.neuron_network is reference.neuron_network
+
+
+def test_skip_or_fail_follows_ci(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="why"):
+        skip_or_fail("why")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI requires .*why"):
+        skip_or_fail("why")
+
+
+def test_full_net_fixture_without_c302_skips_locally_fails_in_ci(without, monkeypatch):
+    """The real chain: build_network -> c302_network_path -> generate_c302 without c302."""
+    without("c302")
+    with pytest.raises(reference.NeuronStackMissing, match="'c302'"):
+        circuit.build_network()
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="c302 network unavailable"):
+        full_net_or_skip()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="c302 network unavailable"):
+        full_net_or_skip()
+
+
+def test_full_net_fixture_lets_other_errors_through():
+    def broken():
+        raise reference.ReferenceError("c302 generation failed (rc 1)")
+
+    with pytest.raises(reference.ReferenceError, match="rc 1"):
+        full_net_or_skip(broken)
