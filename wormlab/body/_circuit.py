@@ -26,7 +26,7 @@ def forward_stimulus(avb_nA=0.003, plm_nA=0.005, start_ms: float = 0.0):
 
 
 def circuit_muscle_calcium(T: int, frame_dt_s: float = 0.04, stimulus=None, net=None,
-                           dt_ms: float = 0.1, warmup_ms: float = 0.0, compile: bool = False,
+                           dt_ms: float | None = None, warmup_ms: float = 0.0, compile: bool = False,
                            progress: bool = False, batch: int = 1) -> dict:
     """Simulate the circuit and return muscle calcium on the frame grid.
 
@@ -38,9 +38,10 @@ def circuit_muscle_calcium(T: int, frame_dt_s: float = 0.04, stimulus=None, net=
     import math
     import time
 
-    from wormlab.circuit import build_network, simulate
+    from wormlab.circuit import DEFAULT_DT_MS, build_network, simulate
 
     net = net if net is not None else build_network()
+    dt_ms = DEFAULT_DT_MS if dt_ms is None else dt_ms
     stim = forward_stimulus() if stimulus is None else stimulus
     missing = [m for m in MUSCLES if m not in net.index]
     if missing:

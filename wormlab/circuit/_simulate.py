@@ -579,12 +579,14 @@ class _FixedRun:
 
 # ---------------------------------------------------------------------------- discrete adjoint
 def _step_vjp(net, keys, static, D, onehot, dt_ms, solver, y, u, ybar, acc, pvals,
-              need_u=True):
+              need_u, inj, flat):
     """VJP of one fixed step at (y, u) with respect to y, u and the parameters ``pvals`` (named
-    ``keys``; other materialized tensors are in ``static``): returns
-    (ybar_prev, ubar, [acc_i + pbar_i]). torch.func form, for torch.compile."""
+    ``keys``; other materialized tensors are in ``static``), for the adjoint ``ybar`` of the
+    step's output plus the recorded traces' gradient ``inj`` (B, R) at the rows/cells ``flat``.
+    Returns (ybar_prev, ubar, [acc_i + pbar_i]). torch.func form, for torch.compile."""
     import torch.func as tf
 
+    ybar = ybar.reshape(ybar.shape[0], -1).index_add(1, flat, inj).reshape(ybar.shape)
     if need_u:
         def f(y_, u_, *pv):
             P = {**static, **dict(zip(keys, pv))}
@@ -604,9 +606,10 @@ def _step_vjp(net, keys, static, D, onehot, dt_ms, solver, y, u, ybar, acc, pval
 
 
 def _step_vjp_eager(net, keys, static, D, onehot, dt_ms, solver, y, u, ybar, acc, pvals,
-                    need_u=True):
+                    need_u, inj, flat):
     """The same VJP with torch.autograd.grad on a one-step graph (faster than torch.func in
     eager mode: no functional wrappers)."""
+    ybar = ybar.reshape(ybar.shape[0], -1).index_add(1, flat, inj).reshape(ybar.shape)
     with torch.enable_grad():
         y_ = y.detach().requires_grad_(True)
         u_ = u.detach().requires_grad_(need_u)
@@ -669,6 +672,11 @@ class _Adjoint(torch.autograd.Function):
         ybar = (torch.zeros_like(ctx.store[0]) if g_y is None else g_y).clone()
         flat = run.flat
         need_u = bool(ctx.needs_input_grad[2]) and vals.shape[-1] > 0
+        B = ctx.store[0].shape[0]
+        if g_rec is None:
+            g_rec = torch.zeros(n // every + 1, B, len(run.flat), dtype=vals.dtype,
+                                device=vals.device)
+        no_inj = torch.zeros_like(g_rec[0])
         vbar = torch.zeros_like(vals) if need_u else None
         acc = [torch.zeros_like(p) for p in pdet]
         vjp = _step_vjp_compiled() if cfg.compile else _step_vjp_eager
@@ -685,10 +693,10 @@ class _Adjoint(torch.autograd.Function):
                         ys[j] = y
                         y = run.step(P, y, vals[j])
             for j in range(s1 - 1, s0 - 1, -1):
-                if g_rec is not None and (j + 1) % every == 0:
-                    ybar.reshape(ybar.shape[0], -1).index_add_(1, flat, g_rec[(j + 1) // every])
+                inj = g_rec[(j + 1) // every] if (j + 1) % every == 0 else no_inj
                 ybar, ub, acc = vjp(net, keys, static, run.D, run.onehot, cfg.dt_ms,
-                                    cfg.solver, ys[j], vals[j], ybar, acc, pdet, need_u)
+                                    cfg.solver, ys[j], vals[j], ybar, acc, pdet, need_u, inj,
+                                    flat)
                 if need_u and ub is not None:
                     vbar[j] = ub
                 if cfg.check_every and j % cfg.check_every == 0 and not bool(
@@ -697,8 +705,7 @@ class _Adjoint(torch.autograd.Function):
                     raise CircuitBlowUpError(
                         f"non-finite adjoint (gradient) at t={j * cfg.dt_ms:.3f} ms: cell "
                         f"{net.names[i]} (batch {b}), state {net.state_names[s]}")
-        if g_rec is not None:
-            ybar.reshape(ybar.shape[0], -1).index_add_(1, flat, g_rec[0])
+        ybar.reshape(ybar.shape[0], -1).index_add_(1, flat, g_rec[0])
         it = iter(acc)
         grads = [next(it) if w else None for w in need]
         return (None, ybar, vbar, *grads)

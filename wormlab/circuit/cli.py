@@ -15,6 +15,8 @@ from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
+    from wormlab.circuit._simulate import DEFAULT_DT_MS
+
     p = argparse.ArgumentParser(prog="wormlab circuit", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -23,7 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", default="cook2019")
     s.add_argument("--nml", default="", help="a c302 *.net.nml (default: cached C1 Full)")
     s.add_argument("--duration-ms", type=float, default=100.0)
-    s.add_argument("--dt-ms", type=float, default=0.1)
+    s.add_argument("--dt-ms", type=float, default=DEFAULT_DT_MS,
+                   help=f"RK4 step, ms (default {DEFAULT_DT_MS}: circuit.DEFAULT_DT_MS)")
     s.add_argument("--solver", default="rk4_fused")
     s.add_argument("--stimulus", default="c302", choices=["c302", "none"])
     s.add_argument("--record", nargs="*", default=None)

@@ -195,13 +195,14 @@ def rate_network(
 rate_network.batched = True  # accepts (n_steps, B) inputs: the generator runs one batch
 
 
-def circuit_simulator(network=None, *, dt_ms: float = 0.05, na_per_unit: float = 0.005,
+def circuit_simulator(network=None, *, dt_ms: float | None = None, na_per_unit: float = 0.005,
                       solver: str = "rk4_fused") -> Simulator:
     """Adapter: the project's conductance-based c302 C1 model (``wormlab.circuit``) as a
     virtual-worm simulator. Returns membrane potentials in mV of the 302 neurons.
 
     Inputs (stand-in units) are scaled by ``na_per_unit`` to nA and held constant over each
-    generator step (``dt_s``), which must be a multiple of ``dt_ms``. The model runs at
+    generator step (``dt_s``), which must be a multiple of ``dt_ms`` (default
+    :data:`wormlab.circuit.DEFAULT_DT_MS`, the one circuit step of every component). It runs at
     ~10 s of wall time per simulated second and batch member on these CPUs, so only SHORT
     protocols (fractions of a second to seconds) are practical; pair it with a fast indicator
     (``IndicatorConfig(rise_s=0.005, decay_s=0.05, gain=0.02)``) and a high ``fps``.
@@ -213,6 +214,7 @@ def circuit_simulator(network=None, *, dt_ms: float = 0.05, na_per_unit: float =
 
     net = network if network is not None else circuit.build_network()
     neurons = [n for n in connectome.NEURONS if n in net.index]
+    dt_ms = circuit.DEFAULT_DT_MS if dt_ms is None else dt_ms
 
     def simulate(inputs, n_steps, dt_s, seed):
         k = int(round(dt_s * 1000.0 / dt_ms))
