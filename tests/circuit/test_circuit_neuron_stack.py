@@ -81,3 +81,22 @@ def test_full_net_fixture_lets_other_errors_through():
 
     with pytest.raises(reference.ReferenceError, match="rc 1"):
         full_net_or_skip(broken)
+
+
+def test_cached_reference_needs_no_neuron(without):
+    """Reading a cached reference (notebook smoke mode) works without java/NEURON."""
+    import json
+
+    import numpy as np
+
+    from wormlab.paths import cache_dir
+
+    meta, key = reference._meta_key("Full", 20.0, 0.05, "cvode", 1e-7, "C1")
+    d = cache_dir("circuit", "reference", key)  # inside the test's WORMLAB_CACHE
+    np.savez(d / "traces.npz", t_ms=np.arange(3.0), v_mV=np.zeros((3, 1)), names=np.array(["A"]))
+    (d / "meta.json").write_text(json.dumps({**meta, "wall_s": 1.0, "nml": "x.net.nml"}))
+    without("neuron", "java")
+    ref = reference.reference("Full", 20.0)
+    assert ref.names == ["A"] and ref.v_mV.shape == (3, 1) and ref.wall_s == 1.0
+    with pytest.raises(reference.NeuronStackMissing):
+        reference.reference("Full", 20.0, refresh=True)  # re-running NEURON does need it
