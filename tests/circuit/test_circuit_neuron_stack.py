@@ -8,7 +8,7 @@ import pytest
 from wormlab import circuit
 from wormlab.circuit import reference
 
-from .conftest import full_net_or_skip, skip_or_fail
+from .conftest import full_net_or_skip, pytest_runtest_setup, skip_or_fail
 
 _real_find_spec = importlib.util.find_spec
 
@@ -100,3 +100,23 @@ def test_cached_reference_needs_no_neuron(without):
     assert ref.names == ["A"] and ref.v_mV.shape == (3, 1) and ref.wall_s == 1.0
     with pytest.raises(reference.NeuronStackMissing):
         reference.reference("Full", 20.0, refresh=True)  # re-running NEURON does need it
+
+
+def test_neuron_marked_tests_skip_locally_fail_in_ci(without, monkeypatch):
+    """The conftest hook that guards every ``@pytest.mark.neuron`` test in tests/circuit."""
+
+    class Item:
+        def __init__(self, marked):
+            self.marked = marked
+
+        def get_closest_marker(self, name):
+            return pytest.mark.neuron.mark if self.marked and name == "neuron" else None
+
+    without("nrnivmodl")
+    pytest_runtest_setup(Item(marked=False))  # unmarked tests are not affected
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="nrnivmodl"):
+        pytest_runtest_setup(Item(marked=True))
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI requires.*nrnivmodl"):
+        pytest_runtest_setup(Item(marked=True))
