@@ -4,22 +4,22 @@ import math
 
 import pytest
 
-from wormlab.circuit import reference
-
 KEYS = ("neuron_fixed_wall_s", "neuron_cvode_wall_s", "wormlab_wall_s", "ratio_vs_neuron",
         "max_rel_err_vs_cvode", "grad_over_forward", "grad_peak_mb")
+STIM_START_MS = 50.0  # c302's PLML/PLMR offset current starts here
 
 
 @pytest.mark.slow
-@pytest.mark.neuron
+@pytest.mark.neuron  # without the stack: skip locally, fail under CI (conftest.py)
 def test_bench_quick():
-    if not reference.neuron_available():
-        pytest.skip("NEURON extra not installed")
     from wormlab.circuit import bench
 
     out = bench.run(quick=True)
     for k in KEYS:
         assert k in out and math.isfinite(out[k]) and out[k] > 0, k
+    # the accuracy figure must include >= 20 ms with the stimulus current flowing
+    assert out["duration_ms"] >= STIM_START_MS + 20.0
+    assert out["accuracy_window_ms"] >= STIM_START_MS + 20.0
     assert out["batch4_speedup_vs_neuron"] > 0
-    assert out["max_rel_err_vs_cvode"] < 0.05  # 20 ms: before chaos sets in
+    assert out["max_rel_err_vs_cvode"] < 0.05  # RK4 0.1 ms vs CVODE: measured 0.04 % at 100 ms
     assert out["grad_finite"] and out["batch_finite"]

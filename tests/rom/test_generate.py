@@ -4,8 +4,29 @@ import numpy as np
 import pytest
 
 from wormlab import rom
+from wormlab.circuit import reference
 from wormlab.rom._generate import circuit_available
-from wormlab.rom._neuron import neuron_available
+
+# The rom stimuli start at 50 ms (+ 0..20 ms jitter: 51 ms for sequence 0, 31 ms for sequence
+# 1 with the default seed); 80 ms leaves >= 20 ms of current flowing in both.
+DURATION_MS = 80.0
+
+
+@pytest.fixture
+def neuron_stack():
+    """The NEURON/c302 stack (one check: circuit.reference): skip with the reason locally,
+    fail under CI (env CI=true), where setup.sh must have installed it."""
+    missing = reference.neuron_missing()
+    if missing is not None:
+        if reference.in_ci():
+            pytest.fail(f"CI requires the NEURON/c302 stack: {missing}", pytrace=False)
+        pytest.skip(f"NEURON/c302 stack incomplete: {missing}")
+
+
+def _driven_ms(t, cur, b):
+    """How long (ms) sequence ``b`` has a non-zero input current within ``t``."""
+    on = np.nonzero(np.abs(cur[:, b]).max(1) > 0)[0]
+    return 0.0 if len(on) == 0 else float(t[-1] - t[on[0]])
 
 
 def test_config_validation_and_stimuli():
@@ -36,13 +57,15 @@ def test_simulate_rejects_bad_shapes():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not neuron_available(), reason="optional NEURON/c302 extra not installed")
-def test_neuron_generation_writes_resumable_text_files(tmp_path):
-    cfg = rom.GenerateConfig(backend="neuron", n_sequences=2, duration_ms=20.0)
+@pytest.mark.neuron
+def test_neuron_generation_writes_resumable_text_files(tmp_path, neuron_stack):
+    cfg = rom.GenerateConfig(backend="neuron", n_sequences=2, duration_ms=DURATION_MS)
+    _, t, cur = rom.stimuli(cfg)
+    assert min(_driven_ms(t, cur, b) for b in range(2)) >= 20.0  # current flows
     dirs = rom.generate_dataset(cfg, tmp_path, workers=2, chunk=1)  # two dask processes
     a = rom.read_text_dir(dirs[0.5])
     b = rom.read_text_dir(dirs[0.1])
-    assert a.outputs.shape == (41, 2, 4) and b.outputs.shape == (201, 2, 4)
+    assert a.outputs.shape == (161, 2, 4) and b.outputs.shape == (801, 2, 4)
     np.testing.assert_allclose(b.outputs[::5], a.outputs, rtol=1e-8)
     assert a.output_names == list(rom.FORWARD_OUTPUTS) and a.output_unit == "mV"
     assert -80 < a.outputs.min() and a.outputs.max() < 60
@@ -56,18 +79,31 @@ def test_neuron_generation_writes_resumable_text_files(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (neuron_available() and circuit_available()),
-                    reason="needs both NEURON/c302 and wormlab.circuit")
-def test_circuit_generator_matches_neuron_for_20_ms():
-    """Both generators simulate the same c302 network file; they agree before chaos sets in."""
-    cfg = rom.GenerateConfig(n_sequences=3, duration_ms=20.0, sample_dt_ms=(0.5,))
-    _, t, cur = rom.stimuli(cfg)
+@pytest.mark.neuron
+def test_circuit_generator_matches_neuron_with_current_flowing(neuron_stack):
+    """Both generators simulate the same c302 network file (302 neurons, no muscles), 80 ms
+    with the inputs on from 51 ms (sequence 0) and 31 ms (sequence 1)."""
     from dataclasses import replace
 
+    cfg = rom.GenerateConfig(n_sequences=2, duration_ms=DURATION_MS, sample_dt_ms=(0.5,))
+    _, t, cur = rom.stimuli(cfg)
+    assert min(_driven_ms(t, cur, b) for b in range(2)) >= 20.0  # current flows >= 20 ms
     vn = rom.simulate(replace(cfg, backend="neuron"), t, cur)
     vc = rom.simulate(replace(cfg, backend="circuit"), t, cur)
-    assert vc.shape == vn.shape == (41, 3, 4)
-    assert np.abs(vc - vn).max() < 0.5  # mV
+    assert vc.shape == vn.shape == (161, 2, 4)
+    rng = vn.max(0) - vn.min(0)
+    assert rng.max() > 50.0  # an output spikes: the comparison is not trivially flat
+    err = np.abs(vc - vn)
+    # before the outputs respond (t <= 50 ms, inputs already on in sequence 1): measured 0.04 mV
+    assert err[t <= 50.0].max() < 0.5
+    # with current flowing, spike times differ by fractions of a ms: the NEURON generator is
+    # fixed-step (0.05 ms), itself up to 19 % of range off NEURON CVODE here, and it plays the
+    # waveform linearly interpolated where the circuit holds samples (docs/circuit.md). Measured
+    # (80 ms): max |dV| <= 12.2 % of the NEURON range per output, mean V within 0.22 %.
+    rel = err.max(0) / rng
+    mean_rel = np.abs(vc.mean(0) - vn.mean(0)) / rng
+    assert (mean_rel <= 0.05).all(), mean_rel
+    assert (rel <= 0.20).all(), rel
 
 
 @pytest.mark.slow

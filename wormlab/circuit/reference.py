@@ -274,15 +274,15 @@ def reference(kind: str = "Full", duration_ms: float = 100.0, dt_ms: float = 0.0
             and c302's recording step.
         method: ``"cvode"`` (rtol = atol = ``tol``) or ``"fixed"``.
     """
-    require_neuron(f"reference({kind!r}, {duration_ms} ms)")
     meta, key = _meta_key(kind, duration_ms, dt_ms, method, tol, parameter_set)
     d = cache_dir("circuit", "reference", key)
     npz = d / "traces.npz"
-    if npz.exists() and not refresh:
+    if npz.exists() and not refresh:  # a cached reference needs no NEURON
         z = np.load(npz, allow_pickle=False)
         info = json.loads((d / "meta.json").read_text())
         return ReferenceTraces(z["t_ms"], z["v_mV"], list(z["names"]), info["wall_s"], info,
                                d / info["nml"])
+    require_neuron(f"reference({kind!r}, {duration_ms} ms)")
     ref_name = f"c302_{parameter_set}_{kind}"
     nml, lems = d / f"{ref_name}.net.nml", d / f"LEMS_{ref_name}.xml"
     if not (nml.exists() and lems.exists() and (d / f"{lems.stem}_nrn.py").exists()):
