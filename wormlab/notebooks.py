@@ -1,25 +1,31 @@
 """Run the workbench notebooks headless with papermill and keep their reports.
 
-Each run writes ``reports/<notebook>/<run-id>.ipynb`` and ``.html``. ``latest.ipynb`` /
-``latest.html`` are replaced only after a successful run, so a failing run never hides the
-last good report (the failed run is kept as ``<run-id>.failed.ipynb`` for debugging).
+Each run writes ``reports/<notebook>/<run-id>.ipynb`` and ``.html``, plus
+``<run-id>.results.json`` (mode, run time, parameters and the headline results the notebook
+recorded with :func:`wormlab.runs.record_result`) and ``<run-id>.png`` / ``.svg`` (the first
+figure it drew, the thumbnail of the index). The ``latest.*`` copies are replaced only after a
+successful run, so a failing run never hides the last good report (the failed run is kept as
+``<run-id>.failed.ipynb`` for debugging).
 """
 
 from __future__ import annotations
 
 import ast
+import base64
 import datetime as _dt
+import json
 import math
 import os
 import re
 import shutil
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from wormlab.paths import notebooks_dir, project_root, reports_dir
-from wormlab.runs import atomic_path
+from wormlab.runs import RESULTS_ENV, atomic_path
 
 _TYPES = {"int": int, "float": float, "bool": bool, "str": str}
 _CHOICES = re.compile(r"choices?\s*:\s*(.+)$", re.IGNORECASE)
@@ -49,6 +55,10 @@ class RunResult:
     html: Path | None
     parameters: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    #: headline results recorded by the notebook: ``{name: {"value", "goal", "unit"}}``
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    run_time_s: float | None = None
+    results_json: Path | None = None
 
 
 def list_notebooks() -> list[str]:
@@ -210,8 +220,13 @@ def run_notebook(
     timeout = timeout_s if timeout_s is not None else (600 if smoke else 3600)
     # the kernel inherits this, so notebooks resolve data/ and reports/ from the same root
     os.environ.setdefault("WORMLAB_ROOT", str(project_root()))
+    # record_result() in the kernel appends its lines here; collected after the run
+    lines = folder / f".{run_id}.results.jsonl"
+    saved_results = os.environ.get(RESULTS_ENV)
+    os.environ[RESULTS_ENV] = str(lines)
     # A kernel started with MPLBACKEND=Agg skips the inline backend and drops every figure.
     saved_backend = os.environ.pop("MPLBACKEND", None)
+    t0 = time.perf_counter()
     try:
         pm.execute_notebook(
             str(src),
@@ -224,42 +239,149 @@ def run_notebook(
             report_mode=False,
         )
     except Exception as exc:  # PapermillExecutionError, kernel death, timeouts
-        if saved_backend is not None:
-            os.environ["MPLBACKEND"] = saved_backend
         failed = folder / f"{run_id}.failed.ipynb"
         if partial.exists():
             os.replace(partial, failed)
-        return RunResult(name, run_id, False, failed, None, params, _error_summary(exc))
-    if saved_backend is not None:
-        os.environ["MPLBACKEND"] = saved_backend
+        return RunResult(name, run_id, False, failed, None, params, _error_summary(exc),
+                         run_time_s=time.perf_counter() - t0)
+    finally:
+        if saved_backend is not None:
+            os.environ["MPLBACKEND"] = saved_backend
+        if saved_results is None:
+            os.environ.pop(RESULTS_ENV, None)
+        else:
+            os.environ[RESULTS_ENV] = saved_results
+        try:
+            recorded = read_recorded(lines)
+        finally:
+            lines.unlink(missing_ok=True)
+    run_time_s = time.perf_counter() - t0
     ipynb = folder / f"{run_id}.ipynb"
     os.replace(partial, ipynb)
     html = folder / f"{run_id}.html"
     _to_html(ipynb, html)
-    for src_file, latest in ((ipynb, folder / "latest.ipynb"), (html, folder / "latest.html")):
+    thumb = write_thumbnail(ipynb, folder / run_id)
+    summary = {
+        "notebook": name, "run_id": run_id, "mode": "smoke" if params.get("smoke") else "full",
+        "run_time_s": round(run_time_s, 2),
+        "finished": _dt.datetime.now().isoformat(timespec="seconds"),
+        "parameters": params, "results": recorded,
+        "thumbnail": thumb.name if thumb is not None else None,
+    }
+    results_json = folder / f"{run_id}.results.json"
+    with atomic_path(results_json) as tmp:
+        tmp.write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
+    copies = [(ipynb, folder / "latest.ipynb"), (html, folder / "latest.html"),
+              (results_json, folder / "latest.results.json")]
+    for stale in folder.glob("latest.thumb.*"):  # a new run may draw an svg after a png
+        if thumb is None or stale.suffix != thumb.suffix:
+            stale.unlink()
+    if thumb is not None:
+        copies.append((thumb, folder / f"latest.thumb{thumb.suffix}"))
+    for src_file, latest in copies:
         with atomic_path(latest) as tmp:
             shutil.copyfile(src_file, tmp)
-    return RunResult(name, run_id, True, ipynb, html, params)
+    return RunResult(name, run_id, True, ipynb, html, params, results=recorded,
+                     run_time_s=run_time_s, results_json=results_json)
+
+
+def read_recorded(path: Path) -> dict[str, dict[str, Any]]:
+    """The results a kernel recorded (one JSON line each; see :func:`wormlab.runs.record_result`)
+    as ``{name: {"value", "goal", "unit"}}``; a name recorded twice keeps its last value.
+
+    An unreadable line raises :class:`NotebookError` naming the file and the line number.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    if not Path(path).exists():
+        return out
+    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            out[entry["name"]] = {k: entry.get(k) for k in ("value", "goal", "unit")}
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise NotebookError(f"{path}: line {i} is not a recorded result ({exc})") from None
+    return out
+
+
+def write_thumbnail(ipynb: Path, stem: Path) -> Path | None:
+    """Write the first PNG (else SVG) figure output of an executed notebook to
+    ``<stem>.thumb.png`` / ``.svg`` (atomically); ``None`` when it drew no figure."""
+    import nbformat
+
+    nb = nbformat.read(str(ipynb), as_version=4)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "image/png" in data:
+                raw, suffix = base64.b64decode(data["image/png"]), ".png"
+            elif "image/svg+xml" in data:
+                svg = data["image/svg+xml"]
+                raw, suffix = ("".join(svg) if isinstance(svg, list) else svg).encode(), ".svg"
+            else:
+                continue
+            path = stem.with_name(stem.name + ".thumb" + suffix)
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(raw)
+            return path
+    return None
+
+
+def _format_value(value: Any, unit: str | None) -> str:
+    if isinstance(value, float):
+        text = f"{value:.4g}"
+    else:
+        text = str(value)
+    return f"{text} {unit}".strip() if unit else text
 
 
 def write_index(out_dir: Path | None = None) -> Path:
-    """Write ``reports/index.html`` linking every notebook's last good report."""
+    """Write ``reports/index.html``: per notebook its last good report, mode (smoke/full), run
+    time, recorded headline results next to their goals, and a thumbnail of its first figure."""
     import html
 
     root = out_dir or reports_dir()
     rows = []
     for name in list_notebooks():
-        latest = root / name / "latest.html"
+        folder = root / name
+        latest = folder / "latest.html"
+        mode = runtime = results = thumb = ""
         if latest.exists():
             when = _dt.datetime.fromtimestamp(latest.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
             cell = f'<a href="{name}/latest.html">{html.escape(name)}</a>'
+            summary_path = folder / "latest.results.json"
+            if summary_path.exists():
+                try:
+                    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+                    mode = html.escape(str(summary.get("mode", "")))
+                    if summary.get("run_time_s") is not None:
+                        runtime = f"{float(summary['run_time_s']):.0f} s"
+                    items = []
+                    for key, r in (summary.get("results") or {}).items():
+                        goal = f" <i>(goal {html.escape(str(r['goal']))})</i>" if r.get("goal") else ""
+                        items.append(f"<li>{html.escape(key)}: "
+                                     f"<b>{html.escape(_format_value(r.get('value'), r.get('unit')))}"
+                                     f"</b>{goal}</li>")
+                    results = f"<ul>{''.join(items)}</ul>" if items else "(none recorded)"
+                except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+                    results = f"unreadable {html.escape(str(summary_path.name))}"
+            for suffix in (".png", ".svg"):
+                if (folder / f"latest.thumb{suffix}").exists():
+                    thumb = (f'<a href="{name}/latest.html"><img src="{name}/latest.thumb{suffix}" '
+                             'width="240" alt="first figure"></a>')
+                    break
         else:
             when, cell = "never run", html.escape(name)
-        rows.append(f"<tr><td>{cell}</td><td>{when}</td></tr>")
+        rows.append(f"<tr><td>{cell}</td><td>{when}</td><td>{mode}</td><td>{runtime}</td>"
+                    f"<td>{results}</td><td>{thumb}</td></tr>")
     page = ("<!doctype html><meta charset='utf-8'><title>wormlab reports</title>"
             "<h1>wormlab reports</h1><p>Last successful run of each notebook "
-            "(produced by <code>wormlab run</code>).</p><table border=1 cellpadding=4>"
-            "<tr><th>notebook</th><th>last good run</th></tr>" + "".join(rows) + "</table>")
+            "(produced by <code>wormlab run</code>). Smoke runs use tiny settings: their "
+            "numbers check the pipeline, not the science.</p><table border=1 cellpadding=4>"
+            "<tr><th>notebook</th><th>last good run</th><th>mode</th><th>run time</th>"
+            "<th>headline results (goal)</th><th>key figure</th></tr>"
+            + "".join(rows) + "</table>")
     path = root / "index.html"
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,7 +59,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # the writer's host and pid in the name let a resumed job remove the temporaries of a
+    # killed writer (remove_orphan_tmp) without touching those of a live concurrent one
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_HOST}.{os.getpid()}.", suffix=".tmp",
+                               dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -69,6 +74,42 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+_HOST = "".join(c if c.isalnum() or c == "-" else "-" for c in socket.gethostname()) or "host"
+_TMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.[^.]+\.tmp$")
+
+
+def remove_orphan_tmp(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries that :func:`atomic_path` writers on this host left in ``folder``
+    when they were killed (SIGKILL skips their cleanup); returns the removed paths.
+
+    Only files whose writer process no longer exists are removed, so a concurrent live writer
+    (another process running the same job) keeps its temporary. Long jobs call this when they
+    resume.
+    """
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for p in folder.glob(".*.tmp"):
+        m = _TMP_NAME.match(p.name)
+        if m is None or m["host"] != _HOST or _pid_alive(int(m["pid"])):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+            removed.append(p)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def keep_heap_memory() -> bool:
@@ -92,3 +133,50 @@ def keep_heap_memory() -> bool:
             libc.mallopt(m_trim_threshold, 2**31 - 1))
     except (OSError, AttributeError):  # not glibc
         return False
+
+
+RESULTS_ENV = "WORMLAB_RESULTS_FILE"
+
+
+def record_result(name: str, value, *, goal: str | None = None, unit: str = "") -> dict:
+    """Record one headline result of a notebook run (scrapbook-style glue).
+
+    Under ``wormlab run`` (which sets ``WORMLAB_RESULTS_FILE`` for the kernel) the result is
+    appended as one JSON line to that file; the runner collects the lines into
+    ``reports/<notebook>/<run-id>.results.json``. Elsewhere (an interactive session) it is only
+    returned, so a notebook cell behaves the same either way.
+
+    Args:
+        name: a short key, unique within the notebook (``"test_rmse_mV"``).
+        value: a finite number, a bool or a short string (numpy scalars are converted).
+        goal: the target in words, shown next to the value in the reports index
+            (``"< 5 % BL"``); ``None`` for a result without a goal.
+        unit: the unit of ``value`` (``"mV"``, ``"%"``), empty when dimensionless.
+
+    Returns:
+        The recorded entry ``{"name", "value", "goal", "unit"}``.
+    """
+    import json
+    import math
+    import numbers
+
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"record_result: name must be a non-empty string, got {name!r}")
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or isinstance(value, str):
+        pass
+    elif isinstance(value, numbers.Real):
+        value = float(value) if not isinstance(value, numbers.Integral) else int(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"record_result: {name!r} is {value!r}, not a finite number")
+    else:
+        raise TypeError(f"record_result: {name!r} must be a number, bool or string, "
+                        f"got {type(value).__name__} {value!r}")
+    entry = {"name": name, "value": value, "goal": goal, "unit": unit}
+    target = os.environ.get(RESULTS_ENV)
+    if target:
+        # one short line per write: appended whole, so a killed kernel leaves complete lines
+        with open(target, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry) + "\n")
+    return entry
