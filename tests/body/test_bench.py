@@ -25,7 +25,7 @@ def test_bench_quick_reports_side_by_side(capsys):
     assert "tiny model" in out["model"]
 
 
-PHYS_S, SUR_S, FNO_S, LIB_S = 0.20, 0.008, 0.002, 0.050  # stand-in costs, seconds
+PHYS_S, SUR_S, FNO_S, LIB_S = 0.20, 0.020, 0.002, 0.100  # stand-in costs, seconds
 MID_S = (SUR_S + LIB_S) / 2  # a surrogate time above this timed the library model
 
 
