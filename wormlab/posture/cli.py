@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
         "--method",
         default="minirocket",
         help="classifier (default minirocket): minirocket, multirocket, hydra, multirocket-hydra, "
-        "quant (aeon); ensemble (vote of minirocket, hydra, quant); rocket (our NumPy ROCKET); "
+        "quant (aeon); ensemble (vote of minirocket, hydra, quant); rocket (ROCKET); "
         "features (hand-made features + random forest); lstm (the paper's protocol); nn (1-NN "
         "Euclidean); best (picks minirocket or quant by 5-fold CV on --train only)",
     )
@@ -113,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
 def _strains(args) -> int:
     from wormlab.posture._classify import check_method, strain_benchmark
     from wormlab.posture._data import load_ucr_worms, read_ucr
-    from wormlab.runs import atomic_path, configure_torch
+    from wormlab.runs import configure_torch, emit_json
 
     configure_torch()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -130,8 +130,7 @@ def _strains(args) -> int:
 
     def save(res):
         if args.out:
-            with atomic_path(args.out) as tmp:
-                tmp.write_text(json.dumps(res, indent=1))
+            emit_json(res, args.out, echo=False)
 
     res = strain_benchmark(
         X,
@@ -144,8 +143,7 @@ def _strains(args) -> int:
         done=done,
         on_method=save,
     )
-    save(res)
-    print(json.dumps(res, indent=1))
+    emit_json(res, args.out or None)
     return 0
 
 
