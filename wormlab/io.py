@@ -147,3 +147,83 @@ def load_torch_weights(path: str | Path, what: str = "checkpoint") -> Any:
                    lines[0] if lines else type(exc).__name__)
         raise CheckpointError(f"{path}: refused or unreadable {what} (only plain tensors are "
                               f"loaded, never arbitrary pickles): {why}") from None
+
+
+def config_to_dict(cfg) -> dict[str, Any]:
+    """A frozen config dataclass (nested) as a plain dict; tuples stay tuples (JSON writes them
+    as lists, which :func:`config_from_dict` turns back)."""
+    import dataclasses
+
+    if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
+        raise TypeError(f"config_to_dict expects a dataclass instance, got {type(cfg).__name__}")
+    return dataclasses.asdict(cfg)
+
+
+def _field_types(cls) -> dict[str, Any]:
+    import typing
+
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:  # an annotation that cannot be evaluated: fall back to the defaults
+        return {}
+
+
+def _convert(hint: Any, value: Any, where: str) -> Any:
+    """``value`` (from JSON) converted to the annotated type: nested dataclasses from dicts,
+    tuples from lists (elements converted too); anything else unchanged."""
+    import dataclasses
+    import types
+    import typing
+
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _convert(options[0], value, where) if len(options) == 1 else value
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, dict):
+        return config_from_dict(hint, value, where=where)
+    if hint is tuple and isinstance(value, list):
+        return tuple(value)
+    if origin is tuple and isinstance(value, (list, tuple)):
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        if args and len(args) == len(value):
+            return tuple(_convert(a, v, f"{where}[{i}]") for i, (a, v) in
+                         enumerate(zip(args, value)))
+        return tuple(value)
+    return value
+
+
+def config_from_dict(cls, d: Any, *, where: str | None = None):
+    """Build the frozen config dataclass ``cls`` from a (JSON-loaded) dict.
+
+    Nested config dataclasses are built from nested dicts, lists become tuples where the field
+    is a tuple (elements converted too, e.g. a tuple of stimulus specs), missing fields keep
+    their defaults, ``None`` means all defaults. An unknown key raises ``ValueError`` naming it,
+    where it is (``"BodyConfig.data"``) and the valid fields.
+    """
+    import dataclasses
+
+    where = where or cls.__name__
+    if d is None:
+        d = {}
+    if not isinstance(d, dict):
+        raise TypeError(f"{where}: expected a mapping of fields, got {type(d).__name__} {d!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(d) - set(fields))
+    if unknown:
+        raise ValueError(f"{where}: unknown field{'s' * (len(unknown) > 1)} "
+                         f"{', '.join(map(repr, unknown))}; valid fields: {', '.join(fields)}")
+    hints = _field_types(cls)
+    kw = {}
+    for key, value in d.items():
+        f = fields[key]
+        hint = hints.get(key)
+        if hint is None:  # unresolvable annotation: go by the default's type
+            default = (f.default_factory() if f.default_factory is not dataclasses.MISSING
+                       else f.default)
+            hint = type(default) if default is not dataclasses.MISSING else None
+        kw[key] = _convert(hint, value, f"{where}.{key}") if hint is not None else value
+    return cls(**kw)

@@ -180,3 +180,23 @@ def record_result(name: str, value, *, goal: str | None = None, unit: str = "") 
         with open(target, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(entry) + "\n")
     return entry
+
+
+def emit_json(obj, out: str | os.PathLike | None = None, *, indent: int | None = 1,
+              default=None, echo: bool = True) -> str:
+    """The one "print a JSON result, and write it to ``--out`` if given" of the CLIs.
+
+    The file (when ``out`` is given) is written atomically (:func:`atomic_path`), ending in a
+    newline; the text is printed to stdout unless ``echo`` is False. ``default`` is passed to
+    ``json.dumps`` (e.g. ``float`` for numpy scalars). Returns the JSON text. An object that
+    is not JSON-able raises ``TypeError`` before anything is written.
+    """
+    import json
+
+    text = json.dumps(obj, indent=indent, default=default)
+    if out is not None:
+        with atomic_path(out) as tmp:
+            tmp.write_text(text + "\n", encoding="utf-8")
+    if echo:
+        print(text)
+    return text

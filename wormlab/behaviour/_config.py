@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from wormlab.io import config_from_dict, config_to_dict
+
 TASKS = ("fwd_rev", "four_state", "fwd_rev_turn")
 
 
@@ -89,16 +91,11 @@ class BehaviourConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> BehaviourConfig:
-        data = dict(d.get("data", {}))
-        for k in ("neurons", "exclude"):
-            if k in data:
-                data[k] = tuple(data[k])
-        return cls(DataConfig(**data), ModelConfig(**d.get("model", {})),
-                   TrainConfig(**d.get("train", {})))
+        return config_from_dict(cls, d)
 
     def replace(self, **parts) -> BehaviourConfig:
         """``cfg.replace(model={"name": "mlp"}, train={"epochs": 3})``."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
+
+from wormlab.io import config_from_dict, config_to_dict
 
 
 @dataclass(frozen=True)
@@ -117,30 +118,11 @@ class BodyConfig:
     surrogate: SurrogateConfig = field(default_factory=SurrogateConfig)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return config_to_dict(self)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
     def from_dict(cls, d: dict) -> BodyConfig:
-        d = dict(d or {})
-        unknown = set(d) - {"muscle", "physics", "data", "surrogate"}
-        if unknown:
-            raise ValueError(f"unknown BodyConfig sections: {sorted(unknown)}")
-
-        def build(kind, sub):
-            sub = dict(sub or {})
-            names = {f.name for f in dataclasses.fields(kind)}
-            bad = set(sub) - names
-            if bad:
-                raise ValueError(f"unknown {kind.__name__} fields: {sorted(bad)}")
-            for k, v in list(sub.items()):
-                if isinstance(v, list):
-                    sub[k] = tuple(v)
-            return kind(**sub)
-
-        return cls(muscle=build(MuscleConfig, d.get("muscle")),
-                   physics=build(PhysicsConfig, d.get("physics")),
-                   data=build(DataConfig, d.get("data")),
-                   surrogate=build(SurrogateConfig, d.get("surrogate")))
+        return config_from_dict(cls, d)

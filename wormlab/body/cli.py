@@ -19,15 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from wormlab.body._paths import default_model, default_store
 from wormlab.paths import cache_dir
-
-
-def default_store() -> Path:
-    return cache_dir("body") / "synthetic_elegansbot.h5"
-
-
-def default_model() -> Path:
-    return cache_dir("body") / "surrogate.safetensors"
 
 
 def _generate(a) -> int:
@@ -288,24 +281,15 @@ def accuracy_report(store, model_path, circuit_store=None, heldout: dict | None 
 
 
 def _write_json(obj, out) -> int:
-    from wormlab.runs import atomic_path
+    from wormlab.runs import emit_json
 
-    text = json.dumps(obj, indent=2, default=float)
-    with atomic_path(out) as tmp:
-        tmp.write_text(text)
-    print(text)
+    emit_json(obj, out, indent=2, default=float)
     return 0
 
 
 def _report(a) -> int:
-    from wormlab.runs import atomic_path
-
     rep = accuracy_report(a.store, a.model, a.circuit_store, _heldout(a.heldout))
-    text = json.dumps(rep, indent=2, default=float)
-    with atomic_path(a.out) as tmp:
-        tmp.write_text(text)
-    print(text)
-    return 0
+    return _write_json(rep, a.out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -102,8 +102,11 @@ from wormlab.posture._shape import (
     shape_series,
     split_mean_angle,
 )
+from wormlab.posture._strain_data import strain_dataset, synthetic_strains
 
 __all__ = [
+    "strain_dataset",
+    "synthetic_strains",
     "feature_separability",
     "window_feature_names",
     "DEFAULT_NOISES",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
+
+from wormlab.io import config_from_dict, config_to_dict
 
 
 @dataclass(frozen=True)
@@ -100,23 +101,8 @@ class PostureConfig:
     cells: CellsConfig = field(default_factory=CellsConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PostureConfig:
-        subs = {
-            "shape": ShapeConfig,
-            "kinematics": KinematicsConfig,
-            "lstm": LSTMConfig,
-            "generate": GenerateConfig,
-            "cells": CellsConfig,
-        }
-        kw: dict[str, Any] = {}
-        for key, value in d.items():
-            if key in subs:
-                kw[key] = subs[key](**value)
-            elif key in ("dataset", "seed"):
-                kw[key] = value
-            else:
-                raise ValueError(f"unknown PostureConfig field {key!r}")
-        return cls(**kw)
+        return config_from_dict(cls, d)

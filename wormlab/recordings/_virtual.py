@@ -16,12 +16,12 @@ plugs in ``wormlab.circuit`` (c302 C1), practical only for short protocols on CP
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from wormlab.io import config_from_dict, config_to_dict
 from wormlab.recordings._model import Recording, Stimulus
 
 #: ``simulate(inputs, n_steps, dt_s, seed) -> (activity (n_steps, M), names (M,))``
@@ -106,20 +106,11 @@ class VirtualWormConfig:
     indicator: IndicatorConfig = field(default_factory=IndicatorConfig)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping) -> VirtualWormConfig:
-        d = dict(d)
-        stim = tuple(StimulusSpec(**{**s, "targets": tuple(s.get("targets", ()))})
-                     for s in d.pop("stimuli", [dataclasses.asdict(s) for s in DEFAULT_STIMULI]))
-        return cls(
-            stimuli=stim,
-            protocol=ProtocolConfig(**d.pop("protocol", {})),
-            network=RateNetworkConfig(**d.pop("network", {})),
-            indicator=IndicatorConfig(**d.pop("indicator", {})),
-            **d,
-        )
+        return config_from_dict(cls, dict(d))
 
 
 # ---------------------------------------------------------------------------- stand-in network

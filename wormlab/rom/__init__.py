@@ -20,6 +20,8 @@ from wormlab.rom._compare import (
     hidden_states,
     predict_vs_simulation,
 )
+from wormlab.rom._experiments import markdown as table_markdown
+from wormlab.rom._experiments import run_experiment
 from wormlab.rom._format import (
     FormatError,
     SequenceSet,
@@ -43,14 +45,29 @@ from wormlab.rom._generate import (
     GenerateConfig,
     SimulationBlowUp,
     generate_dataset,
+    resolve_backend,
     simulate,
     stimuli,
 )
 from wormlab.rom._hidden_sae import HiddenSAE, fit_hidden_sae
 from wormlab.rom._models import CELLS, RomModel, load_model, n_parameters, save_model
+from wormlab.rom._plots import (
+    plot_comparison,
+    plot_hidden,
+    plot_matrix,
+    plot_table,
+    plot_true_vs_predicted,
+)
 from wormlab.rom._saliency import gradient_saliency
 from wormlab.rom._sensitivity import generator_sensitivity, perturb, sensitivity
 from wormlab.rom._shapes import PRIMITIVES, RECIPES, make_current, shape_library
+from wormlab.rom._tables import (
+    TABLE_FOLDERS,
+    TABLE_NAMES,
+    generated_data_dir,
+    quick_table,
+    saved_tables,
+)
 from wormlab.rom._train import (
     ModelConfig,
     RomConfig,
@@ -74,4 +91,7 @@ __all__ = [
     "make_current", "n_parameters", "read_sequence", "read_text_dir", "repeated_runs",
     "save_h5", "save_model", "save_npz", "shape_library", "simulate", "smoke_dataset", "split_indices",
     "stimuli", "train_many", "train_model", "write_sequence", "write_text_dir",
+    "plot_comparison", "plot_hidden", "plot_matrix", "plot_table", "plot_true_vs_predicted",
+    "resolve_backend", "run_experiment", "table_markdown", "TABLE_FOLDERS", "TABLE_NAMES",
+    "generated_data_dir", "quick_table", "saved_tables",
 ]

@@ -12,11 +12,12 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from wormlab.io import config_from_dict, config_to_dict
 from wormlab.rom._format import SequenceSet
 from wormlab.rom._models import CELLS, RomModel
 from wormlab.runs import progress, seed_everything
@@ -75,16 +76,11 @@ class RomConfig:
     runs: int = 1
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> RomConfig:
-        s = dict(d.get("split", {}))
-        for k in ("fractions", "train", "val", "test"):
-            if s.get(k) is not None:
-                s[k] = tuple(s[k])
-        return cls(ModelConfig(**d.get("model", {})), TrainConfig(**d.get("train", {})),
-                   SplitConfig(**s), int(d.get("runs", 1)))
+        return config_from_dict(cls, d)
 
 
 def split_indices(data: SequenceSet, cfg: SplitConfig) -> dict[str, list[int]]:

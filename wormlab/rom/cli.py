@@ -281,13 +281,9 @@ def _cmd_datasize(a) -> int:
     except (FormatError, ValueError) as exc:
         print(f"wormlab rom: error: {exc}", file=sys.stderr)
         return 2
-    text = json.dumps(rows, indent=1)
-    if a.out:
-        from wormlab.runs import atomic_path
+    from wormlab.runs import emit_json
 
-        with atomic_path(Path(a.out)) as tmp:
-            tmp.write_text(text + "\n")
-    print(text)
+    emit_json(rows, a.out or None)
     return 0
 
 
@@ -302,13 +298,9 @@ def _cmd_sensitivity(a) -> int:
     except (ValueError, RuntimeError, SimulationBlowUp) as exc:
         print(f"wormlab rom: error: {exc}", file=sys.stderr)
         return 2
-    text = json.dumps(res, indent=1)
-    if a.out:
-        from wormlab.runs import atomic_path
+    from wormlab.runs import emit_json
 
-        with atomic_path(Path(a.out)) as tmp:
-            tmp.write_text(text + "\n")
-    print(text)
+    emit_json(res, a.out or None)
     return 0
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from wormlab.io import config_from_dict, config_to_dict
 from wormlab.recordings import Recording
 from wormlab.runs import seed_everything
 from wormlab.sae._data import FrameBatches, Split, time_block_split
@@ -62,13 +62,11 @@ class ExperimentConfig:
                          normalise=self.normalise)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> ExperimentConfig:
-        d = dict(d)
-        return cls(train=TrainConfig(**d.pop("train", {})), split=SplitConfig(**d.pop("split", {})),
-                   interpret=InterpretConfig(**d.pop("interpret", {})), **d)
+        return config_from_dict(cls, d)
 
 
 @dataclass
