@@ -16,6 +16,8 @@ BENCHMARKS: dict[str, str] = {
     "sae": "wormlab.sae.bench",
     "rom": "wormlab.rom.bench",
     "surrogate": "wormlab.body.bench",
+    # cost at 1x, 4x, 16x the default size of circuit batch, SAE, behaviour, surrogate
+    "scaling": "wormlab.bench_scaling",
 }
 
 # Component tools: ``wormlab NAME ...`` -> module exposing ``main(argv: list[str]) -> int``.

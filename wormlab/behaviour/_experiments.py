@@ -38,7 +38,7 @@ from wormlab.behaviour._train import (
     persistence_mse,
     train_and_evaluate,
 )
-from wormlab.runs import atomic_path, progress
+from wormlab.runs import atomic_path, progress, remove_orphan_tmp
 
 EXPERIMENTS = ("kato_kfold", "flavell_lwo", "flavell_lwo_noava", "kato_to_flavell")
 
@@ -80,6 +80,8 @@ def _key(row: dict) -> str:
 
 
 def _load(path: Path | None, must_exist: bool = False) -> list[dict]:
+    if path is not None:
+        remove_orphan_tmp(path.parent)  # temporaries of a killed run (never a live one's)
     if path is None or not path.exists():
         if must_exist:
             raise FileNotFoundError(f"results file {path} does not exist")

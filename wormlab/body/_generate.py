@@ -127,11 +127,13 @@ def generate(store: str | Path, data: DataConfig = DEFAULT_DATACONFIG,
 
     from dask.distributed import as_completed
 
-    from wormlab.runs import progress
+    from wormlab.runs import progress, remove_orphan_tmp
 
     store = Path(store)
     parts = store.with_name(store.name + ".parts")
     parts.mkdir(parents=True, exist_ok=True)
+    for folder in (parts, store.parent):  # temporaries of a killed run (never a live one's)
+        remove_orphan_tmp(folder)
     specs = specs if specs is not None else sample_specs(data.n_per_family, data.seed)
     ids = [s["id"] for s in specs]
     if len(set(ids)) != len(ids):

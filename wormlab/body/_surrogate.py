@@ -464,6 +464,13 @@ def train_surrogate(splits: dict[str, Split], cfg: SurrogateConfig, frame_dt_s: 
     Returns the model and a history dict with ``train_loss``, ``val_loss`` per epoch,
     ``best_epoch``, ``wall_s`` and ``calibration`` (error-estimate fit). With ``checkpoint``
     the model is saved as safetensors (see :func:`save_surrogate`).
+
+    Resumable: with ``checkpoint`` and no ``time_budget_s``, the training state (weights,
+    best weights, AdamW and LR-schedule state, the NumPy and torch random states, the history)
+    is written atomically after every epoch to ``<checkpoint>.resume.pt``; a rerun with the
+    same arguments continues from the last finished epoch and ends with the same weights as an
+    uninterrupted run (bitwise on CPU). The file is removed once the checkpoint is written.
+    A time budget makes the schedule depend on the clock, so such runs are not resumed.
     """
     from wormlab.runs import progress as bar_
 
@@ -497,6 +504,15 @@ def train_surrogate(splits: dict[str, Split], cfg: SurrogateConfig, frame_dt_s: 
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs))
     rng = np.random.default_rng(cfg.seed)
+    resume = (_resume_path(checkpoint) if checkpoint is not None and time_budget_s is None
+              else None)
+    fingerprint = json.dumps({"cfg": dataclasses.asdict(cfg), "frame_dt_s": frame_dt_s,
+                              "body_length_um": body_length_um,
+                              "muscle": dataclasses.asdict(muscle),
+                              "init": None if init is None else str(init),
+                              "train_id": None if train.id is None else train.id.tolist(),
+                              "val_id": None if val.id is None else val.id.tolist(),
+                              "n_train": len(train)}, sort_keys=True, default=str)
     va_act = val.act()
     va_ch, va_pts, va_v = _targets(val, slice(None), cfg.representation, body_length_um,
                                    frame_dt_s)
@@ -511,8 +527,25 @@ def train_surrogate(splits: dict[str, Split], cfg: SurrogateConfig, frame_dt_s: 
             best = float(_loss(model, va_act, va_ch, va_pts, cfg, target_speed=va_v))
         best_state = _snapshot(model)
         hist["init"]["val_loss"] = best
-    t0 = time.perf_counter()
-    bar = bar_(range(cfg.epochs), desc="FNO epochs", **({} if progress else {"disable": True}))
+    start_epoch, wall_before = 0, 0.0
+    if resume is not None:
+        from wormlab.runs import remove_orphan_tmp
+
+        remove_orphan_tmp(resume.parent)
+        state = _load_resume(resume, fingerprint)
+        if state is not None:
+            model.load_state_dict(state["model"], strict=False)
+            best_state = state["best_state"] or None
+            opt.load_state_dict(state["opt"])
+            sched.load_state_dict(state["sched"])
+            torch.set_rng_state(state["torch_rng"])
+            info = json.loads(state["info"])
+            rng.bit_generator.state = info["np_rng"]
+            hist, best = info["hist"], info["best"]
+            start_epoch, wall_before = info["epoch"] + 1, info["wall_s"]
+    t0 = time.perf_counter() - wall_before
+    bar = bar_(range(start_epoch, cfg.epochs), desc="FNO epochs",
+               **({} if progress else {"disable": True}))
     def progress_frac(ep_frac: float) -> float:
         """Fraction of training done: by time when a budget is set, else by epochs."""
         if time_budget_s is not None:
@@ -557,6 +590,9 @@ def train_surrogate(splits: dict[str, Split], cfg: SurrogateConfig, frame_dt_s: 
         if time_budget_s is not None and time.perf_counter() - t0 > time_budget_s:
             hist["stopped_at_time_budget_epoch"] = ep
             break
+        if resume is not None:
+            _save_resume(resume, fingerprint, ep, model, best_state, opt, sched, rng, hist, best,
+                         time.perf_counter() - t0)
     model.load_state_dict(best_state, strict=False)
     model.eval()
     hist["wall_s"] = time.perf_counter() - t0
@@ -566,7 +602,41 @@ def train_surrogate(splits: dict[str, Split], cfg: SurrogateConfig, frame_dt_s: 
         hist["calibration"] = calibrate(model, val, frame_dt_s, body_length_um)
     if checkpoint is not None:
         save_surrogate(model, checkpoint, history=hist)
+        if resume is not None and resume.exists():
+            resume.unlink()  # the finished checkpoint supersedes the training state
     return model, hist
+
+
+def _resume_path(checkpoint: str | Path) -> Path:
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.name + ".resume.pt")
+
+
+def _save_resume(path: Path, fingerprint: str, epoch: int, model, best_state, opt, sched, rng,
+                 hist: dict, best: float, wall_s: float) -> None:
+    """The training state after ``epoch`` (plain tensors and strings: loads weights-only)."""
+    from wormlab.runs import atomic_path
+
+    info = json.dumps({"epoch": epoch, "np_rng": rng.bit_generator.state, "hist": hist,
+                       "best": best, "wall_s": wall_s})
+    state = {"fingerprint": fingerprint, "info": info, "model": _snapshot(model),
+             "best_state": best_state or {}, "opt": opt.state_dict(),
+             "sched": sched.state_dict(), "torch_rng": torch.get_rng_state()}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _load_resume(path: Path, fingerprint: str) -> dict | None:
+    """The saved training state, or ``None`` when absent or from other settings (then training
+    starts afresh and overwrites it); an unreadable file raises ``CheckpointError``."""
+    from wormlab.io import load_torch_weights
+
+    if not path.exists():
+        return None
+    state = load_torch_weights(path, "surrogate training state")
+    if not isinstance(state, dict) or state.get("fingerprint") != fingerprint:
+        return None
+    return state
 
 
 def _head_data(model: Surrogate, split: Split) -> tuple[torch.Tensor, np.ndarray]:

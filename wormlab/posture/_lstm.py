@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from wormlab.posture._config import GenerateConfig, LSTMConfig
-from wormlab.runs import atomic_path, progress
+from wormlab.runs import atomic_path, progress, remove_orphan_tmp
 
 
 class PostureLSTM(nn.Module):
@@ -189,6 +189,8 @@ def train_lstm(
     res = TrainResult(model=model)
     best_state = None
     ck = Path(checkpoint) if checkpoint else None
+    if ck:
+        remove_orphan_tmp(ck.parent)  # temporaries of a killed run (never a live one's)
     meta_want = {
         "config": asdict(cfg),
         "seed": seed,
@@ -199,14 +201,24 @@ def train_lstm(
         meta = json.loads(ck.with_suffix(".json").read_text())
         # a checkpoint written before a config field existed ran with that field's default
         meta["config"] = {**asdict(LSTMConfig()), **meta.get("config", {})}
-        if {k: meta.get(k) for k in meta_want} == meta_want:
-            model.load_state_dict(read_safetensors(ck.with_suffix(".safetensors"),
-                                                   "posture LSTM checkpoint")[0])
+        weights, wmeta = read_safetensors(ck.with_suffix(".safetensors"),
+                                          "posture LSTM checkpoint")
+        opt_state = ck.with_suffix(".opt.pt")
+        opt_saved = load_torch_weights(opt_state, "optimiser state") if opt_state.exists() else None
+        if isinstance(opt_saved, dict) and "epochs_done" in opt_saved:
+            opt_epoch, opt_saved = opt_saved["epochs_done"], opt_saved["state"]
+        else:  # written before the files were stamped with their epoch
+            opt_epoch = meta.get("epochs_done")
+        # the files are written one after the other: a kill between two leaves them from
+        # different epochs, and such a checkpoint is not resumed (training restarts)
+        same_epoch = (int(wmeta.get("epochs_done", meta.get("epochs_done", -1)))
+                      == opt_epoch == meta.get("epochs_done"))
+        if {k: meta.get(k) for k in meta_want} == meta_want and same_epoch:
+            model.load_state_dict(weights)
             res.train_loss, res.val_loss = meta["train_loss"], meta["val_loss"]
             res.epochs_done, res.seconds = meta["epochs_done"], meta["seconds"]
-            opt_state = ck.with_suffix(".opt.pt")
-            if opt_state.exists():
-                opt.load_state_dict(load_torch_weights(opt_state, "optimiser state"))
+            if opt_saved is not None:
+                opt.load_state_dict(opt_saved)
             rng = np.random.default_rng([seed, res.epochs_done])
     bar = progress(
         range(res.epochs_done, cfg.epochs), desc="LSTM epochs", disable=not verbose or None
@@ -244,13 +256,15 @@ def train_lstm(
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if ck:
             ck.parent.mkdir(parents=True, exist_ok=True)
+            stamp = {"epochs_done": str(res.epochs_done)}
             with atomic_path(ck.with_suffix(".safetensors")) as tmp:
-                save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+                save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp),
+                          metadata=stamp)
             if best:
                 with atomic_path(ck.with_suffix(".best.safetensors")) as tmp:
                     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
             with atomic_path(ck.with_suffix(".opt.pt")) as tmp:
-                torch.save(opt.state_dict(), tmp)
+                torch.save({"state": opt.state_dict(), "epochs_done": res.epochs_done}, tmp)
             meta = dict(
                 meta_want,
                 train_loss=res.train_loss,

@@ -23,7 +23,7 @@ from wormlab.rom._train import (
     split_indices,
     train_many,
 )
-from wormlab.runs import atomic_path
+from wormlab.runs import atomic_path, remove_orphan_tmp
 
 # Mestre et al. 2021, test RMSE (their data and units), for side-by-side reading only.
 PAPER = {"RNN-16": 1.34e-1, "LSTM-8": 1.49e-2, "GRU-8": 1.00e-2, "GRU-2": 6.00e-2,
@@ -117,6 +117,8 @@ def run_experiment(name: str, data_dir, out, *, runs: int = 3, epochs: int = 300
         if unknown or not rows:
             raise KeyError(f"unknown rows {unknown} for table {name!r}; available: {labels}")
     out = Path(out)
+    for folder in (out.parent, model_dir(out)):  # temporaries of a killed run, not a live one's
+        remove_orphan_tmp(folder)
     data = load(data_dir)
     table = _read(out)
     settings = dict(data=str(data_dir), runs=runs, epochs=epochs, patience=patience, lr=lr,
