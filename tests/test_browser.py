@@ -5,8 +5,9 @@ the module, Debian's Chromium through Playwright (no browser download). 00_conne
 shipped (Run All, then dropdown changes). For the other notebooks a tiny notebook written into
 the server's temp folder imports the public panel from ``widgets/<x>.py``, builds it on small
 synthetic inputs and displays it; the test then changes one control through the DOM (dropdown,
-slider readout, button, tab), waits until the panel's output changes and asserts it did.
-Before/after screenshots land in reports/browser/<name>-before.png / -after.png.
+slider readout, button, tab), waits until the panel's output changes and asserts it did; a
+traceback anywhere in the notebook (cell or widget output) fails the test. Before/after
+screenshots of step i land in reports/browser/<name>-<i>-before.png / -after.png.
 """
 
 import json
