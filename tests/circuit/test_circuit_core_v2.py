@@ -344,3 +344,25 @@ def test_diverging_run_is_named(sub):
     with torch.no_grad():  # a smaller step integrates the same parameters
         r = circuit.simulate(sub, _stim(), 10.0, 0.025, params={"g_ca": g})
     assert float(r.v_mV.abs().max()) < 200
+
+
+def test_population_on_a_scheduler_address(sub):
+    """Any running ``distributed`` scheduler, given by address, gives the in-process result."""
+    from dask.distributed import LocalCluster
+
+    pop = {"g_ca": sub.params["g_ca"].detach() * torch.tensor([[1.0, 1.0], [1.01, 0.99],
+                                                                [0.99, 1.0]],
+                                                               dtype=torch.float64)}
+    here = circuit.simulate_population(sub, pop, _stim(), 5.0, batch_size=2, reduce=_mean_v)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster:
+        there = circuit.simulate_population(sub, pop, _stim(), 5.0, batch_size=2,
+                                            scheduler=cluster.scheduler_address,
+                                            reduce=_mean_v)
+    assert here.shape == (3,) and np.array_equal(here, there)
+    assert len(set(here.round(9))) == 3  # the members differ
+
+
+def _mean_v(res):
+    """A per-member loss computed where the member ran (picklable: module level)."""
+    return res.v_mV.mean((0, 2)).numpy()
