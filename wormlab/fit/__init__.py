@@ -1,0 +1,7 @@
+"""Auto-fitting the circuit to data (issue 16): bounded parameters, a registry of what is fitted
+vs measured, losses that stay meaningful on a chaotic network, optimisers (Adam, CMA-ES, hybrid),
+a validation scorecard and the NeuroML round trip.
+
+Built on :mod:`wormlab.circuit` (mechanism parameter metadata, the discrete adjoint, populations
+on Dask). Each submodule adds its public names below.
+"""
