@@ -1,4 +1,7 @@
-"""Every notebook runs headless via papermill in smoke mode; a failing cell fails the test."""
+"""Every notebook runs headless via papermill in smoke mode; a failing cell fails the test, and
+the headline results it records (wormlab.runs.record_result) must lie in the ranges below."""
+
+import math
 
 import pytest
 
@@ -9,20 +12,109 @@ NOTEBOOKS = list_notebooks()
 # notebooks about real recordings only (no synthetic stand-in makes sense for them): without
 # ../shared/data they stop at once with an error naming WORMLAB_SHARED_DATA
 NEEDS_REAL_DATA = {"06_behaviour"}
+# notebooks whose record_result calls are still to come (01: the lead adds them on its branch)
+RESULTS_PENDING = {"01_circuit"}
+
+# Expected ranges of the SMOKE runs' recorded results: {name: (low, high)} inclusive. Smoke
+# models are tiny, so most ranges only say "the pipeline computed something sane"; the values
+# measured when the range was set are in the comments (2-core CI machine, seed 0).
+EXPECTED = {
+    "00_connectome": {
+        # exact counts of Cook et al. 2019 via cect, as in docs/connectome.md
+        "neurons_present": (302, 302),
+        "chem_edges": (3709, 3709),
+        "gap_pairs": (1105, 1105),
+    },
+    "02_body_surrogate": {
+        # a 2-layer, 8-channel FNO after 30 epochs on ~40 synthetic samples: measured 19.3 %
+        # BL (test), 14.6 % BL (unseen families), speed error 74 %; the full-size model meets
+        # < 5 / < 15 % BL and < 10 % (docs/body.md). Above 60 % BL nothing was learned.
+        "test_body_rmse_pct": (0.0, 60.0),
+        "general_body_rmse_pct": (0.0, 60.0),
+        "test_speed_err_pct": (0.0, 300.0),
+    },
+    "04_sae": {
+        # 300 steps on Kato WT_NoStim worm 0: measured 0.57; < 0.3 means training broke
+        "val_variance_explained": (0.3, 1.0),
+        # measured 6 of 8 states with an FDR-significant unit of |d| >= 0.5 (virtual worm
+        # fallback: planted stimuli); none at all means the selectivity test is broken
+        "conditions_with_selective_unit": (1, 100),
+        "best_unit_abs_d": (0.5, 50.0),
+    },
+    "05_rom": {
+        # GRU-8, 3 epochs on the shipped 12-sequence set: measured 10.3 mV, nRMSE 0.93; the
+        # constant-mean predictor scores ~1, far above 1.1 means training diverged
+        "test_rmse": (0.5, 30.0),
+        "test_nrmse": (0.0, 1.1),
+    },
+    "06_behaviour": {
+        # fwd/rev on unseen Kato worms, one split, one epoch: measured SVM 0.90, MLP 0.71, GNN
+        # 0.50 (after one epoch it still predicts one class); chance is 0.5
+        "kato_kfold/svm/balanced_accuracy": (0.6, 1.0),
+        "kato_kfold/mlp/balanced_accuracy": (0.5, 1.0),
+        "kato_kfold/gnn/balanced_accuracy": (0.45, 1.0),
+    },
+    "07_posture": {
+        # 6 PCs on 3 Flavell 2023 worms (smoke): measured 0.998, as docs/posture.md (6 worms)
+        "pca6_variance_explained": (0.9, 1.0),
+        # RFT speed from shape vs the recorded stage velocity: measured 0.92 (docs: 0.90-0.93)
+        "r_rft_speed_vs_recorded": (0.5, 1.0),
+        # classifier two-sample test accuracy (0.5 = indistinguishable): measured 1.0 for the
+        # 1x16 LSTM trained 2 epochs; below 0.4 would mean the test itself is broken
+        "c2st_generated_vs_real": (0.4, 1.0),
+        # best strain classifier, 5 strains (chance 0.2), 12 worms each, 3 folds: measured 0.48
+        "strain_best_cv_accuracy": (0.25, 1.0),
+    },
+}
+
+
+def check_results(name, results):
+    """The recorded results of one smoke run against EXPECTED (a list of problems)."""
+    problems = []
+    for key, (low, high) in EXPECTED.get(name, {}).items():
+        if key not in results:
+            problems.append(f"{key} not recorded (recorded: {sorted(results)})")
+            continue
+        value = results[key]["value"]
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value) \
+                or not low <= value <= high:
+            problems.append(f"{key} = {value!r} outside [{low}, {high}]")
+    return problems
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_smoke(name, tmp_path):
+def test_notebook_smoke(name, tmp_path, monkeypatch):
     if name in NEEDS_REAL_DATA and shared_data_dir() is None:
         pytest.skip(f"{name} needs the real recordings (../shared/data or WORMLAB_SHARED_DATA)")
-    res = run_notebook(name, smoke=True, out_dir=tmp_path, timeout_s=900)
+    # an isolated cache: a smoke run must generate what it needs, never read data/cache
+    monkeypatch.setenv("WORMLAB_CACHE", str(tmp_path / "cache"))
+    res = run_notebook(name, smoke=True, out_dir=tmp_path / "reports", timeout_s=900)
     if not res.ok:
         pytest.fail(f"notebook {name} failed: {res.error} (executed copy: {res.ipynb})")
     assert res.html is not None and res.html.stat().st_size > 0
-    assert (tmp_path / name / "latest.html").exists()
+    assert (tmp_path / "reports" / name / "latest.html").exists()
+    assert (tmp_path / "reports" / name / "latest.results.json").exists()
     # reports are read offline: plotting libraries must be inlined, not fetched from a CDN
     assert "cdn.bokeh.org" not in res.html.read_text(encoding="utf-8"), f"{name}: bokeh from CDN"
+    if name not in RESULTS_PENDING:
+        assert res.results, f"{name} recorded no headline results (wormlab.runs.record_result)"
+    problems = check_results(name, res.results)
+    assert not problems, f"{name}: " + "; ".join(problems)
+
+
+def test_every_notebook_has_expected_ranges():
+    missing = [n for n in NOTEBOOKS if n not in EXPECTED and n not in RESULTS_PENDING]
+    assert not missing, f"no expected result ranges for {missing} in tests/test_notebooks.py"
+
+
+def test_check_results_flags_missing_and_out_of_range():
+    ok = {"test_rmse": {"value": 10.3}, "test_nrmse": {"value": 0.93}}
+    assert check_results("05_rom", ok) == []
+    bad = {"test_rmse": {"value": 10.3}, "test_nrmse": {"value": 3.0}}
+    assert check_results("05_rom", bad) == ["test_nrmse = 3.0 outside [0.0, 1.1]"]
+    assert "not recorded" in check_results("05_rom", {"test_rmse": {"value": 1.0}})[0]
+    assert "outside" in check_results("05_rom", {**ok, "test_rmse": {"value": float("nan")}})[0]
 
 
 def test_every_notebook_is_clean_and_parameterised():
@@ -39,3 +131,26 @@ def test_every_notebook_is_clean_and_parameterised():
         params = notebook_parameters(name)
         assert "smoke" in params and params["smoke"].type_name == "bool", name
         assert "seed" in params, name
+
+
+@pytest.mark.parametrize("name", [n for n in NOTEBOOKS if n != "01_circuit"])
+def test_notebooks_use_the_public_api_and_teach(name):
+    """Issue 19 items 6 and 8: no sys.path edits or private imports; an opening that says what
+    the reader learns and the biology; exercises at the end."""
+    import re
+
+    import nbformat
+
+    from wormlab.notebooks import notebook_path
+
+    nb = nbformat.read(notebook_path(name), as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "sys.path" not in code, f"{name} edits sys.path"
+    private = re.findall(r"wormlab(?:\.\w+)*\._\w+|from wormlab\.\w+ import _\w+|\w+\._\w+\.", code)
+    assert not private, f"{name} uses private modules: {private}"
+    assert "data/cache" not in code.replace('"data/cache/posture', ""), f"{name}: cache path"
+    first = nb.cells[0].source
+    assert "What you will learn" in first and "biology" in first.lower(), name
+    last = nb.cells[-1]
+    assert last.cell_type == "markdown" and "Exercises" in last.source, name
+    assert len(re.findall(r"^\d\. ", last.source, flags=re.M)) in (2, 3), name
