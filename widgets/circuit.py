@@ -42,8 +42,9 @@ def circuit_panel(net: circuit.Network | None = None, target: str = "PLML",
                         f"{res.info['wall_s']:.2f} s</b>")
         out.clear_output(wait=True)
         with out:
-            display(plots.traces(res, rec, title="V (mV)") +
-                    plots.raster(res, title="all cells"))
+            # stacked: two 800 px plots side by side overflow a notebook column
+            display((plots.traces(res, rec, title="V (mV)") +
+                     plots.raster(res, title="all cells")).cols(1))
 
     for s in (*sliders.values(), amp, tgt):
         s.observe(refresh, names="value")
