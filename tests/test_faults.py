@@ -137,18 +137,23 @@ def test_rom_table_killed_and_resumed_equals_uninterrupted(tmp_path, rom_data):
 
 @pytest.mark.slow
 def test_two_processes_writing_one_rom_table_give_one_valid_table(tmp_path, rom_data):
-    """The same table run twice at once (same folder): one valid JSON with every row, the
-    same as a run alone, no temporaries left."""
+    """One table run by two processes at once in one folder, each its own rows (``--rows``;
+    their writes merge under the table's lock): one valid JSON with every row, equal to the
+    same commands run one after the other, no temporaries left."""
     shared, alone = tmp_path / "shared", tmp_path / "alone"
-    procs = [subprocess.Popen(_rom_table(shared, rom_data), env=ENV, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    cmds = [lambda f, r=r: [*_rom_table(f, rom_data), "--rows", r]
+            for r in ("GRU-8,LSTM-8,RNN-16", "GRU-32,LSTM-32,RNN-64")]
+    procs = [subprocess.Popen(c(shared), env=ENV, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for c in cmds]
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err[-3000:]
-    _run(_rom_table(alone, rom_data))
-    rows, models = _rom_result(shared)
-    rows_alone, models_alone = _rom_result(alone)
-    assert rows == rows_alone and models == models_alone
+    for c in cmds:
+        _run(c(alone))
+    got, models = _rom_result(shared)
+    want, models_alone = _rom_result(alone)
+    assert list(got) == ["GRU-8", "GRU-32", "LSTM-8", "LSTM-32", "RNN-16", "RNN-64"]
+    assert got == want and models == models_alone
     assert _leftovers(shared) == []
 
 
