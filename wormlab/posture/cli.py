@@ -211,7 +211,7 @@ def _train(args) -> int:
     from wormlab.posture._config import LSTMConfig, PostureConfig, ShapeConfig
     from wormlab.posture._lstm import train_lstm
     from wormlab.posture._pipeline import prepare, save_basis
-    from wormlab.runs import atomic_path, configure_torch, seed_everything
+    from wormlab.runs import configure_torch, emit_json, seed_everything
 
     configure_torch()
     seed_everything(args.seed)
@@ -232,10 +232,9 @@ def _train(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     data = prepare(cfg)
     save_basis(out / "basis.json", data.basis)
-    with atomic_path(out / "config.json") as tmp:
-        tmp.write_text(json.dumps(cfg.to_dict(), indent=2))
+    emit_json(cfg.to_dict(), out / "config.json", indent=2, echo=False)
     res = train_lstm(data.series, cfg.lstm, seed=cfg.seed, checkpoint=out / "lstm", verbose=True)
-    print(json.dumps(res.summary()))
+    emit_json(res.summary(), indent=None)
     return 0
 
 
