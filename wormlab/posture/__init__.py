@@ -103,8 +103,11 @@ from wormlab.posture._shape import (
     split_mean_angle,
 )
 from wormlab.posture._strain_data import strain_dataset, synthetic_strains
+from wormlab.posture._summaries import kinematics_table, realism_table
 
 __all__ = [
+    "kinematics_table",
+    "realism_table",
     "strain_dataset",
     "synthetic_strains",
     "feature_separability",
