@@ -13,7 +13,7 @@ pip_install() {  # this machine's pip config names an absent index: drop its war
 }
 # torch FIRST: the CPU wheel on this machine's disk; an unpinned torch pulls a multi-GB CUDA build.
 pip_install "torch==2.13.0"
-pip_install -e ".[neuron,dev]"
+pip_install -e ".[neuron,dev,atlas]"  # atlas: wormneuroatlas (GPL-3), optional extra
 # Data-only packages whose code downloads at run time: their data files are all we read.
 # leiferlab-wbi: the Leifer eigenworm basis; wormpose: a Gaussian mixture of real postures
 # (never imported: it needs TensorFlow).
