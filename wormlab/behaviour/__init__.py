@@ -51,6 +51,7 @@ from wormlab.behaviour._inspect import (
 from wormlab.behaviour._labels import CLASSES, KATO_MAPS, flavell_labels, kato_labels
 from wormlab.behaviour._models import MODELS, GraphDecoder, build_model, connectome_weights
 from wormlab.behaviour._sources import flavell_worms, kato_worms, load_worms
+from wormlab.behaviour._tables import worms_table
 from wormlab.behaviour._train import (
     Decoder,
     Forecaster,
@@ -62,6 +63,7 @@ from wormlab.behaviour._train import (
 )
 
 __all__ = [
+    "worms_table",
     "EXPERIMENTS", "PAPER_FWD_REV", "edge_table", "edges_at", "experiment_splits",
     "forecast_table", "leave_one_out_decoder", "plot_confusion", "plot_edges_vs_connectome",
     "plot_moment", "plot_timeline", "run_classification", "run_forecasting", "summary_table", "timeline",
