@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "circuit": "wormlab.circuit.cli",
     "recordings": "wormlab.recordings.cli",
     "body": "wormlab.body.cli",
+    "fit": "wormlab.fit.cli",
 }
 
 

@@ -98,3 +98,37 @@ def test_neuron_reproduces_the_fitted_parameters(tmp_path):
     # the unfitted network is measurably different, so a lost parameter would be caught
     _, v0 = torch_v(circuit.build_network(cells=CELLS))
     assert np.abs(r - v0[:k]).max() > 10 * err.max()
+
+
+def test_cli_export(tmp_path, capsys):
+    from wormlab.cli import main
+    from wormlab.fit._registry import save_params
+
+    params = save_params(_fitted(), tmp_path / "p.json")
+    assert main(["fit", "export", str(params), "--neuroml", str(tmp_path / "nml")]) == 0
+    out = list((tmp_path / "nml").glob("*.net.nml"))
+    assert len(out) == 1 and "wrote" in capsys.readouterr().out
+    back = circuit.build_network(out[0])
+    assert torch.equal(back.params["w_syn"].detach(), _fitted().params["w_syn"].detach())
+
+
+def test_cli_bad_input_exit_2(tmp_path, capsys, monkeypatch):
+    import json
+
+    import wormlab.fit as fit
+    from wormlab.cli import main
+    from wormlab.fit._registry import save_params
+
+    assert main(["fit", "export", str(tmp_path / "none.json"), "--neuroml", "x"]) == 2
+    assert "not found" in capsys.readouterr().err
+    p = save_params(circuit.build_network(cells=CELLS), tmp_path / "p.json")
+    doc = json.loads(p.read_text())
+    doc["parameters"]["g_ca"]["values"][0] = 500.0
+    p.write_text(json.dumps(doc))
+    assert main(["fit", "export", str(p), "--neuroml", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "g_ca" in err and "500.0" in err and "p.json" in err
+    for cmd, attr in (("run", "run_fit"), ("score", "scorecard")):
+        monkeypatch.delattr(fit, attr, raising=False)
+        assert main(["fit", cmd, str(p)]) == 2
+        assert "not available yet" in capsys.readouterr().err

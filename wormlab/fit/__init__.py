@@ -6,6 +6,22 @@ Built on :mod:`wormlab.circuit` (mechanism parameter metadata, the discrete adjo
 on Dask). Each submodule adds its public names below.
 """
 
+from wormlab.fit._bounds import (
+    Bound,
+    Bounded,
+    BoundsError,
+    BoundsTable,
+    load_bounds,
+    project,
+)
+from wormlab.fit._neuroml import NeuroMLExportError, export_neuroml, run_neuroml
+from wormlab.fit._registry import (
+    ParamsFileError,
+    load_params,
+    plot_registry,
+    registry_table,
+    save_params,
+)
 from wormlab.fit._score import TARGETS as SCORECARD_TARGETS
 from wormlab.fit._score import (
     AtlasProtocol,
