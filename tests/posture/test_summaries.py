@@ -39,3 +39,12 @@ def test_realism_table_picks_the_fields_and_names_a_broken_result():
                          "rev/min generated": 2.5}}
     with pytest.raises(ValueError, match="'bad' lacks 'c2st_real_vs_real'"):
         P.realism_table({"bad": {k: v for k, v in r.items() if k != "c2st_real_vs_real"}})
+
+
+def test_resolve_path_follows_the_cache_and_the_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORMLAB_CACHE", str(tmp_path / "c"))
+    monkeypatch.setenv("WORMLAB_ROOT", str(tmp_path / "root"))
+    assert P.resolve_path("data/cache/posture/run") == (tmp_path / "c" / "posture" / "run").resolve()
+    assert P.resolve_path("other/x.json") == (tmp_path / "root").resolve() / "other" / "x.json"
+    assert P.resolve_path(tmp_path / "abs") == tmp_path / "abs"
+    assert not (tmp_path / "c").exists()  # resolving creates nothing

@@ -68,6 +68,7 @@ from wormlab.posture._lstm import (
     stability,
     train_lstm,
 )
+from wormlab.posture._paths import resolve_path
 from wormlab.posture._pipeline import PreparedData, load_basis, make_basis, prepare, save_basis
 from wormlab.posture._plots import clip_animation_html, plot_basis, plot_scrub, plot_skeleton
 from wormlab.posture._quiz import Quiz
@@ -106,6 +107,7 @@ from wormlab.posture._strain_data import strain_dataset, synthetic_strains
 from wormlab.posture._summaries import kinematics_table, realism_table
 
 __all__ = [
+    "resolve_path",
     "kinematics_table",
     "realism_table",
     "strain_dataset",
