@@ -6,6 +6,16 @@ Built on :mod:`wormlab.circuit` (mechanism parameter metadata, the discrete adjo
 on Dask). Each submodule adds its public names below.
 """
 
+from wormlab.circuit._intestine import (  # issue 16 item 7: intestinal oscillator
+    INTESTINE_CELLS,
+    IntestinalCa,
+    add_intestine,
+    fit_period,
+    intestine_network,
+    oscillation_period_s,
+    simulate_intestine,
+    wave_direction,
+)
 from wormlab.fit._bounds import (
     Bound,
     Bounded,
