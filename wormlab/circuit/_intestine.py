@@ -482,4 +482,4 @@ def fit_period(target_s: float = 50.0, name: str = "int_ip3",
     net.set_provenance(name, "fitted", target_period_s=target_s, period_s=per,
                        method="bracketing (Illinois) on the autocorrelation period")
     return {"value": float(x), "period_s": float(per), "evals": len(history), "history": history,
-            "converged": abs(per - target_s) <= tol_s}
+            "converged": bool(abs(per - target_s) <= tol_s)}
