@@ -24,6 +24,26 @@ from wormlab.fit._bounds import (
     load_bounds,
     project,
 )
+from wormlab.fit._fit import (
+    FAILED_LOSS,
+    FitConfig,
+    FitResult,
+    Objective,
+    fit_adam,
+    fit_cma,
+    from_unconstrained,
+    run_fit,
+    to_unconstrained,
+)
+from wormlab.fit._losses import (
+    clip_gradients,
+    correlation_mse,
+    pearson_corr,
+    response_amplitude,
+    spectral_period_loss,
+    trace_mse,
+    windowed_run,
+)
 from wormlab.fit._neuroml import NeuroMLExportError, export_neuroml, run_neuroml
 from wormlab.fit._registry import (
     ParamsFileError,
@@ -46,3 +66,16 @@ from wormlab.fit._score import (
     simulated_correlation,
     split_atlas_pairs,
 )
+
+__all__ = [
+    "AtlasProtocol", "AtlasUnavailable", "Bound", "Bounded", "BoundsError", "BoundsTable",
+    "CorrelationProtocol", "CorrelationTarget", "FAILED_LOSS", "FitConfig", "FitResult",
+    "INTESTINE_CELLS", "IntestinalCa", "NeuroMLExportError", "Objective", "ParamsFileError",
+    "SCORECARD_TARGETS", "add_intestine", "atlas_r", "atlas_responses", "atlas_targets",
+    "clip_gradients", "correlation_mse", "correlation_targets", "export_neuroml", "fit_adam",
+    "fit_cma", "fit_period", "from_unconstrained", "intestine_network", "load_bounds",
+    "load_params", "oscillation_period_s", "pearson_corr", "plot_registry", "project",
+    "registry_table", "response_amplitude", "run_fit", "run_neuroml", "save_params", "scorecard",
+    "simulate_intestine", "simulated_correlation", "spectral_period_loss", "split_atlas_pairs",
+    "to_unconstrained", "trace_mse", "wave_direction", "windowed_run",
+]

@@ -51,9 +51,13 @@ def _cmd_run(args) -> int:
     run_fit = _lazy("run_fit")
     if run_fit is None:
         return _err("'wormlab fit run' is not available yet (wormlab.fit.run_fit is missing)")
-    out = run_fit(args.config)
-    if out is not None:
-        print(out)
+    try:
+        res, fitted = run_fit(args.config)
+    except (ValueError, KeyError, FileNotFoundError) as exc:
+        return _err(str(exc).strip("'\""))
+    print(f"fit {res.run_id}: loss {res.loss:.6g} after {res.evals} evaluations in "
+          f"{res.wall_s:.1f} s; fitted {', '.join(res.params)} -> parameter file in the run "
+          "folder (params.json, result.json)")
     return 0
 
 
