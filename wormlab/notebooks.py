@@ -273,14 +273,19 @@ def run_notebook(
         tmp.write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
     copies = [(ipynb, folder / "latest.ipynb"), (html, folder / "latest.html"),
               (results_json, folder / "latest.results.json")]
-    for stale in folder.glob("latest.thumb.*"):  # a new run may draw an svg after a png
-        if thumb is None or stale.suffix != thumb.suffix:
-            stale.unlink()
     if thumb is not None:
         copies.append((thumb, folder / f"latest.thumb{thumb.suffix}"))
-    for src_file, latest in copies:
-        with atomic_path(latest) as tmp:
-            shutil.copyfile(src_file, tmp)
+    from wormlab.runs import file_lock
+
+    # two runs of the same notebook finishing together: the lock keeps every latest.* file
+    # from the same run (each copy is atomic, the set of copies is not)
+    with file_lock(folder / ".latest.lock"):
+        for stale in folder.glob("latest.thumb.*"):  # a new run may draw an svg after a png
+            if thumb is None or stale.suffix != thumb.suffix:
+                stale.unlink(missing_ok=True)
+        for src_file, latest in copies:
+            with atomic_path(latest) as tmp:
+                shutil.copyfile(src_file, tmp)
     return RunResult(name, run_id, True, ipynb, html, params, results=recorded,
                      run_time_s=run_time_s, results_json=results_json)
 

@@ -200,3 +200,20 @@ def emit_json(obj, out: str | os.PathLike | None = None, *, indent: int | None =
     if echo:
         print(text)
     return text
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike) -> Iterator[None]:
+    """An exclusive inter-process lock on the file ``path`` (created if missing; flock, so it
+    is released when the holder dies). Read-merge-write of a shared table, the ``latest.*``
+    copies of a notebook's report and a network built by several Dask workers use it."""
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -335,17 +335,11 @@ def _version(mod: str) -> str:
 _SIM: dict[str, NeuronNetwork] = {}
 
 
-@contextlib.contextmanager
 def _locked(path: Path):
     """An exclusive lock file: dask workers building the same network wait for each other."""
-    import fcntl
+    from wormlab.runs import file_lock
 
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return file_lock(path)
 
 
 def neurons_network_dir(parameter_set: str = "C1") -> Path:

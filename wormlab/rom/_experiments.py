@@ -61,11 +61,9 @@ def _write(out: Path, table: dict) -> None:
     (same settings, other ``rows``) wrote meanwhile; an exclusive lock on ``<out>.lock``
     makes read-merge-write atomic between processes. ``table["rows"]`` gets the merged rows,
     in the table's own order."""
-    import fcntl
+    from wormlab.runs import file_lock
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.with_name(out.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with file_lock(out.with_name(out.name + ".lock")):
         disk = _read(out)
         if all(disk.get(k) == table.get(k) for k in SETTINGS):
             for label, row in disk["rows"].items():
