@@ -12,13 +12,24 @@ NOTEBOOKS = list_notebooks()
 # notebooks about real recordings only (no synthetic stand-in makes sense for them): without
 # ../shared/data they stop at once with an error naming WORMLAB_SHARED_DATA
 NEEDS_REAL_DATA = {"06_behaviour"}
-# notebooks whose record_result calls are still to come (01: the lead adds them on its branch)
-RESULTS_PENDING = {"01_circuit"}
+# notebooks whose record_result calls are still to come
+RESULTS_PENDING: set[str] = set()
 
 # Expected ranges of the SMOKE runs' recorded results: {name: (low, high)} inclusive. Smoke
 # models are tiny, so most ranges only say "the pipeline computed something sane"; the values
 # measured when the range was set are in the comments (2-core CI machine, seed 0).
 EXPECTED = {
+    "01_circuit": {
+        # c302 C1 Full: 302 neurons + 95 body-wall muscles; every C1 value inside its bounds
+        "cells": (397, 397),
+        "parameters_out_of_bounds": (0, 0),
+        # 60 ms with c302's 5 pA from 50 ms: measured 3.7e-12 mM; 0 means no Ca current at
+        # all, > 1e-5 mM is far beyond C1's ~1e-7 peaks (docs/body.md)
+        "muscle_ca_peak_mM": (1e-15, 1e-5),
+        # d mean V(AVA) over 10 ms: measured -48.15 mV (rest -45 mV, leak -50 mV)
+        "grad_loss_mV": (-60.0, -40.0),
+        "grad_wall_s": (0.0, 120.0),
+    },
     "00_connectome": {
         # exact counts of Cook et al. 2019 via cect, as in docs/connectome.md
         "neurons_present": (302, 302),
@@ -133,7 +144,7 @@ def test_every_notebook_is_clean_and_parameterised():
         assert "seed" in params, name
 
 
-@pytest.mark.parametrize("name", [n for n in NOTEBOOKS if n != "01_circuit"])
+@pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebooks_use_the_public_api_and_teach(name):
     """Issue 19 items 6 and 8: no sys.path edits or private imports; an opening that says what
     the reader learns and the biology; exercises at the end."""

@@ -81,15 +81,16 @@ class SimConfig:
             raise ValueError(f"checkpoint_ms must be > 0, got {self.checkpoint_ms}")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        from wormlab.io import config_to_dict
+
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> SimConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise KeyError(f"unknown SimConfig fields {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
+        """From a (JSON-loaded) dict; an unknown key is a ValueError listing the fields."""
+        from wormlab.io import config_from_dict
+
+        return config_from_dict(cls, d)
 
     @property
     def torch_dtype(self) -> torch.dtype | None:
