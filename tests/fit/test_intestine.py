@@ -186,3 +186,13 @@ def test_fit_rejects_a_bracket_without_the_target(net):
                    dt_ms=DT_MS)
     with pytest.raises(KeyError, match="not a parameter"):
         fit_period(50.0, name="g_leak", net=net)
+
+
+def test_batched_parameter_sets_run_at_once(default_run):
+    net = intestine_network().batched(2)
+    with torch.no_grad():
+        net.params["int_ip3"][1] = 0.5e-3
+        tr = simulate_intestine(250.0, dt_ms=DT_MS, net=net)
+    assert tr.shape == (626, 2, 20)
+    torch.testing.assert_close(tr[:, 0], default_run)  # set 0 = defaults
+    assert measured_period_s(tr[:, 1], DT_MS) < measured_period_s(tr[:, 0], DT_MS) - 4.0

@@ -253,20 +253,22 @@ def intestine_network(**mechanism_fields):
     return net
 
 
-def simulate_intestine(seconds: float, dt_ms: float = 20.0, params: dict | None = None,
+def simulate_intestine(seconds: float, dt_ms: float = 100.0, params: dict | None = None,
                        net=None, **sim_options) -> torch.Tensor:
     """Simulate the 20 intestinal cells for ``seconds`` and return cytosolic [Ca2+].
 
     Args:
         seconds: simulated time, s.
-        dt_ms: RK4 step, ms (20 ms default; stable, see docs/autofit.md).
+        dt_ms: RK4 step, ms (100 ms default: stable up to 400 ms, period unchanged to 1e-3 s
+            from 50 ms; docs/autofit.md).
         params: ``{name: tensor}`` overrides (functional use, gradients flow through them),
             e.g. ``{"int_ip3": torch.tensor([...])}`` with the parameter's shape.
         net: a network from :func:`intestine_network` (built if None).
 
     Returns:
         (T, 20) [Ca2+] in uM, T = seconds / (dt_ms / 1000) + 1, columns in
-        :data:`INTESTINE_CELLS` order (anterior to posterior).
+        :data:`INTESTINE_CELLS` order (anterior to posterior); (T, B, 20) when the network
+        or ``params`` carry a batch B > 1.
     """
     from wormlab.circuit._simulate import simulate
 
@@ -275,9 +277,9 @@ def simulate_intestine(seconds: float, dt_ms: float = 20.0, params: dict | None 
     net = net or intestine_network()
     res = simulate(net, None, duration_ms=seconds * 1e3, dt_ms=dt_ms,
                    record={"ca_int": list(INTESTINE_CELLS)}, params=params, **sim_options)
-    tr = res.states["ca_int"][:, 0] / _UM
-    assert tr.shape == (res.t_ms.shape[0], len(INTESTINE_CELLS))
-    return tr
+    tr = res.states["ca_int"] / _UM
+    assert tr.shape[0] == res.t_ms.shape[0] and tr.shape[2] == len(INTESTINE_CELLS)
+    return tr[:, 0] if tr.shape[1] == 1 else tr
 
 
 # ----------------------------------------------------------------------------- analysis
