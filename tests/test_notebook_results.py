@@ -80,3 +80,70 @@ def test_record_result_appends_lines_and_checks_values(tmp_path, monkeypatch):
 def test_record_result_outside_a_run_only_returns(monkeypatch):
     monkeypatch.delenv(RESULTS_ENV, raising=False)
     assert record_result("x", 1, unit="s") == {"name": "x", "value": 1, "goal": None, "unit": "s"}
+
+
+def test_two_concurrent_runs_of_one_notebook_leave_a_consistent_report(tmp_path):
+    """Issue 21: the same notebook run by two processes at once. Both finish, each keeps its
+    own run files, and the latest.* copies all come from one and the same run (they are
+    replaced together under wormlab.runs.file_lock)."""
+    import os
+    import subprocess
+    import sys
+
+    root = _tiny_root(tmp_path, (
+        "from wormlab.runs import record_result\n"
+        "import os, time\n"
+        "record_result('pid', os.getpid())\n"
+        "time.sleep(0.5)\n"))
+    env = {**os.environ, "WORMLAB_ROOT": str(root)}
+    env.pop(RESULTS_ENV, None)
+    code = ("from pathlib import Path; from wormlab.notebooks import run_notebook; "
+            f"r = run_notebook('99_tiny', smoke=True, out_dir=Path({str(tmp_path / 'reports')!r}));"
+            " print('RUN', r.run_id, r.ok)")
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    run_ids = [line.split()[1] for o in outs for line in o[0].splitlines()
+               if line.startswith("RUN")]
+    assert len(set(run_ids)) == 2
+    folder = tmp_path / "reports" / "99_tiny"
+    for rid in run_ids:  # each run's own files are complete
+        s = json.loads((folder / f"{rid}.results.json").read_text())
+        assert s["run_id"] == rid and "pid" in s["results"]
+    latest = json.loads((folder / "latest.results.json").read_text())
+    assert latest["run_id"] in run_ids
+    nb = nbformat.read(folder / "latest.ipynb", as_version=4)
+    own = nbformat.read(folder / f"{latest['run_id']}.ipynb", as_version=4)
+    assert nb == own  # latest.ipynb is the same run as latest.results.json
+    assert not list(folder.glob("*.tmp")) and not list(folder.glob(".*.tmp"))
+
+
+def test_latest_copies_wait_for_the_report_lock(tmp_path):
+    """The latest.* copies are replaced only under the folder's lock: while another process
+    holds it, a finished run's own files exist but latest.* do not appear (without the lock in
+    run_notebook they would, and a concurrent run could interleave its copies)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from wormlab.runs import file_lock
+
+    root = _tiny_root(tmp_path, "x = 1\n")
+    env = {**os.environ, "WORMLAB_ROOT": str(root)}
+    env.pop(RESULTS_ENV, None)
+    folder = tmp_path / "reports" / "99_tiny"
+    code = ("from pathlib import Path; from wormlab.notebooks import run_notebook; "
+            f"run_notebook('99_tiny', smoke=True, out_dir=Path({str(tmp_path / 'reports')!r}))")
+    with file_lock(folder / ".latest.lock"):
+        p = subprocess.Popen([sys.executable, "-c", code], env=env)
+        deadline = time.time() + 300
+        while not list(folder.glob("*-*.results.json")) and time.time() < deadline:
+            time.sleep(0.2)
+        assert list(folder.glob("*-*.results.json")), "the run did not finish its own files"
+        time.sleep(2.0)
+        assert not (folder / "latest.results.json").exists()
+        assert p.poll() is None  # waiting for the lock
+    assert p.wait(timeout=120) == 0
+    assert (folder / "latest.results.json").exists() and (folder / "latest.html").exists()

@@ -125,8 +125,8 @@ class Network(nn.Module):
         self.names: list[str] = list(spec.cells)
         self.n_cells = len(self.names)
         self.index = {n: i for i, n in enumerate(self.names)}
-        self.kinds = ["muscle" if "Muscle" in spec.cell_type[i] else "neuron"
-                      for i in range(self.n_cells)]
+        self.kinds = ["muscle" if "Muscle" in t else "intestine" if "Intestin" in t
+                      else "neuron" for t in spec.cell_type]
         self.classes = [_cell_class(n, k) for n, k in zip(self.names, self.kinds)]
 
         # --- mechanisms: C1's, then plug-ins; parameter names must be unique
