@@ -432,6 +432,13 @@ def _cfg_key(cfg: FitConfig) -> dict:
     return json.loads(json.dumps(d, default=str))
 
 
+def _budget_spent(cfg: FitConfig, best: float, t_start: float) -> bool:
+    """Stop early: the loss threshold is reached or the wall-time budget is spent."""
+    if cfg.loss_threshold is not None and best <= cfg.loss_threshold:
+        return True
+    return cfg.wall_s is not None and time.perf_counter() - t_start > cfg.wall_s
+
+
 def fit_adam(obj: Objective, cfg: FitConfig, z0: dict | None = None, out: Path | None = None,
              history: list | None = None, evals0: int = 0, t_start: float | None = None,
              max_epochs: int | None = None, show_progress: bool = True) -> FitResult:
@@ -495,9 +502,7 @@ def fit_adam(obj: Objective, cfg: FitConfig, z0: dict | None = None, out: Path |
                                            "best": best, "history": history, "evals": evals})
         bar.update(1)
         bar.set_postfix(loss=f"{lv:.4g}")
-        if cfg.loss_threshold is not None and best <= cfg.loss_threshold:
-            break
-        if cfg.wall_s is not None and time.perf_counter() - t_start > cfg.wall_s:
+        if _budget_spent(cfg, best, t_start):
             break
     bar.close()
     # the best z seen is evaluated, its loss is the one reported
@@ -557,9 +562,7 @@ def fit_cma(obj: Objective, cfg: FitConfig, out: Path | None = None,
                     "best": best, "best_x": list(map(float, best_x))})
         bar.update(len(F))
         bar.set_postfix(best=f"{best:.4g}")
-        if cfg.loss_threshold is not None and best <= cfg.loss_threshold:
-            break
-        if cfg.wall_s is not None and time.perf_counter() - t_start > cfg.wall_s:
+        if _budget_spent(cfg, best, t_start):
             break
     bar.close()
     z = obj.unflatten(torch.as_tensor(best_x, dtype=torch.float64))
