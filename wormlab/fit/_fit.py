@@ -368,6 +368,7 @@ class FitResult:
     evals: int = 0
     wall_s: float = 0.0
     run_id: str = ""
+    resumed_from: int = 0  # epochs (Adam) / generations (CMA-ES) restored from a checkpoint
 
     def to_network(self, net: Network, cfg: FitConfig, data: str = "") -> Network:
         """Copy of ``net`` with the fitted values, tagged ``fitted`` with loss, data, date and
@@ -510,7 +511,7 @@ def fit_adam(obj: Objective, cfg: FitConfig, z0: dict | None = None, out: Path |
         final = float(obj.loss(best_z).sum()) if math.isfinite(best) else math.inf
     return FitResult(params={k: v.detach() for k, v in obj.x_from_z(best_z).items()},
                      loss=final, history=history, evals=evals,
-                     wall_s=time.perf_counter() - t_start)
+                     wall_s=time.perf_counter() - t_start, resumed_from=epoch0)
 
 
 def fit_cma(obj: Objective, cfg: FitConfig, out: Path | None = None,
@@ -540,6 +541,7 @@ def fit_cma(obj: Objective, cfg: FitConfig, out: Path | None = None,
             X = es.ask()
             es.tell(X, f)
     evals = sum(len(f) for f in done)
+    n_done0 = len(done)
     best, best_x = math.inf, x0
     if ck is not None and "best_x" in meta:
         best, best_x = meta["best"], np.asarray(meta["best_x"])
@@ -567,7 +569,8 @@ def fit_cma(obj: Objective, cfg: FitConfig, out: Path | None = None,
     bar.close()
     z = obj.unflatten(torch.as_tensor(best_x, dtype=torch.float64))
     return FitResult(params={k: v.detach() for k, v in obj.x_from_z(z).items()}, loss=best,
-                     history=history, evals=evals, wall_s=time.perf_counter() - t_start)
+                     history=history, evals=evals, wall_s=time.perf_counter() - t_start,
+                     resumed_from=n_done0)
 
 
 def _evaluate(obj: Objective, Z: np.ndarray, cfg: FitConfig) -> np.ndarray:
@@ -638,6 +641,7 @@ def run_fit(config, net: Network | None = None, show_progress: bool = True
     fitted = res.to_network(obj.net, cfg, obj.data_label)
     summary = {"name": cfg.name, "run_id": run_id, "optimiser": cfg.optimiser,
                "loss": res.loss, "evals": res.evals, "wall_s": res.wall_s,
+               "resumed_from": res.resumed_from,
                "data": obj.data_label,
                "params": {k: v.tolist() for k, v in res.params.items()},
                "history": res.history}
