@@ -18,6 +18,8 @@ BENCHMARKS: dict[str, str] = {
     "surrogate": "wormlab.body.bench",
     # cost at 1x, 4x, 16x the default size of circuit batch, SAE, behaviour, surrogate
     "scaling": "wormlab.bench_scaling",
+    # gradient vs evolution vs hybrid on one target and wall-time budget (issue 16)
+    "autofit": "wormlab.fit.bench",
 }
 
 # Component tools: ``wormlab NAME ...`` -> module exposing ``main(argv: list[str]) -> int``.

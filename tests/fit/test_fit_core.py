@@ -229,3 +229,19 @@ out_dir: {tmp_path / "run"}
     cfg.write_text(cfg.read_text().replace("perturb: {g_ca: 1.2}", "perturb: {g_ca: 80.0}"))
     assert main(["fit", "run", str(cfg)]) == 2  # a start outside the bounds
     assert "g_ca" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bench_autofit_quick():
+    """``wormlab bench autofit --quick``: the three optimisers on one budget, Dask vs
+    in-process population throughput."""
+    from wormlab.fit import bench
+
+    out = bench.run(quick=True)
+    for opt in ("adam", "cma", "hybrid"):
+        r = out[opt]
+        assert math.isfinite(r["final_loss"]) and r["final_loss"] <= r["start_loss"], opt
+        assert r["evals"] > 0 and r["evals_per_s"] > 0
+        assert r["wall_s"] < 3 * out["budget_s_per_optimiser"] + 30
+    assert out["population_evals_per_s_inprocess"] > 0 and out["population_evals_per_s_dask2"] > 0
+    assert out["dask_max_rel_diff_vs_inprocess"] < 1e-9
