@@ -314,3 +314,26 @@ def test_good_notebook_parameters_still_coerce():
     out = validate_parameters("01_circuit", {"smoke": "yes", "seed": "3", "dt_ms": "0.05",
                                              "duration_ms": 10})
     assert out == {"smoke": True, "seed": 3, "dt_ms": 0.05, "duration_ms": 10.0}
+
+
+@pytest.mark.parametrize("header_bytes", [640, 0x4B50])
+def test_safetensors_whose_length_bytes_look_like_a_pickle_or_zip_are_read(tmp_path,
+                                                                           header_bytes):
+    """A 640-byte safetensors header starts with the bytes 80 02 (a pickle's magic) and a
+    19,280-byte one with "PK" (a zip's): they are valid safetensors and must load (the posture
+    LSTM's best checkpoint was refused as a pickle in CI before the framing was checked first)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from wormlab.io import read_safetensors
+
+    path, meta = tmp_path / "x.safetensors", {"pad": ""}
+    while True:
+        save_file({"w": torch.arange(3.0)}, str(path), metadata=meta)
+        n = int.from_bytes(path.read_bytes()[:8], "little")
+        if n == header_bytes:
+            break
+        assert n < header_bytes
+        meta["pad"] += "a" * (header_bytes - n)
+    tensors, _ = read_safetensors(path)
+    assert torch.equal(tensors["w"], torch.arange(3.0))

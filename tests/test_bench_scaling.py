@@ -14,6 +14,11 @@ def test_scaling_bench_measures_each_point_in_its_own_process():
     assert (big["size"], small["size"]) == ("batch 128 x 101 frames", "batch 32 x 101 frames")
     for p in (big, small):
         assert 0 < p["wall_s"] < 60 and p["setup_rss_mb"] <= p["peak_rss_mb"]
-    assert small["peak_rss_mb"] < big["peak_rss_mb"]
+    # each point in its own process (the peak RSS can be import-dominated and equal for both
+    # sizes in a fresh venv, as in CI's first run: 2,341 MB for both, so it cannot tell)
+    assert big["pid"] != small["pid"]
+    import os
+
+    assert os.getpid() not in (big["pid"], small["pid"])
     md = bench_scaling.markdown(res)
     assert "| surrogate | 4x | batch 128 x 101 frames |" in md and len(res["load_average_start"]) == 3

@@ -128,6 +128,7 @@ def test_latest_copies_wait_for_the_report_lock(tmp_path):
     import sys
     import time
 
+    from wormlab.notebooks import latest_lock
     from wormlab.runs import file_lock
 
     root = _tiny_root(tmp_path, "x = 1\n")
@@ -136,7 +137,7 @@ def test_latest_copies_wait_for_the_report_lock(tmp_path):
     folder = tmp_path / "reports" / "99_tiny"
     code = ("from pathlib import Path; from wormlab.notebooks import run_notebook; "
             f"run_notebook('99_tiny', smoke=True, out_dir=Path({str(tmp_path / 'reports')!r}))")
-    with file_lock(folder / ".latest.lock"):
+    with file_lock(latest_lock(folder)):
         p = subprocess.Popen([sys.executable, "-c", code], env=env)
         deadline = time.time() + 300
         while not list(folder.glob("*-*.results.json")) and time.time() < deadline:

@@ -130,6 +130,7 @@ def point(component: str, scale: int) -> dict:
     configure_torch()
     out = POINTS[component](scale)
     out["peak_rss_mb"] = _rss_mb()
+    out["pid"] = os.getpid()
     return out
 
 

@@ -50,8 +50,15 @@ def safetensors_header(path: str | Path, what: str = "checkpoint") -> tuple[dict
         raise FileNotFoundError(f"no {what} at {path}")
     size = path.stat().st_size
     with open(path, "rb") as fh:
-        head = fh.read(8)
-        other = _sniff(head)
+        head = fh.read(9)
+        # a safetensors file: an 8-byte little-endian header length, then the JSON header. Its
+        # length bytes can look like a pickle's magic (a 640-byte header starts 80 02), so a
+        # valid framing is recognised before any sniffing
+        framed = (len(head) == 9 and head[8:9] == b"{"
+                  and 0 < struct.unpack("<Q", head[:8])[0] <= size - 8)
+        head = head[:8]
+        fh.seek(8)
+        other = None if framed else _sniff(head)
         if other:
             raise CheckpointError(f"{path}: {what} is {other}, not safetensors; wormlab never "
                                   "loads pickles (re-save it with safetensors)")

@@ -279,7 +279,7 @@ def run_notebook(
 
     # two runs of the same notebook finishing together: the lock keeps every latest.* file
     # from the same run (each copy is atomic, the set of copies is not)
-    with file_lock(folder / ".latest.lock"):
+    with file_lock(latest_lock(folder)):
         for stale in folder.glob("latest.thumb.*"):  # a new run may draw an svg after a png
             if thumb is None or stale.suffix != thumb.suffix:
                 stale.unlink(missing_ok=True)
@@ -288,6 +288,12 @@ def run_notebook(
                 shutil.copyfile(src_file, tmp)
     return RunResult(name, run_id, True, ipynb, html, params, results=recorded,
                      run_time_s=run_time_s, results_json=results_json)
+
+
+def latest_lock(folder: Path) -> Path:
+    """The lock file guarding a report folder's ``latest.*`` copies (beside the folder, so the
+    folder holds only reports)."""
+    return folder.parent / f".{folder.name}.latest.lock"
 
 
 def read_recorded(path: Path) -> dict[str, dict[str, Any]]:
