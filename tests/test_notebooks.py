@@ -30,6 +30,14 @@ EXPECTED = {
         "grad_loss_mV": (-60.0, -40.0),
         "grad_wall_s": (0.0, 120.0),
     },
+    "03_autofit": {
+        # 4 Adam epochs (smoke) on the 6-neuron recovery problem: measured loss drop 62x and
+        # 3.7 % parameter error (the 30-epoch run: 9e6x, 0.14 %); < 5x means the fit is broken
+        "recovery_loss_drop": (5.0, 1e12),
+        "recovery_max_rel_err": (0.0, 0.2),
+        # the intestinal oscillator at dt 400 ms over 160 s: measured 51.1 s (docs: 50.4 s)
+        "intestine_period_s": (40.0, 60.0),
+    },
     "00_connectome": {
         # exact counts of Cook et al. 2019 via cect, as in docs/connectome.md
         "neurons_present": (302, 302),

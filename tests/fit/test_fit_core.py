@@ -113,12 +113,11 @@ def test_adam_pushed_against_a_bound_stays_inside(tmp_path):
 
 # ----------------------------------------------------------------------------- fits
 def _cfg(tmp_path, **kw):
-    d = dict(name="t", network={"cells": CELLS}, parameters=("g_ca", "e_leak"),
-             target={"kind": "ground_truth", "perturb": {"g_ca": 1.25, "e_leak": 0.85}},
-             stimulus=STIM, window_ms=3.0, n_windows=2, optimiser="adam", max_epochs=30,
-             learning_rate=0.1, lr_decay=0.93, out_dir=str(tmp_path / "run"))
-    d.update(kw)
-    return F.FitConfig.from_dict(d)
+    params = kw.pop("parameters", ("g_ca", "e_leak"))
+    target = kw.pop("target", None)
+    factors = ((1.25, 0.85)[:len(params)] if target is None
+               else tuple(target.get("perturb", {}).get(p, 1.0) for p in params))
+    return F.recovery_config(params, factors, name="t", out_dir=str(tmp_path / "run"), **kw)
 
 
 @pytest.mark.slow

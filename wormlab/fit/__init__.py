@@ -32,6 +32,7 @@ from wormlab.fit._fit import (
     fit_adam,
     fit_cma,
     from_unconstrained,
+    recovery_config,
     run_fit,
     to_unconstrained,
 )
@@ -45,6 +46,7 @@ from wormlab.fit._losses import (
     windowed_run,
 )
 from wormlab.fit._neuroml import NeuroMLExportError, export_neuroml, run_neuroml
+from wormlab.fit._plots import plot_history, plot_params_vs_bounds
 from wormlab.fit._registry import (
     ParamsFileError,
     load_params,
@@ -77,5 +79,6 @@ __all__ = [
     "load_params", "oscillation_period_s", "pearson_corr", "plot_registry", "project",
     "registry_table", "response_amplitude", "run_fit", "run_neuroml", "save_params", "scorecard",
     "simulate_intestine", "simulated_correlation", "spectral_period_loss", "split_atlas_pairs",
-    "to_unconstrained", "trace_mse", "wave_direction", "windowed_run",
+    "to_unconstrained", "trace_mse", "wave_direction", "windowed_run", "plot_history",
+    "plot_params_vs_bounds", "recovery_config",
 ]

@@ -144,6 +144,30 @@ class FitConfig:
         return cls.from_dict(d)
 
 
+RECOVERY_CELLS = ("AVAL", "AVAR", "AVBL", "AVBR", "PVCL", "DB1")
+RECOVERY_STIMULUS = {"AVAL": 0.006, "AVBL": 0.006, "PVCL": 0.006}
+
+
+def recovery_config(parameters=("g_ca", "e_leak"), factors=(1.25, 0.85), *,
+                    optimiser: str = "adam", name: str = "recovery",
+                    cells=RECOVERY_CELLS, **options) -> FitConfig:
+    """The ground-truth recovery problem used by the tests, the benchmark, notebook 03 and its
+    widget: c302 C1 ``cells`` (default a 6-neuron sub-circuit) with 6 pA steps into AVAL, AVBL,
+    PVCL; the fit starts from the true ``parameters`` times ``factors`` (synthetic target: the
+    circuit's own traces). ``options`` set any other :class:`FitConfig` field."""
+    parameters = tuple(parameters)
+    if len(factors) != len(parameters):
+        raise ValueError(f"{len(parameters)} parameters but {len(factors)} factors")
+    d = dict(name=name, network={"cells": list(cells)}, parameters=parameters,
+             target={"kind": "ground_truth",
+                     "perturb": {p: float(f) for p, f in zip(parameters, factors)}},
+             stimulus={k: v for k, v in RECOVERY_STIMULUS.items() if k in cells},
+             window_ms=3.0, n_windows=2, optimiser=optimiser, max_epochs=30,
+             learning_rate=0.1, lr_decay=0.93)
+    d.update(options)
+    return FitConfig.from_dict(d)
+
+
 # ---------------------------------------------------------------------------- bounded transform
 def _bound(net: Network, name: str, table=None):
     from wormlab.fit._bounds import _as_table

@@ -18,18 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-CELLS = ("AVAL", "AVAR", "AVBL", "AVBR", "PVCL", "DB1")
-STIM = {"AVAL": 0.006, "AVBL": 0.006, "PVCL": 0.006}
 
+def _config(optimiser: str, budget_s: float, out: Path, quick: bool):
+    from wormlab.fit import recovery_config
 
-def _config(optimiser: str, budget_s: float, out: Path, quick: bool) -> dict:
-    return dict(name=f"bench_{optimiser}", network={"cells": list(CELLS)},
-                parameters=["g_ca", "e_leak"],
-                target={"kind": "ground_truth", "perturb": {"g_ca": 1.25, "e_leak": 0.85}},
-                stimulus=STIM, window_ms=3.0, n_windows=2, optimiser=optimiser,
-                max_epochs=10_000, max_evals=100_000, learning_rate=0.1, lr_decay=0.97,
-                cma_popsize=8, cma_sigma0=0.5, hybrid_cma_fraction=0.5 if not quick else 0.3,
-                wall_s=budget_s, out_dir=str(out / optimiser), seed=0)
+    return recovery_config(optimiser=optimiser, name=f"bench_{optimiser}",
+                           max_epochs=10_000, max_evals=100_000, lr_decay=0.97,
+                           cma_popsize=8, cma_sigma0=0.5,
+                           hybrid_cma_fraction=0.5 if not quick else 0.3, wall_s=budget_s,
+                           out_dir=str(out / optimiser), seed=0)
 
 
 def _first_below(history: list, threshold: float) -> tuple[float | None, int | None]:
@@ -43,7 +40,7 @@ def run(quick: bool = False) -> dict:
     """Measure and return the benchmark dict. ``quick``: 15 s per optimiser (tests)."""
     import torch
 
-    from wormlab.fit import FitConfig, Objective, run_fit
+    from wormlab.fit import Objective, run_fit
 
     budget = 15.0 if quick else 240.0
     threshold = 1e-2
@@ -55,7 +52,7 @@ def run(quick: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for opt in ("adam", "cma", "hybrid"):
-            cfg = FitConfig.from_dict(_config(opt, budget, tmp, quick))
+            cfg = _config(opt, budget, tmp, quick)
             t0 = time.perf_counter()
             res, _ = run_fit(cfg, show_progress=False)
             wall = time.perf_counter() - t0
@@ -68,7 +65,7 @@ def run(quick: bool = False) -> dict:
                         "time_to_threshold_s": t_hit, "evals_to_threshold": n_hit,
                         "max_rel_param_err": rel}
         # population throughput: in-process vs Dask (same population)
-        cfg = FitConfig.from_dict(_config("cma", budget, tmp, quick))
+        cfg = _config("cma", budget, tmp, quick)
         obj = Objective(cfg)
         rng = np.random.default_rng(0)
         z0 = obj.flatten(obj.z_from_x(obj.start)).numpy()
