@@ -507,7 +507,7 @@ def fit_adam(obj: Objective, cfg: FitConfig, z0: dict | None = None, out: Path |
                                      f"{epoch}; the last good checkpoint is kept in {out}")
         loss.backward()
         gnorm = clip_gradients(z.values(), cfg.clip_norm)
-        lv = float(loss)
+        lv = float(loss.detach())
         if lv < best:
             best, best_z = lv, {k: v.detach().clone() for k, v in z.items()}
         opt.step()
