@@ -163,13 +163,19 @@ def test_bad_sae_checkpoints(tmp_path):
         "shape": ({**meta, "sae_config": json.dumps({"n_inputs": 7})}, tens,
                   "weights do not fit"),
     }
+    _each_refused(tmp_path, cases, sae.load_checkpoint)
+
+
+
+def _each_refused(tmp_path, cases, load):
+    """Write each case ``{name: (metadata, tensors, message)}`` as a safetensors file; ``load``
+    must raise a ValueError holding the message and naming the file."""
     for name, (md, ts, message) in cases.items():
         p = tmp_path / f"{name}.safetensors"
         save_file(ts, str(p), metadata=md)
         with pytest.raises(ValueError, match=re.escape(message)) as err:
-            sae.load_checkpoint(p)
+            load(p)
         assert str(p) in str(err.value)
-
 
 # ------------------------------------------------------------------ behaviour decoder
 def test_bad_behaviour_checkpoints(tmp_path):
@@ -187,12 +193,7 @@ def test_bad_behaviour_checkpoints(tmp_path):
         "bad_int": ({**meta, "window": "four"}, "malformed behaviour decoder checkpoint"),
         "bad_weights": (meta, "weights do not fit its config"),
     }
-    for name, (md, message) in cases.items():
-        p = tmp_path / f"{name}.safetensors"
-        save_file(w, str(p), metadata=md)
-        with pytest.raises(ValueError, match=re.escape(message)) as err:
-            Decoder.load(p)
-        assert str(p) in str(err.value)
+    _each_refused(tmp_path, {k: (md, w, m) for k, (md, m) in cases.items()}, Decoder.load)
 
 
 # ------------------------------------------------------------------ posture LSTM
