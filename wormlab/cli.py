@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "recordings": "wormlab.recordings.cli",
     "body": "wormlab.body.cli",
     "fit": "wormlab.fit.cli",
+    "models": "wormlab.models.cli",  # shipped models: list | verify (issue 19)
 }
 
 

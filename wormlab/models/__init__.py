@@ -1,0 +1,29 @@
+"""Shipped trained models (issue 19): ``data/models/<name>/`` = safetensors + manifest.
+
+>>> from wormlab import models
+>>> models.list()                                   # one row per shipped model
+>>> tensors, manifest = models.load("body_surrogate", kind="body.surrogate", config=cfg)
+>>> models.verify("body_surrogate")                 # recompute the headline metric
+"""
+
+from wormlab.models._registry import (
+    VERIFIERS,
+    ModelError,
+    check_file,
+    current_code_version,
+    exists,
+    load,
+    manifest,
+    model_path,
+    models_dir,
+    register_verifier,
+    save,
+    verify,
+)
+from wormlab.models._registry import list_models as list  # noqa: A001 - the API the issue names
+
+list_models = list
+
+__all__ = ["VERIFIERS", "ModelError", "check_file", "current_code_version", "exists", "list",
+           "list_models", "load", "manifest", "model_path", "models_dir", "register_verifier",
+           "save", "verify"]
