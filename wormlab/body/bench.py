@@ -3,8 +3,10 @@
 Batch: fresh ``sinusoid``-family activation series (seed 1234, not in any training store),
 ``64 x 4 s`` at 25 Hz (quick: ``4 x 2 s``). Physics: ElegansBot at dt 1e-4 s (checked against
 1e-5 s, see docs/body.md), one process, samples in sequence (the way the generator's workers
-run it). Surrogate: the trained model (``data/cache/body/surrogate.safetensors`` from
-``python -m wormlab.body.cli train``): prediction plus error estimate in one call
+run it). Surrogate: :func:`wormlab.body.default_model`: a checkpoint trained with
+``python -m wormlab.body.cli train`` (``data/cache/body/surrogate.safetensors``) when there
+is one, else the shipped model ``data/models/body_surrogate`` (sha256 checked; its manifest's
+held-out test metrics are reported as ``shipped_model``): prediction plus error estimate in one call
 (``speedup``), under ``torch.inference_mode``, torch threads as configured (1 by default);
 median of 21 timed calls after one warm-up; ``speedup_fno_only`` times the FNO forward alone.
 The FNO's kernel-size-1 convolutions run as batched matrix products
@@ -34,7 +36,6 @@ from wormlab.body._physics import simulate
 from wormlab.body._surrogate import (
     body_rmse_pct,
     com_rmse_pct,
-    load_surrogate,
     split_data,
     train_surrogate,
     use_pointwise_matmul,
@@ -56,15 +57,23 @@ def _tiny_model(T: int, physics: PhysicsConfig):
 
 
 def run(quick: bool = False) -> dict:
-    from wormlab.body.cli import default_model
+    from wormlab.body._paths import SHIPPED_NAME, default_model, load_default, shipped_model
 
     physics = PhysicsConfig()
     B, dur = (4, 2.0) if quick else (64, 4.0)
     T = int(round(dur / physics.frame_dt_s)) + 1
     path = default_model()
+    shipped = None
     if path.exists() and not quick:
-        model, _ = load_surrogate(path)
-        source = f"trained checkpoint {path.name}"
+        model, _, source = load_default(path)
+        if shipped_model() is not None and path.resolve() == shipped_model().resolve():
+            from wormlab import models
+
+            m = models.manifest(SHIPPED_NAME)
+            shipped = {"name": SHIPPED_NAME, "sha256": m["sha256"], "bytes": m["bytes"],
+                       "created": m["created"], "commit": m["code_version"]["commit"],
+                       "heldout_metrics": m["metrics"],
+                       "n_test": len(m["data"]["heldout_ids"]["test"])}
     else:
         model = _tiny_model(T, physics)
         source = "tiny model trained inside this run (accuracy not meaningful)"
@@ -115,4 +124,7 @@ def run(quick: bool = False) -> dict:
         "torch_threads": torch.get_num_threads(), "physics_dt_s": physics.dt_s,
         "timed_calls": N_TIMED,
         "model": source,
+        # the shipped model's held-out test metrics from its manifest (recomputed by
+        # `wormlab models verify`); None when another checkpoint or the tiny model ran
+        "shipped_model": shipped,
     }

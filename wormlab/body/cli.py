@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wormlab.body._paths import default_model, default_store
+from wormlab.body._paths import default_cache_model, default_model, default_store
 from wormlab.paths import cache_dir
 
 
@@ -287,6 +287,60 @@ def _write_json(obj, out) -> int:
     return 0
 
 
+def _ship(a) -> int:
+    """Ship a trained checkpoint as ``data/models/body_surrogate`` (issue 19): the file is the
+    checkpoint itself (weights + its own metadata), the manifest records the store's data
+    config, the held-out ids, the commands and the report's test metrics."""
+    import dataclasses
+
+    import h5py
+
+    from wormlab import models
+    from wormlab.body._paths import HEADLINE, HEADLINE_TOLERANCE, SHIPPED_KIND, SHIPPED_NAME
+    from wormlab.body._surrogate import load_surrogate
+    from wormlab.io import read_safetensors
+    from wormlab.paths import project_root
+
+    model, hist = load_surrogate(a.model)
+    ids = hist.get("heldout_ids")
+    if not ids:
+        raise ValueError(f"{a.model} records no held-out ids; retrain it with this wormlab")
+    with h5py.File(a.store, "r") as f:
+        conf = json.loads(f.attrs["config_json"])
+        n = len(f["id"])
+        versions = json.loads(f["meta_json"][0])["versions"]
+    rep = accuracy_report(a.store, a.model, None, None)
+    t, g = rep["test"], rep.get("general", {})
+    metrics = {HEADLINE: t["body_rmse_pct_mean"],
+               "test_com_rmse_pct_mean": t["com_rmse_pct_mean"],
+               "test_forward_speed_err_pct_median": t["forward_speed_err_pct_median"],
+               "test_wavelength_err_pct_median": t["wavelength_err_pct_median"],
+               "test_error_estimate_spearman": t.get("error_estimate_spearman", float("nan")),
+               "general_body_rmse_pct_mean": g.get("body_rmse_pct_mean", float("nan"))}
+    metrics = {k: v for k, v in metrics.items() if v == v}  # drop NaN (absent) entries
+    tensors, meta = read_safetensors(a.model, "surrogate checkpoint")
+    try:
+        where = str(Path(a.store).resolve().relative_to(project_root()))
+    except ValueError:
+        where = str(a.store)
+    data = {"what": f"synthetic ElegansBot store, {n} samples, "
+                    f"{conf['data']['duration_s']:g} s at {1 / conf['physics']['frame_dt_s']:g} Hz",
+            "where": where, "generate_command": a.generate_command, "n_samples": n,
+            "n_per_family": conf["data"]["n_per_family"], "data_seed": conf["data"]["seed"],
+            "duration_s": conf["data"]["duration_s"], "physics": conf["physics"],
+            "muscle": conf["muscle"], "versions": versions, "sizes": rep["sizes"],
+            "heldout_ids": {"val": list(ids["val"]), "test": list(ids["test"])},
+            "report": {k: v for k, v in rep.items() if k in ("test", "general", "calib")},
+            "train_wall_s": hist.get("wall_s"), "best_epoch": hist.get("best_epoch")}
+    out = models.save(SHIPPED_NAME, tensors, kind=SHIPPED_KIND,
+                      config=dataclasses.asdict(model.cfg), command=a.train_command, data=data,
+                      metrics=metrics, tolerance={HEADLINE: HEADLINE_TOLERANCE}, metadata=meta)
+    m = json.loads(out.read_text())
+    print(json.dumps({"manifest": str(out), "bytes": m["bytes"], "metrics": m["metrics"]},
+                     indent=2))
+    return 0
+
+
 def _report(a) -> int:
     rep = accuracy_report(a.store, a.model, a.circuit_store, _heldout(a.heldout))
     return _write_json(rep, a.out)
@@ -316,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     g.set_defaults(func=_generate)
     t = sub.add_parser("train", help="train the FNO ensemble")
     t.add_argument("--store", type=Path, default=default_store())
-    t.add_argument("--out", type=Path, default=default_model())
+    t.add_argument("--out", type=Path, default=default_cache_model())
     t.add_argument("--hidden", type=int, default=32)
     t.add_argument("--modes", type=int, default=16)
     t.add_argument("--layers", type=int, default=4)
@@ -355,6 +409,13 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--heldout", type=Path, default=None,
                    help="JSON {val: [ids], test: [ids]} or a checkpoint that recorded them: "
                         "evaluate on these samples")
+    sh = sub.add_parser("ship", help="commit a trained checkpoint as the shipped model "
+                        "data/models/body_surrogate (docs/models.md)")
+    sh.add_argument("--store", type=Path, default=default_store())
+    sh.add_argument("--model", type=Path, default=default_cache_model())
+    sh.add_argument("--generate-command", required=True, help="the exact generate command")
+    sh.add_argument("--train-command", required=True, help="the exact train command")
+    sh.set_defaults(func=_ship)
     d = sub.add_parser("dtcheck", help="physics step 1e-4 vs 1e-5 s on seven 4 s samples")
     d.add_argument("--out", type=Path, default=cache_dir("body") / "dt_check.json")
     d.set_defaults(func=lambda a: _write_json(dt_check(), a.out))

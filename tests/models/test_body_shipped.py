@@ -1,0 +1,107 @@
+"""The shipped body surrogate: ship a tiny model, load it as the default, verify it from the
+store and, with the store gone, from held-out samples regenerated with ElegansBot."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from wormlab import models
+from wormlab.body import _paths as P
+from wormlab.body._config import DataConfig, MuscleConfig, PhysicsConfig, SurrogateConfig
+from wormlab.body._families import sample_specs
+from wormlab.body._generate import _work, consolidate, load_store, package_versions
+from wormlab.body._surrogate import split_data, train_surrogate
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shipped")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("WORMLAB_MODELS", str(root / "models"))
+    mp.setenv("WORMLAB_CACHE", str(root / "cache"))
+    physics, muscle = PhysicsConfig(), MuscleConfig()
+    data = DataConfig(duration_s=1.0, seed=3, n_per_family={"sinusoid": 10, "nominal": 3})
+    specs = sample_specs(data.n_per_family, data.seed)
+    T = int(round(data.duration_s / physics.frame_dt_s)) + 1
+    store = P.default_store()
+    parts = store.with_name(store.name + ".parts")
+    parts.mkdir(parents=True)
+    pj, mj = json.dumps(dataclasses.asdict(physics)), json.dumps(dataclasses.asdict(muscle))
+    for s in specs:  # the generator's own worker function, in process (no dask cluster)
+        _work(s, T, pj, mj, str(parts), package_versions())
+    consolidate(store, specs, parts, data, physics, muscle)
+    d = load_store(store)
+    cfg = SurrogateConfig(hidden_channels=8, n_modes=4, n_layers=1, epochs=4, batch_size=4,
+                          val_fraction=0.2, train_families=("sinusoid", "nominal"),
+                          errorhead_families=())
+    train_surrogate(split_data(d, cfg), cfg, d["frame_dt_s"], d["body_length_um"],
+                    checkpoint=P.default_cache_model(), progress=False)
+    from wormlab.body.cli import main
+
+    assert main(["ship", "--generate-command", "tiny gen", "--train-command", "tiny train"]) == 0
+    P.default_cache_model().unlink()  # a fresh clone: only the shipped model
+    yield store
+    mp.undo()
+
+
+def test_manifest_and_default_model(shipped):
+    m = models.manifest(P.SHIPPED_NAME)
+    assert m["kind"] == P.SHIPPED_KIND and m["command"] == "tiny train"
+    assert m["data"]["generate_command"] == "tiny gen"
+    assert len(m["data"]["heldout_ids"]["test"]) == 3
+    assert P.default_model() == models.model_path(P.SHIPPED_NAME)
+    model, hist, source = P.load_default()
+    assert source.startswith("shipped model body_surrogate")
+    assert model.cfg.hidden_channels == 8
+
+
+def test_verify_from_store_then_regenerated(shipped):
+    r = models.verify(P.SHIPPED_NAME)
+    assert r["ok"], r
+    assert r["metrics"][P.HEADLINE]["recomputed"] == pytest.approx(
+        r["metrics"][P.HEADLINE]["recorded"], abs=1e-6)
+    m = models.manifest(P.SHIPPED_NAME)
+    from_store = P.heldout_data(m, store=shipped)
+    assert from_store["source"].startswith("store")
+    shipped.rename(shipped.with_suffix(".moved"))
+    try:
+        regen = P.heldout_data(m, show_progress=False)
+        assert regen["source"].startswith("regenerated")
+        for k in ("activation", "com_um", "tangent_rad"):
+            np.testing.assert_allclose(regen[k], from_store[k], atol=1e-4)
+        r = models.verify(P.SHIPPED_NAME)  # now from the cached regeneration
+        assert r["ok"], r
+        assert P.heldout_data(m)["source"].startswith("cache")
+    finally:
+        shipped.with_suffix(".moved").rename(shipped)
+
+
+def test_verify_catches_a_wrong_recorded_metric(shipped):
+    mf = models.models_dir() / P.SHIPPED_NAME / "manifest.json"
+    orig = mf.read_text()
+    m = json.loads(orig)
+    m["metrics"][P.HEADLINE] += 2 * P.HEADLINE_TOLERANCE
+    mf.write_text(json.dumps(m))
+    try:
+        assert not models.verify(P.SHIPPED_NAME)["ok"]
+    finally:
+        mf.write_text(orig)
+
+
+def test_corrupt_shipped_model_refused(shipped):
+    f = models.model_path(P.SHIPPED_NAME)
+    orig = f.read_bytes()
+    raw = bytearray(orig)
+    raw[-5] ^= 0x04
+    f.write_bytes(bytes(raw))
+    try:
+        with pytest.raises(models.ModelError, match="sha256"):
+            P.load_default()
+    finally:
+        f.write_bytes(orig)
+    m = models.manifest(P.SHIPPED_NAME)
+    bad = dict(m["config"], hidden_channels=16)
+    with pytest.raises(models.ModelError, match="hidden_channels"):
+        models.load(P.SHIPPED_NAME, kind=P.SHIPPED_KIND, config=bad)
