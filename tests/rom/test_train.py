@@ -94,3 +94,63 @@ def test_saliency_is_zero_for_a_disconnected_input(data):
     xn = ((x - m.x_mean) / m.x_std).requires_grad_(True)
     (g,) = torch.autograd.grad(m.forward_normalised(xn)[..., 2].sum(), xn)
     assert s[0, 2] == pytest.approx(float(g[..., 0].abs().sum(0).mean()) / x.shape[0], rel=1e-5)
+
+
+def test_interrupted_pack_resumes_from_its_saved_epoch(data, tmp_path, monkeypatch):
+    """A pack killed mid-training continues from its last saved epoch and ends exactly where
+    an uninterrupted run ends (weights, histories, best epochs)."""
+    import wormlab.rom._train as tr
+
+    split = rom.split_indices(data, rom.SplitConfig())
+    tc = rom.TrainConfig(epochs=8, lr=2e-2)
+    full = rom.train_many(data, "gru", [2, 3], [5, 6], tc, split, show_progress=False)
+
+    real = tr.progress
+    seen: list[int] = []
+
+    def stop_after(k):
+        def fake(it, **kw):
+            for j, e in enumerate(real(it, **kw)):
+                if k is not None and j == k:
+                    raise KeyboardInterrupt  # the kill, between two epochs
+                seen.append(e)
+                yield e
+        return fake
+
+    monkeypatch.setattr(tr, "progress", stop_after(5))
+    with pytest.raises(KeyboardInterrupt):
+        rom.train_many(data, "gru", [2, 3], [5, 6], tc, split, show_progress=False,
+                       resume_dir=tmp_path, save_every_s=0.0)
+    assert len(list(tmp_path.glob("*.resume.pt"))) == 1
+    seen.clear()
+    monkeypatch.setattr(tr, "progress", stop_after(None))
+    resumed = rom.train_many(data, "gru", [2, 3], [5, 6], tc, split, show_progress=False,
+                             resume_dir=tmp_path, save_every_s=0.0)
+    assert seen == [5, 6, 7]  # it really resumed after epoch 4, the last one saved
+    assert not list(tmp_path.glob("*.resume.pt"))  # removed once the pack finished
+    x = torch.as_tensor(data.inputs[:, :3], dtype=torch.float32)
+    for a, b in zip(full, resumed):
+        assert a.best_epoch == b.best_epoch
+        np.testing.assert_allclose(a.history["val"], b.history["val"], rtol=1e-6)
+        np.testing.assert_allclose(a.history["train"], b.history["train"], rtol=1e-6)
+        torch.testing.assert_close(a.model.predict(x), b.model.predict(x), rtol=0, atol=0)
+
+
+def test_resume_state_of_other_settings_is_not_used(data, tmp_path):
+    split = rom.split_indices(data, rom.SplitConfig())
+    rom.train_many(data, "gru", [2], [0], rom.TrainConfig(epochs=2), split,
+                   show_progress=False, resume_dir=tmp_path, save_every_s=0.0)
+    # a stale state file of another pack (same name pattern, other fingerprint) is ignored
+    import wormlab.rom._train as tr
+
+    path, fp = tr._resume_file(tmp_path, data, "gru", [2], [0], rom.TrainConfig(epochs=3),
+                               split)
+    torch.save({"fingerprint": "other", "info": "{}"}, path)
+    res = rom.train_many(data, "gru", [2], [0], rom.TrainConfig(epochs=3), split,
+                         show_progress=False, resume_dir=tmp_path, save_every_s=0.0)
+    assert len(res[0].history["val"]) == 3 and not path.exists()
+    # an unreadable state file is an error naming the file, not a silent restart
+    path.write_bytes(b"not a torch file")
+    with pytest.raises(Exception, match=path.name):
+        rom.train_many(data, "gru", [2], [0], rom.TrainConfig(epochs=3), split,
+                       show_progress=False, resume_dir=tmp_path, save_every_s=0.0)

@@ -102,7 +102,9 @@ def run_experiment(name: str, data_dir, out, *, runs: int = 3, epochs: int = 300
                    show_progress: bool = True, rows: list[str] | None = None) -> str:
     """Run table ``name`` on ``data_dir``; store rows in ``out`` (JSON); return Markdown.
 
-    Every trained model is saved to ``<out stem>_models/<label>_run<r>.safetensors``.
+    Every trained model is saved to ``<out stem>_models/<label>_run<r>.safetensors``; a pack
+    still training keeps its state there (``*.resume.pt``, see :func:`train_many`), so a killed
+    run continues from its last saved epoch, not only from its last finished row.
     ``rows``: train only these row labels (e.g. ``["GRU-64"]``), so that several processes
     can share one table's rows (writes merge, see :func:`_write`); the table's summaries
     (saliency, paired comparison) are computed once all its rows are there.
@@ -161,7 +163,9 @@ def run_experiment(name: str, data_dir, out, *, runs: int = 3, epochs: int = 300
         d = data.select(inputs=[c for c in data.input_names if c not in drop]) if drop else data
         hiddens = [h for _, h in rows for _ in range(runs)]
         seeds = [r for _ in rows for r in range(runs)]
-        res = train_many(d, kind, hiddens, seeds, tcfg, split, show_progress=show_progress)
+        # epoch-level resume inside a pack (a 1,000-epoch pack can run for an hour)
+        res = train_many(d, kind, hiddens, seeds, tcfg, split, show_progress=show_progress,
+                         resume_dir=model_dir(out))
         for j, (label, hidden) in enumerate(rows):
             rr = res[j * runs : (j + 1) * runs]
             for r, tr in enumerate(rr):

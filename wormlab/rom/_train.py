@@ -10,9 +10,12 @@ training-set statistics (the loss that is optimised).
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,7 +23,7 @@ import torch
 from wormlab.io import config_from_dict, config_to_dict
 from wormlab.rom._format import SequenceSet
 from wormlab.rom._models import CELLS, RomModel
-from wormlab.runs import progress, seed_everything
+from wormlab.runs import atomic_path, progress, seed_everything
 
 
 @dataclass(frozen=True)
@@ -257,7 +260,8 @@ MAX_PACKED_HIDDEN = 128  # beyond this the dense packed layer costs more than it
 
 def train_many(data: SequenceSet, kind: str, hiddens: list[int], seeds: list[int],
                tcfg: TrainConfig, split: dict[str, list[int]], *, show_progress: bool = True,
-               meta: dict | None = None, max_packed: int = MAX_PACKED_HIDDEN
+               meta: dict | None = None, max_packed: int = MAX_PACKED_HIDDEN,
+               resume_dir: str | Path | None = None, save_every_s: float = 60.0
                ) -> list[TrainResult]:
     """Train several models of one cell ``kind`` (sizes ``hiddens``, init ``seeds``).
 
@@ -265,6 +269,12 @@ def train_many(data: SequenceSet, kind: str, hiddens: list[int], seeds: list[int
     :class:`_Packed`). Each model keeps the weights of its own best validation epoch; early
     stopping (if ``tcfg.patience``) stops a pack when every model in it has been stale that long.
     Results are in the order of ``hiddens``.
+
+    ``resume_dir``: every ``save_every_s`` seconds the state of a pack after its last finished
+    epoch (weights, Adam state, best-validation weights, histories, shuffling generator) is
+    written atomically to ``resume_dir/<kind>_h.._s.._<fingerprint>.resume.pt``; a rerun with
+    the same data, split and settings continues from there and gives the same result as an
+    uninterrupted run. The file is removed when the pack finishes.
     """
     if len(hiddens) != len(seeds) or not hiddens:
         raise ValueError("give one seed per hidden size (at least one model)")
@@ -278,15 +288,35 @@ def train_many(data: SequenceSet, kind: str, hiddens: list[int], seeds: list[int
     out: list[TrainResult | None] = [None] * len(hiddens)
     for pk in packs:
         res = _train_pack(data, kind, [hiddens[i] for i in pk], [seeds[i] for i in pk], tcfg,
-                          split, show_progress=show_progress, meta=meta)
+                          split, show_progress=show_progress, meta=meta, resume_dir=resume_dir,
+                          save_every_s=save_every_s)
         for i, r in zip(pk, res):
             out[i] = r
     return out
 
 
+def _resume_file(resume_dir, data: SequenceSet, kind: str, hiddens, seeds, tcfg: TrainConfig,
+                 split) -> tuple[Path, str]:
+    """The resume file of one pack and its fingerprint: everything that decides the result
+    (data values and columns, split, cell, sizes, seeds, optimiser settings)."""
+    h = hashlib.sha256()
+    for arr in (data.inputs, data.outputs):
+        h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
+    h.update(json.dumps({"kind": kind, "hiddens": list(hiddens), "seeds": list(seeds),
+                         "train": asdict(tcfg), "names": list(data.names),
+                         "inputs": list(data.input_names), "outputs": list(data.output_names),
+                         "split": {k: list(v) for k, v in split.items()}},
+                        sort_keys=True).encode())
+    fp = h.hexdigest()
+    name = (f"{kind}_h{'-'.join(map(str, hiddens))}_s{'-'.join(map(str, seeds))}_{fp[:12]}"
+            ".resume.pt")
+    return Path(resume_dir) / name, fp
+
+
 def _train_pack(data: SequenceSet, kind: str, hiddens: list[int], seeds: list[int],
                 tcfg: TrainConfig, split: dict[str, list[int]], *, show_progress: bool = True,
-                meta: dict | None = None) -> list[TrainResult]:
+                meta: dict | None = None, resume_dir: str | Path | None = None,
+                save_every_s: float = 60.0) -> list[TrainResult]:
     t0 = time.perf_counter()
     n_in, n_out, n = len(data.input_names), len(data.output_names), len(hiddens)
     seed_everything(seeds[0])
@@ -315,9 +345,27 @@ def _train_pack(data: SequenceSet, kind: str, hiddens: list[int], seeds: list[in
     best_state: list[dict | None] = [None] * n
     stale = [0] * n
     hist = [{"train": [], "val": []} for _ in range(n)]
+    start, done_s = 0, 0.0
+    rpath = fp = None
+    if resume_dir is not None:
+        rpath, fp = _resume_file(resume_dir, data, kind, hiddens, seeds, tcfg, split)
+        st = _load_pack_state(rpath, fp)
+        if st is not None:
+            info = json.loads(st["info"])
+            packed.load_state_dict(st["packed"])
+            opt.load_state_dict(st["opt"])
+            gen.set_state(st["gen"])
+            best, best_epoch, stale, hist = (info["best"], info["best_epoch"], info["stale"],
+                                             info["hist"])
+            best_state = [st["best_state"][i] if info["has_best"][i] else None
+                          for i in range(n)]
+            start, done_s = info["epoch"] + 1, info["seconds"]
+            t0 -= done_s  # the reported seconds include the interrupted run's
+    last_save = time.perf_counter()
     kw = {} if show_progress else {"disable": True}
     label = f"{kind.upper()}-{'/'.join(str(h) for h in hiddens)}"
-    bar = progress(range(tcfg.epochs), desc=label, leave=False, **kw)
+    bar = progress(range(start, tcfg.epochs), desc=label, leave=False, initial=start,
+                   total=tcfg.epochs, **kw)
     for epoch in bar:
         packed.train()
         perm = torch.randperm(n_tr, generator=gen)
@@ -348,6 +396,10 @@ def _train_pack(data: SequenceSet, kind: str, hiddens: list[int], seeds: list[in
             break
         if hasattr(bar, "set_postfix") and epoch % 10 == 0:
             bar.set_postfix(val=f"{float(vl.min()):.3g}")
+        if rpath is not None and time.perf_counter() - last_save >= save_every_s:
+            _save_pack_state(rpath, fp, epoch, packed, opt, gen, best, best_epoch, stale, hist,
+                             best_state, time.perf_counter() - t0)
+            last_save = time.perf_counter()
     seconds = time.perf_counter() - t0
     names = {k: [data.names[i] for i in v] for k, v in split.items()}
     out = []
@@ -363,7 +415,35 @@ def _train_pack(data: SequenceSet, kind: str, hiddens: list[int], seeds: list[in
         for k, (x, y) in xs.items():
             metrics[f"{k}_rmse"], metrics[f"{k}_nrmse"] = rmse(m, x, y, train_sd)
         out.append(TrainResult(m, hist[i], best_epoch[i], metrics, names, seconds))
+    if rpath is not None and rpath.exists():
+        rpath.unlink()  # finished: the caller saves the models
     return out
+
+
+def _save_pack_state(path: Path, fp: str, epoch: int, packed, opt, gen, best, best_epoch, stale,
+                     hist, best_state, seconds: float) -> None:
+    """The pack's state after ``epoch`` (plain tensors and a JSON string: loads weights-only)."""
+    info = json.dumps({"epoch": epoch, "best": best, "best_epoch": best_epoch, "stale": stale,
+                       "hist": hist, "has_best": [b is not None for b in best_state],
+                       "seconds": seconds})
+    state = {"fingerprint": fp, "info": info, "packed": packed.state_dict(),
+             "opt": opt.state_dict(), "gen": gen.get_state(),
+             "best_state": [b if b is not None else {} for b in best_state]}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _load_pack_state(path: Path, fp: str) -> dict | None:
+    """The saved pack state, or ``None`` when absent or written for other settings (then the
+    pack trains afresh and overwrites it); an unreadable file raises ``CheckpointError``."""
+    from wormlab.io import load_torch_weights
+
+    if not path.exists():
+        return None
+    state = load_torch_weights(path, "ROM training state")
+    if not isinstance(state, dict) or state.get("fingerprint") != fp:
+        return None
+    return state
 
 
 def train_model(data: SequenceSet, cfg: RomConfig, *, run: int = 0,
