@@ -393,6 +393,9 @@ def write_index(out_dir: Path | None = None) -> Path:
             "<tr><th>notebook</th><th>last good run</th><th>mode</th><th>run time</th>"
             "<th>headline results (goal)</th><th>key figure</th></tr>"
             + "".join(rows) + "</table>")
+    from wormlab.models import verify_table_html  # the main job's `wormlab models verify`
+
+    page += verify_table_html(root)
     path = root / "index.html"
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")

@@ -155,3 +155,17 @@ def test_cli_list_and_verify_exit_codes(mdir, capsys):
     assert cli_main(["models", "verify"]) == 1
     assert "OUT OF TOLERANCE" in capsys.readouterr().out
     assert cli_main(["models", "verify", "nothere"]) == 1
+
+
+def test_verify_table_in_report_index(mdir, tmp_path, capsys):
+    from wormlab.notebooks import write_index
+
+    _save()
+    models.register_verifier(KIND, _verifier(lambda t: 0.9))
+    reports = tmp_path / "reports"
+    assert cli_main(["models", "verify", "--out", str(reports / models.VERIFY_REPORT)]) == 1
+    page = write_index(reports).read_text()
+    assert "shipped models" in page and "tiny" in page and "FAILED" in page
+    assert "recorded 0.5, recomputed 0.9" in page
+    (reports / models.VERIFY_REPORT).unlink()
+    assert "shipped models" not in write_index(reports).read_text()

@@ -8,6 +8,7 @@
 
 from wormlab.models._registry import (
     VERIFIERS,
+    VERIFY_REPORT,
     ModelError,
     check_file,
     current_code_version,
@@ -19,11 +20,12 @@ from wormlab.models._registry import (
     register_verifier,
     save,
     verify,
+    verify_table_html,
 )
 from wormlab.models._registry import list_models as list  # noqa: A001 - the API the issue names
 
 list_models = list
 
-__all__ = ["VERIFIERS", "ModelError", "check_file", "current_code_version", "exists", "list",
+__all__ = ["VERIFIERS", "VERIFY_REPORT", "ModelError", "check_file", "current_code_version", "exists", "list",
            "list_models", "load", "manifest", "model_path", "models_dir", "register_verifier",
-           "save", "verify"]
+           "save", "verify", "verify_table_html"]

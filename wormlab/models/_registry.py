@@ -359,3 +359,37 @@ def verify(name: str) -> dict:
     out["ok"] = ok
     out["wall_s"] = round(time.perf_counter() - t0, 2)
     return out
+
+
+VERIFY_REPORT = "models_verify.json"  # written by the main job into the reports folder
+
+
+def verify_table_html(reports_folder: Path) -> str:
+    """The HTML table of ``<reports>/models_verify.json`` (``wormlab models verify --out``)
+    for the report index; an empty string when the file is absent."""
+    import html
+
+    path = Path(reports_folder) / VERIFY_REPORT
+    if not path.is_file():
+        return ""
+    try:
+        res = json.loads(path.read_text(encoding="utf-8"))
+        rows = []
+        for r in res["models"]:
+            mets = "".join(
+                f"<li>{html.escape(k)}: recorded {v['recorded']:.4g}, recomputed "
+                f"{'-' if v['recomputed'] is None else format(v['recomputed'], '.4g')} "
+                f"(tolerance {v['tolerance']:g}) {'ok' if v['ok'] else '<b>OUT</b>'}</li>"
+                for k, v in r["metrics"].items())
+            err = f"<br>{html.escape(r['error'])}" if r.get("error") else ""
+            rows.append(f"<tr><td>{html.escape(str(r['name']))}</td>"
+                        f"<td>{html.escape(str(r.get('kind')))}</td>"
+                        f"<td>{'ok' if r['ok'] else '<b>FAILED</b>'}{err}</td>"
+                        f"<td><ul>{mets}</ul></td><td>{float(r.get('wall_s', 0)):.0f} s</td></tr>")
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        return f"<h2>shipped models</h2><p>unreadable {html.escape(str(path))} ({exc})</p>"
+    when = _dt.datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+    return ("<h2>shipped models (<code>wormlab models verify</code>, " + when + ")</h2>"
+            "<table border=1 cellpadding=4><tr><th>model</th><th>kind</th><th>verify</th>"
+            "<th>headline metric on its held-out set</th><th>time</th></tr>"
+            + "".join(rows) + "</table>")
