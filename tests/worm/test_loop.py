@@ -1,0 +1,70 @@
+"""The closed loop (circuit -> muscles -> ElegansBot -> curvature -> circuit) and the fit's
+loss, parameter mapping and bad input."""
+
+import math
+
+import numpy as np
+import pytest
+
+from wormlab import worm
+from wormlab.worm import _fit
+
+
+def test_unknown_or_out_of_bound_parameters_are_named():
+    with pytest.raises(KeyError, match="unknown crawl parameters.*nmj"):
+        worm.run_loop({"nmj": 1.0})
+    with pytest.raises(ValueError, match="syn_vth_mV.*outside its bounds"):
+        worm.run_loop({"syn_vth_mV": 20.0})
+    with pytest.raises(ValueError, match="tau_act_ms is not finite"):
+        worm.run_loop({"tau_act_ms": float("nan")})
+    with pytest.raises(ValueError, match="direction"):
+        worm.run_loop({}, worm.LoopConfig(direction="sideways"))
+    with pytest.raises(KeyError, match="cannot ablate 'AVBX'"):
+        worm.run_loop({}, worm.LoopConfig(duration_s=0.08, ablate=("AVBX",)))
+
+
+def test_band_loss_is_exact():
+    x = np.array([np.nan, 50.0, 100.0, 150.0, 300.0, 400.0])
+    assert _fit._band(x, 100, 300, 100).tolist() == [1.0, 0.5, 0.0, 0.0, 0.0, 1.0]
+    inside = {"speed_um_s": np.array([200.0]), "frequency_hz": np.array([0.5]),
+              "wavelength_bl": np.array([0.7]), "oscillation_rad": np.array([0.2])}
+    back = dict(inside, speed_um_s=np.array([-200.0]))
+    assert _fit.crawl_loss(inside, back).tolist() == [0.0]
+    # crawling forward under the backward drive is penalised by its distance to the band
+    assert _fit.crawl_loss(inside, inside).tolist() == [pytest.approx(3.0)]
+
+
+def test_unit_box_round_trip_and_bounds():
+    names = tuple(worm.PARAMS)
+    p = {k: v[0] for k, v in worm.PARAMS.items()}
+    p.update(syn_nmj_exc=12.5, syn_vth_mV=-33.0, prop_gain_nA_rad=-0.01, max_ca_mM=3e-8)
+    u = _fit.to_unit(p, names)
+    assert np.all((u >= 0) & (u <= 1))
+    back = _fit.from_unit(u, names)
+    for k in ("syn_nmj_exc", "syn_vth_mV", "prop_gain_nA_rad", "max_ca_mM", "tau_act_ms"):
+        assert back[k].item() == pytest.approx(p[k], rel=1e-9), k
+    edge = _fit.from_unit(np.array([[0.0] * len(names), [1.0] * len(names)]), names)
+    for k, (_d, lo, hi, *_) in worm.PARAMS.items():
+        assert lo <= edge[k].min().item() and edge[k].max().item() <= hi * (1 + 1e-12), k
+
+
+@pytest.mark.slow
+def test_short_loop_runs_records_and_silences_without_neuromuscular_drive():
+    p = worm.default_params(2)
+    p["syn_vth_mV"][:] = -35.0
+    p["syn_nmj_exc"][0] = 10.0
+    p["syn_nmj_exc"][1] = 0.0          # member 1: no excitatory drive reaches the muscles
+    p["syn_nmj_inh"][1] = 0.0
+    r = worm.run_loop(p, worm.LoopConfig(duration_s=0.4, warmup_ms=40.0))
+    T = round(0.4 / 0.04) + 1
+    assert r.activation.shape == (T, 2, 95) and r.trajectory.com_um.shape == (T, 2, 2)
+    assert np.all((r.activation >= 0) & (r.activation <= 1))
+    assert np.all(np.isfinite(r.trajectory.tangent_rad))
+    assert r.activation[-1, 0].max() > 1e-3          # drive reaches the muscles
+    assert r.activation[-1, 1].max() < 1e-4          # and does not without the NMJs
+    assert np.abs(r.trajectory.joints_rad[:, 1]).max() < 1e-3
+    # ablating the drive neurons removes the drive: the same member becomes quiet
+    q = worm.run_loop({k: v[:1] for k, v in p.items()},
+                      worm.LoopConfig(duration_s=0.4, warmup_ms=40.0, ablate=("AVBL", "AVBR")))
+    assert q.activation[-1, 0].mean() < r.activation[-1, 0].mean()
+    assert math.isfinite(r.wall_s)

@@ -1,0 +1,63 @@
+"""The motor sub-circuit, its connection groups and the proprioceptive field."""
+
+import numpy as np
+import pytest
+import torch
+
+from wormlab import worm
+from wormlab.worm._motor import motor_class
+
+
+@pytest.fixture(scope="module")
+def net():
+    return worm.build_motor_network()
+
+
+def test_cells_are_command_motor_and_muscles(net):
+    names = net.names
+    assert len(names) == 10 + 69 + 95
+    assert {"AVBL", "AVAR", "DB1", "VB11", "DA9", "VA12", "DD6", "VD13", "AS11", "MDL01"} <= set(
+        names)
+
+
+def test_neuron_rows_follow_the_connectome_head_to_tail(net):
+    rows = worm.neuron_rows(net)
+    for cls, n in (("DB", 7), ("VB", 11), ("DA", 9), ("VA", 12), ("VD", 13)):
+        r = [rows[f"{cls}{k}"] for k in range(1, n + 1)]
+        assert all(1.0 <= x <= 24.0 for x in r)
+        assert r[-1] > r[0] + 8, (cls, r)  # posterior members sit further back
+        assert np.corrcoef(np.arange(n), r)[0, 1] > 0.9, (cls, r)
+
+
+def test_connection_groups_respect_transmitter_identity(net):
+    g = worm.connection_groups(net)
+    names = net.names
+    pre = [names[i] for i in net.syn_pre[g["syn_nmj_exc"]].tolist()]
+    assert pre and all(motor_class(n) in ("DA", "DB", "VA", "VB", "AS") for n in pre)
+    pre = [names[i] for i in net.syn_pre[g["syn_nmj_inh"]].tolist()]
+    assert pre and all(motor_class(n) in ("DD", "VD") for n in pre)
+    # inhibitory NMJs use the inhibitory (negative reversal) synapse type
+    e = net.params["e_syn"].detach()[net.syn_type[g["syn_nmj_inh"]]]
+    assert torch.all(e < -50)
+    pairs = {tuple(sorted((names[a], names[b]))) for a, b in zip(
+        net.gap_a[g["gap_cmd_mn"]].tolist(), net.gap_b[g["gap_cmd_mn"]].tolist())}
+    assert any(p[0].startswith("AVB") and p[1][:2] in ("DB", "VB") for p in pairs)
+    assert not (g["syn_nmj_exc"] & g["syn_nmj_inh"]).any()
+
+
+def test_proprioceptive_field_sign_offset_and_interpolation(net):
+    rows = worm.neuron_rows(net)
+    off = torch.tensor([0.0, 2.5])
+    tB, MB = worm.proprioceptive_matrix(net, off, "B")
+    tA, MA = worm.proprioceptive_matrix(net, off, "A")
+    assert set(motor_class(n) for n in tB) == {"DB", "VB"}
+    assert set(motor_class(n) for n in tA) == {"DA", "VA"}
+    kappa = torch.arange(24, dtype=torch.float64)  # curvature = joint index: M @ kappa = field
+    for targets, M, sgn in ((tB, MB, -1), (tA, MA, +1)):
+        got = M @ kappa  # (2, K)
+        for k, n in enumerate(targets):
+            s = 1.0 if n.startswith("D") else -1.0
+            for b, o in enumerate(off.tolist()):
+                field = min(max(rows[n] + sgn * o, 1.0), 24.0)
+                assert got[b, k].item() == pytest.approx(s * (field - 1.0), abs=1e-9)
+        assert torch.allclose(M.abs().sum(-1), torch.ones(2, len(targets), dtype=M.dtype))

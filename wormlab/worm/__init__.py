@@ -1,0 +1,19 @@
+"""The integrated worm (issue 17): c302's motor circuit drives muscles and the body."""
+
+from wormlab.worm._loop import PARAMS, LoopConfig, LoopResult, default_params, run_loop
+from wormlab.worm._motor import (
+    BACKWARD_DRIVE,
+    COMMAND,
+    FORWARD_DRIVE,
+    build_motor_network,
+    connection_groups,
+    motor_cells,
+    neuron_rows,
+    proprioceptive_matrix,
+)
+
+__all__ = [
+    "BACKWARD_DRIVE", "COMMAND", "FORWARD_DRIVE", "PARAMS", "LoopConfig", "LoopResult",
+    "build_motor_network", "connection_groups", "default_params", "motor_cells", "neuron_rows",
+    "proprioceptive_matrix", "run_loop",
+]

@@ -1,0 +1,183 @@
+"""Fitting the crawling worm: CMA-ES over the class-level parameters of :data:`PARAMS`,
+each member run through the closed loop with the physics (ElegansBot) in both directions.
+
+The search space is the unit box: every parameter is mapped linearly (signed or small
+ranges) or logarithmically (scale factors, concentrations, time constants) onto [0, 1], so
+bounds hold by construction. Resume after a kill replays the seeded ask/tell with the stored
+fitness values (nothing pickled), as :func:`wormlab.fit.fit_cma` does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from wormlab.worm._loop import PARAMS, LoopConfig, run_loop
+
+LOG_PARAMS = ("syn_cmd_mn", "syn_nmj_exc", "syn_nmj_inh", "syn_mn_mn", "gap_cmd_mn",
+              "gap_mn_mn", "max_ca_mM", "tau_act_ms")
+LOG_FLOOR = {"syn_cmd_mn": 1e-2, "syn_nmj_exc": 1e-2, "syn_nmj_inh": 1e-2, "syn_mn_mn": 1e-2,
+             "gap_cmd_mn": 1e-2, "gap_mn_mn": 1e-2}
+
+# Crawling on agar (targets; sources in docs/crawl.md): speed 100-300 um/s forward and
+# backward, undulation 0.25-0.8 Hz, wavelength 0.5-1.0 body lengths.
+TARGETS = {"speed_um_s": (100.0, 300.0), "frequency_hz": (0.25, 0.8),
+           "wavelength_bl": (0.5, 1.0), "oscillation_rad": (0.05, np.inf)}
+
+
+def _range(name):
+    d, lo, hi, *_ = PARAMS[name]
+    if name in LOG_PARAMS:
+        return math.log10(max(lo, LOG_FLOOR.get(name, lo))), math.log10(hi), True
+    return lo, hi, False
+
+
+def to_unit(params: dict[str, float], names) -> np.ndarray:
+    out = []
+    for n in names:
+        lo, hi, lg = _range(n)
+        x = float(params[n])
+        x = math.log10(max(x, 10 ** lo)) if lg else x
+        out.append((x - lo) / (hi - lo))
+    return np.clip(np.array(out), 0.0, 1.0)
+
+
+def from_unit(u: np.ndarray, names) -> dict[str, torch.Tensor]:
+    """(P, n) unit-box rows -> {name: (P,) physical values}."""
+    u = np.clip(np.atleast_2d(u), 0.0, 1.0)
+    out = {}
+    for i, n in enumerate(names):
+        lo, hi, lg = _range(n)
+        x = lo + u[:, i] * (hi - lo)
+        out[n] = torch.tensor(10 ** x if lg else x, dtype=torch.float64)
+    return out
+
+
+def crawl_metrics(res) -> dict[str, np.ndarray]:
+    """Per member: signed forward speed (um/s), undulation frequency (Hz), wavelength (BL),
+    wave direction, joint amplitude (rad), and the muscle-wave score."""
+    from wormlab.body._physics import forward_speed, wave_kinematics
+
+    tr = res.trajectory
+    sp = np.asarray(forward_speed(tr, skip_s=1.0))
+    wk = wave_kinematics(tr, skip_s=1.0)
+    j = tr.joints_rad[int(1.0 / (tr.t_s[1] - tr.t_s[0])):]
+    amp = np.abs(j).max(0).mean(-1)
+    osc = j.std(0).mean(-1)
+    return {"oscillation_rad": osc, "speed_um_s": sp, "frequency_hz": wk["frequency_hz"],
+            "wavelength_bl": wk["wavelength_bl"], "direction": wk["direction"],
+            "amplitude_rad": amp}
+
+
+def _band(x, lo, hi, scale):
+    """0 inside [lo, hi], growing linearly (per ``scale``) outside; 1 for NaN (undefined)."""
+    x = np.asarray(x, dtype=np.float64)
+    pen = np.where(x < lo, (lo - x) / scale, np.where(x > hi, (x - hi) / scale, 0.0))
+    return np.where(np.isfinite(x), pen, 1.0)
+
+
+def crawl_loss(fwd: dict, bwd: dict | None) -> np.ndarray:
+    """Kinematic loss: forward speed (and, for ``bwd``, backward speed = negative forward
+    speed) inside the crawling band, frequency and wavelength inside theirs. 0 inside all."""
+    lo, hi = TARGETS["speed_um_s"]
+    L = _band(fwd["speed_um_s"], lo, hi, 100.0)
+    for m in (fwd, bwd) if bwd is not None else (fwd,):
+        L = L + _band(m["oscillation_rad"], TARGETS["oscillation_rad"][0], np.inf, 0.05)
+        L = L + 0.5 * _band(m["frequency_hz"], *TARGETS["frequency_hz"], 0.5)
+        L = L + 0.5 * _band(m["wavelength_bl"], *TARGETS["wavelength_bl"], 0.5)
+    if bwd is not None:
+        L = L + _band(-bwd["speed_um_s"], lo, hi, 100.0)
+    return L
+
+
+@dataclass(frozen=True)
+class CrawlFitConfig:
+    names: tuple[str, ...] = tuple(PARAMS)
+    start: dict = field(default_factory=dict)
+    sigma0: float = 0.25
+    popsize: int = 10
+    generations: int = 30
+    duration_s: float = 3.0
+    both_directions: bool = True
+    seed: int = 0
+    out: str = "data/cache/worm/fit"
+
+
+def evaluate(u: np.ndarray, cfg: CrawlFitConfig) -> tuple[np.ndarray, dict]:
+    from wormlab import circuit
+
+    p = from_unit(u, cfg.names)
+    base = {k: torch.full((len(u),), float(v[0]), dtype=torch.float64) for k, v in PARAMS.items()}
+    base.update(p)
+    lc = LoopConfig(duration_s=cfg.duration_s, seed=cfg.seed)
+    try:
+        fwd = crawl_metrics(run_loop(base, lc))
+        bwd = (crawl_metrics(run_loop(base, LoopConfig(duration_s=cfg.duration_s,
+                                                       direction="backward", seed=cfg.seed)))
+               if cfg.both_directions else None)
+    except (circuit.CircuitBlowUpError, ValueError, FloatingPointError):
+        # one diverging member fails the batch: score members one by one
+        if len(u) == 1:
+            return np.array([1e3]), {}
+        Ls = []
+        for row in u:
+            L, m = evaluate(row[None], cfg)
+            Ls.append(L[0])
+        return np.array(Ls), {}
+    return crawl_loss(fwd, bwd), {"fwd": fwd, "bwd": bwd}
+
+
+def fit_crawl(cfg: CrawlFitConfig, show_progress: bool = True) -> dict:
+    import cma
+
+    from wormlab.runs import atomic_path, progress
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ck = out / "cma_state.json"
+    start = {k: v[0] for k, v in PARAMS.items()}
+    start.update(cfg.start)
+    x0 = to_unit(start, cfg.names)
+    es = cma.CMAEvolutionStrategy(x0, cfg.sigma0, {"seed": cfg.seed + 1, "popsize": cfg.popsize,
+                                                   "bounds": [0, 1], "verbose": -9})
+    state = {"config": asdict(cfg), "fitness": [], "history": [], "best": None}
+    if ck.exists():
+        old = json.loads(ck.read_text())
+        if old["config"] != state["config"]:
+            raise ValueError(f"{ck} was written by a different configuration; remove it or "
+                             "choose another --out")
+        state = old
+        for f in state["fitness"]:
+            es.tell(es.ask(), f)
+    bar = progress(total=cfg.generations, initial=len(state["fitness"]), desc="crawl fit (cma)",
+                   disable=not show_progress)
+    t0 = time.perf_counter()
+    while len(state["fitness"]) < cfg.generations:
+        X = np.asarray(es.ask())
+        F, info = evaluate(X, cfg)
+        es.tell(list(X), F.tolist())
+        state["fitness"].append(F.tolist())
+        i = int(np.argmin(F))
+        rec = {"generation": len(state["fitness"]), "best_loss": float(F[i]),
+               "median_loss": float(np.median(F)), "wall_s": time.perf_counter() - t0}
+        if info:
+            for d in ("fwd", "bwd"):
+                if info.get(d):
+                    rec[d] = {k: float(v[i]) for k, v in info[d].items()}
+        state["history"].append(rec)
+        if state["best"] is None or F[i] < state["best"]["loss"]:
+            state["best"] = {"loss": float(F[i]), "u": X[i].tolist(),
+                             "params": {k: float(v[0]) for k, v in from_unit(X[i], cfg.names).items()},
+                             "metrics": rec}
+        with atomic_path(ck) as tmp:
+            Path(tmp).write_text(json.dumps(state, indent=1))
+        bar.update(1)
+        bar.set_postfix(best=f"{state['best']['loss']:.3f}")
+    bar.close()
+    return state

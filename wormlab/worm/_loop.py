@@ -1,0 +1,242 @@
+"""The closed loop: circuit -> muscle [Ca] -> activation -> body -> curvature -> circuit.
+
+Time-stepped in frames of ``frame_dt_s`` (default 40 ms, the body component's 25 Hz grid): the
+circuit (exponential-Euler "exp2" at 1 ms, or RK4) runs one frame with the proprioceptive
+currents of the body's curvature at the start of the frame held constant; the muscles' [Ca] at
+the end of the frame becomes an activation (first-order lag) and ElegansBot's target joint
+angles; the physics then runs the frame. Batched over population members (B): the circuit in
+one batched call, one ElegansBot body per member.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from wormlab.body._muscles import MUSCLES, joint_matrix
+from wormlab.body._physics import N_RODS, Trajectory
+from wormlab.worm._motor import (
+    BACKWARD_DRIVE,
+    FORWARD_DRIVE,
+    build_motor_network,
+    connection_groups,
+    proprioceptive_matrix,
+)
+
+# class-level parameters of the crawling worm: name -> (default, lower, upper, unit, meaning)
+PARAMS: dict[str, tuple[float, float, float, str, str]] = {
+    "drive_nA": (0.003, 0.0, 0.02, "nA", "tonic current into the drive neurons (AVB or AVA/AVD/AVE)"),
+    "syn_vth_mV": (0.0, -60.0, 0.0, "mV", "graded-synapse half-activation potential (c302: 0 mV)"),
+    "syn_cmd_mn": (1.0, 0.0, 100.0, "x", "scale of command -> motor neuron synapse weights"),
+    "syn_nmj_exc": (1.0, 0.0, 100.0, "x", "scale of cholinergic motor neuron -> muscle weights"),
+    "syn_nmj_inh": (1.0, 0.0, 100.0, "x", "scale of GABAergic D-type -> muscle weights"),
+    "syn_mn_mn": (1.0, 0.0, 100.0, "x", "scale of motor neuron -> motor neuron weights"),
+    "gap_cmd_mn": (1.0, 0.0, 1000.0, "x", "scale of command <-> motor neuron gap junctions"),
+    "gap_mn_mn": (1.0, 0.0, 1000.0, "x", "scale of motor neuron <-> motor neuron gap junctions"),
+    "prop_gain_nA_rad": (0.0, -0.05, 0.05, "nA/rad", "proprioceptive current per rad of curvature"),
+    "prop_offset_rows": (2.0, 0.0, 8.0, "rows", "receptive field offset (B: anterior, A: posterior)"),
+    "max_ca_mM": (4e-7, 1e-12, 1e-5, "mM", "muscle [Ca] of full activation (Sibernetic 4e-7)"),
+    "tau_act_ms": (100.0, 10.0, 2000.0, "ms", "muscle activation time constant"),
+}
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """How the closed loop is stepped. ``direction``: ``"forward"`` drives AVB,
+    ``"backward"`` AVA/AVD/AVE; ``body``: ``"physics"`` (ElegansBot, ground truth)."""
+
+    duration_s: float = 4.0
+    frame_dt_s: float = 0.04
+    circuit_dt_ms: float = 1.0
+    solver: str = "exp2"
+    warmup_ms: float = 200.0
+    direction: str = "forward"
+    physics_dt_s: float = 1e-4
+    scale_friction: float = 1.0
+    joint_gain_rad: float = 0.7
+    ablate: tuple[str, ...] = ()
+    seed: int = 0
+
+
+@dataclass
+class LoopResult:
+    """Time-first records of a closed-loop run (T frames, B members)."""
+
+    t_s: np.ndarray
+    trajectory: Trajectory
+    activation: np.ndarray      # (T, B, 95)
+    ca_mM: np.ndarray           # (T, B, 95)
+    v_mV: np.ndarray            # (T, B, K) recorded neurons
+    neurons: list[str]
+    wall_s: float
+    config: LoopConfig
+    params: dict = field(default_factory=dict)
+
+
+def default_params(batch: int = 1) -> dict[str, torch.Tensor]:
+    return {k: torch.full((batch,), v[0], dtype=torch.float64) for k, v in PARAMS.items()}
+
+
+def check_params(p: dict) -> dict[str, torch.Tensor]:
+    unknown = sorted(set(p) - set(PARAMS))
+    if unknown:
+        raise KeyError(f"unknown crawl parameters {unknown}; valid: {sorted(PARAMS)}")
+    out = {}
+    for k, (d, lo, hi, unit, _) in PARAMS.items():
+        x = torch.as_tensor(p.get(k, d), dtype=torch.float64).reshape(-1)
+        if not torch.all(torch.isfinite(x)):
+            raise ValueError(f"crawl parameter {k} is not finite: {x.tolist()}")
+        if torch.any(x < lo) or torch.any(x > hi):
+            raise ValueError(f"crawl parameter {k}={x.tolist()} {unit} outside its bounds "
+                             f"[{lo}, {hi}]")
+        out[k] = x
+    B = max(v.numel() for v in out.values())
+    return {k: v.expand(B).clone() if v.numel() == 1 else v for k, v in out.items()}
+
+
+def _network_params(net, p: dict, groups: dict) -> dict[str, torch.Tensor]:
+    """Batched circuit parameter overrides (B, ...) from the class-level crawl parameters."""
+    B = p["drive_nA"].numel()
+    w_syn = net.params["w_syn"].detach().double()
+    w_gap = net.params["w_gap"].detach().double()
+    ws = w_syn[None].repeat(B, 1)
+    wg = w_gap[None].repeat(B, 1)
+    for g in ("syn_cmd_mn", "syn_nmj_exc", "syn_nmj_inh", "syn_mn_mn"):
+        ws[:, groups[g]] *= p[g][:, None]
+    for g in ("gap_cmd_mn", "gap_mn_mn"):
+        wg[:, groups[g]] *= p[g][:, None]
+    vth = net.params["syn_vth"].detach().double()[None].repeat(B, 1) * 0 + p["syn_vth_mV"][:, None]
+    return {"w_syn": ws, "w_gap": wg, "syn_vth": vth}
+
+
+def run_loop(params: dict | None = None, config: LoopConfig = LoopConfig(), net=None,
+             record: tuple[str, ...] = ("AVBL", "AVAL", "DB3", "VB5", "DA3", "VA5", "DD3", "VD5"),
+             progress: bool = False) -> LoopResult:
+    """Run the closed loop for every member of ``params`` (class-level values, (B,) each)."""
+    from elegansbot import Worm
+
+    from wormlab import circuit
+
+    if config.direction not in ("forward", "backward"):
+        raise ValueError(f"direction must be 'forward' or 'backward', got {config.direction!r}")
+    p = check_params(params or {})
+    B = p["drive_nA"].numel()
+    net = net if net is not None else build_motor_network()
+    base = net
+    groups = connection_groups(base)
+    over = _network_params(base, p, groups)
+    bnet = base.batched(B)
+    with torch.no_grad():
+        for k, v in over.items():
+            bnet.params[k].copy_(v)
+    for n in config.ablate:
+        if n not in base.index:
+            raise KeyError(f"cannot ablate {n!r}: not a cell of the motor circuit")
+    drive_cells = FORWARD_DRIVE if config.direction == "forward" else BACKWARD_DRIVE
+    tB, MB = proprioceptive_matrix(base, p["prop_offset_rows"], "B")
+    tA, MA = proprioceptive_matrix(base, p["prop_offset_rows"], "A")
+    # direction-specific proprioception: B-type in forward, A-type in backward
+    targets, M = (tB, MB) if config.direction == "forward" else (tA, MA)
+    gain = p["prop_gain_nA_rad"][:, None, None]
+    J = joint_matrix().double()  # (95, 24)
+    frame_ms = config.frame_dt_s * 1000.0
+    n_frames = int(round(config.duration_s / config.frame_dt_s)) + 1
+    cdt = config.circuit_dt_ms
+    steps = int(round(frame_ms / cdt))
+    if abs(steps * cdt - frame_ms) > 1e-9:
+        raise ValueError(f"frame {frame_ms} ms is not a multiple of circuit_dt_ms {cdt}")
+    ablate_idx = base.indices(list(config.ablate)) if config.ablate else []
+    muscle_idx = torch.tensor(base.indices(list(MUSCLES)))
+    rec_idx = torch.tensor(base.indices(list(record)))
+    ca_row = base.state_index("ca")
+    t0 = time.perf_counter()
+
+    def clamp_ablated(y):
+        if ablate_idx:  # an ablated cell is held silent at rest and removed from every path
+            y[:, 0, ablate_idx] = -70.0
+        return y
+
+    def advance(y, currents_nA, ms):
+        names = list(drive_cells) + targets
+        vals = torch.cat([p["drive_nA"][:, None].expand(B, len(drive_cells)), currents_nA], 1)
+        if ablate_idx:
+            keep = [i for i, n in enumerate(names) if n not in config.ablate]
+            names = [names[i] for i in keep]
+            vals = vals[:, keep]
+        stim = circuit.Stimulus.waveform(names, vals[None].repeat(2, 1, 1), dt_ms=ms)
+        with torch.no_grad():
+            r = circuit.simulate(bnet, stim, ms, cdt, solver=config.solver, y0=y,
+                                 record=None, record_every=int(round(ms / cdt)))
+        return clamp_ablated(r.y_final)
+
+    y = clamp_ablated(bnet.initial_state(B))
+    if ablate_idx:
+        bnet = _silence(bnet, base, ablate_idx)
+    zero = torch.zeros(B, len(targets), dtype=torch.float64)
+    if config.warmup_ms > 0:
+        y = advance(y, zero, config.warmup_ms)
+    bodies = []
+    for _ in range(B):
+        w = Worm(dt=config.physics_dt_s, scale_friction=config.scale_friction, simTime=None,
+                 dt_snapshot=None)
+        w.reset()
+        w.record_init(simTime=config.duration_s, dt_snapshot=config.frame_dt_s)
+        w.theta = np.zeros(N_RODS - 1)
+        bodies.append(w)
+    com = np.zeros((n_frames, B, 2))
+    tan = np.zeros((n_frames, B, N_RODS))
+    act_rec = np.zeros((n_frames, B, 95))
+    ca_rec = np.zeros((n_frames, B, 95))
+    v_rec = np.zeros((n_frames, B, len(record)))
+    a = torch.zeros(B, 95, dtype=torch.float64)
+    k_act = 1.0 - torch.exp(-frame_ms / p["tau_act_ms"])[:, None]
+    it = range(n_frames)
+    if progress:
+        from wormlab.runs import progress as _p
+        it = _p(it, desc=f"crawl ({config.direction})", total=n_frames)
+    for f in it:
+        s = np.stack([w.s for w in bodies])                      # (B, 25) rod angles
+        kappa = torch.from_numpy(-(s[:, 1:] - s[:, :-1]))          # (B, 24) joint, + dorsal
+        com[f] = np.stack([[w.xc * 1000.0, w.yc * 1000.0] for w in bodies])
+        tan[f] = s
+        cur = gain[..., 0] * torch.einsum("bkj,bj->bk", M, kappa)
+        ca = y[:, ca_row, muscle_idx].clamp_min(0.0)
+        target = (ca / p["max_ca_mM"][:, None]).clamp(max=1.0)
+        a = a + k_act * (target - a)
+        act_rec[f], ca_rec[f] = a.numpy(), ca.numpy()
+        v_rec[f] = y[:, 0, rec_idx].numpy()
+        if f == n_frames - 1:
+            break
+        cmd = config.joint_gain_rad * (a @ J)                      # (B, 24) rad, + dorsal
+        for b, w in enumerate(bodies):
+            w.theta_ctrl = cmd[b].numpy()
+            w.steps()
+        y = advance(y, cur, frame_ms)
+        if not torch.all(torch.isfinite(y)):
+            raise circuit.CircuitBlowUpError("the circuit diverged during the closed loop")
+    traj = Trajectory(np.arange(n_frames) * config.frame_dt_s, com, np.unwrap(tan, axis=0),
+                      body_length_um=1000.0)
+    return LoopResult(t_s=traj.t_s, trajectory=traj, activation=act_rec, ca_mM=ca_rec,
+                      v_mV=v_rec, neurons=list(record), wall_s=time.perf_counter() - t0,
+                      config=config, params={k: v.tolist() for k, v in p.items()})
+
+
+def _silence(bnet, base, idx):
+    """Remove ablated cells from every synapse and gap junction (weights set to 0)."""
+    sel = torch.tensor(idx)
+    pre, post = base.syn_pre, base.syn_post
+    a, b = base.gap_a, base.gap_b
+    ms = torch.isin(pre, sel) | torch.isin(post, sel)
+    mg = torch.isin(a, sel) | torch.isin(b, sel)
+    with torch.no_grad():
+        bnet.params["w_syn"][:, ms] = 0.0
+        bnet.params["w_gap"][:, mg] = 0.0
+    return bnet
+
+
+def replace(cfg: LoopConfig, **kw) -> LoopConfig:
+    return dataclasses.replace(cfg, **kw)

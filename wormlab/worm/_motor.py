@@ -1,0 +1,156 @@
+"""The motor sub-circuit of c302 C1 and the mechanisms the crawling worm adds to it.
+
+Cells: the command interneurons (AVA, AVB, AVD, AVE, PVC pairs), the 69 ventral-cord motor
+neurons (DA, DB, DD, VA, VB, VD, AS) and the 95 body-wall muscles, with their c302 C1 wiring
+(:func:`wormlab.circuit.build_network` on that cell list: the connections among them, as c302
+writes them).
+
+Added mechanisms (each labelled with its source, all parameters class-level and bounded):
+
+* **Proprioception** (Wen et al. 2012, *Neuron* 76:750, "Proprioceptive coupling within motor
+  neurons drives C. elegans forward locomotion": the bending of a body region is driven by the
+  curvature of the region anterior to it, through the B-type motor neurons; for backward
+  locomotion the A-type neurons, posterior field, as modelled by Boyle, Berri & Cohen 2012 and
+  Izquierdo & Beer 2018). A current ``I = gain * kappa(receptive field)`` into each B-type (A-type)
+  neuron; DB/DA take the dorsal sign, VB/VA the ventral one; the receptive field is
+  ``offset_rows`` muscle rows anterior (B) / posterior (A) to the neuron's own position, which
+  is the mean row of the muscles it synapses onto in the connectome.
+* **Muscle activation with a time scale**: ``a`` follows ``min(1, [Ca]/max_ca)`` with a
+  first-order lag ``tau_act_ms`` (muscle force develops over ~100 ms; e.g. Butler et al. 2015
+  measured body-wall muscle Ca transients of ~0.1-1 s; the lag is fitted within 10-2000 ms).
+* **Class-level scale factors** on the c302 connection weights (command -> motor gap junctions
+  and synapses, motor -> muscle synapses split by transmitter: cholinergic A/B/AS excite,
+  GABAergic D inhibit) and the graded synapses' threshold, so that a fit can move whole
+  pathways while every connection keeps its c302 relative weight and sign.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import torch
+
+from wormlab.body._muscles import MUSCLES, muscle_table
+
+COMMAND = ("AVAL", "AVAR", "AVBL", "AVBR", "AVDL", "AVDR", "AVEL", "AVER", "PVCL", "PVCR")
+MOTOR_CLASSES = ("DA", "DB", "DD", "VA", "VB", "VD", "AS")
+FORWARD_DRIVE = ("AVBL", "AVBR")
+BACKWARD_DRIVE = ("AVAL", "AVAR", "AVDL", "AVDR", "AVEL", "AVER")
+
+_MN = re.compile(r"^(DA|DB|DD|VA|VB|VD|AS)(\d+)$")
+
+
+def motor_cells() -> tuple[str, ...]:
+    """The sub-circuit's cells: command interneurons, ventral-cord motor neurons, muscles."""
+    from wormlab import connectome
+
+    names = [n for n in connectome.NEURONS if _MN.match(n)]
+    names.sort(key=lambda n: (_MN.match(n).group(1), int(_MN.match(n).group(2))))
+    return tuple(COMMAND) + tuple(names) + tuple(MUSCLES)
+
+
+def motor_class(name: str) -> str | None:
+    m = _MN.match(name)
+    return m.group(1) if m else None
+
+
+def build_motor_network(dtype=torch.float64):
+    """c302 C1 restricted to :func:`motor_cells` (wiring among those cells as c302 has it)."""
+    from wormlab import circuit
+
+    return circuit.build_network(cells=motor_cells())
+
+
+def neuron_rows(net) -> dict[str, float]:
+    """Body position of each motor neuron as the weight-averaged muscle row (1 = head ... 24)
+    of its neuromuscular synapses in the network; neurons without any get their position by
+    linear interpolation of their class's numbering between its innervating members."""
+    rows = muscle_table()["row"]
+    midx = {m: i for i, m in enumerate(MUSCLES)}
+    pre = net.syn_pre.numpy()
+    post = net.syn_post.numpy()
+    w = net.params["w_syn"].detach().reshape(-1, pre.shape[0])[0].numpy()
+    names = net.names
+    out: dict[str, float] = {}
+    for i, n in enumerate(names):
+        if not motor_class(n):
+            continue
+        sel = (pre == i)
+        tot, acc = 0.0, 0.0
+        for j, wt in zip(post[sel], w[sel]):
+            m = names[j]
+            if m in midx:
+                tot += wt
+                acc += wt * rows[midx[m]]
+        if tot > 0:
+            out[n] = acc / tot
+    for cls in MOTOR_CLASSES:
+        members = sorted((int(_MN.match(n).group(2)), n) for n in names if motor_class(n) == cls)
+        known = [(k, out[n]) for k, n in members if n in out]
+        if not known:
+            nmax = max(k for k, _ in members)
+            for k, n in members:
+                out[n] = 1.0 + 23.0 * (k - 0.5) / nmax
+            continue
+        ks, rs = zip(*known)
+        for k, n in members:
+            if n not in out:
+                out[n] = float(np.interp(k, ks, rs))
+    return out
+
+
+def connection_groups(net) -> dict[str, torch.Tensor]:
+    """Boolean masks over the network's chemical synapses (``w_syn``) and gap junctions
+    (``w_gap``) for the class-level scale factors:
+
+    ``syn_cmd_mn``: command interneuron -> motor neuron synapses; ``syn_nmj_exc``:
+    cholinergic motor neurons (DA, DB, VA, VB, AS) -> muscle; ``syn_nmj_inh``: GABAergic D-type
+    (DD, VD) -> muscle; ``syn_mn_mn``: motor neuron -> motor neuron; ``gap_cmd_mn``: command
+    interneuron <-> motor neuron gap junctions; ``gap_mn_mn``: motor neuron <-> motor neuron;
+    ``gap_muscle``: muscle <-> muscle gap junctions.
+    """
+    names = net.names
+    kind = np.array(["cmd" if n in COMMAND else "mus" if n in MUSCLES else
+                     ("inh" if motor_class(n) in ("DD", "VD") else "exc") if motor_class(n)
+                     else "other" for n in names])
+    pre, post = kind[net.syn_pre.numpy()], kind[net.syn_post.numpy()]
+    a, b = kind[net.gap_a.numpy()], kind[net.gap_b.numpy()]
+    mn = np.isin(pre, ("exc", "inh"))
+    mnp = np.isin(post, ("exc", "inh"))
+    ga, gb = np.isin(a, ("exc", "inh")), np.isin(b, ("exc", "inh"))
+    t = lambda x: torch.tensor(x, dtype=torch.bool)  # noqa: E731
+    return {
+        "syn_cmd_mn": t((pre == "cmd") & mnp),
+        "syn_nmj_exc": t((pre == "exc") & (post == "mus")),
+        "syn_nmj_inh": t((pre == "inh") & (post == "mus")),
+        "syn_mn_mn": t(mn & mnp),
+        "gap_cmd_mn": t(((a == "cmd") & gb) | ((b == "cmd") & ga)),
+        "gap_mn_mn": t(ga & gb),
+        "gap_muscle": t((a == "mus") & (b == "mus")),
+    }
+
+
+def proprioceptive_matrix(net, offset_rows: torch.Tensor, kind: str) -> tuple[list[str],
+                                                                              torch.Tensor]:
+    """Which body joints each B-type (``kind="B"``) or A-type (``"A"``) neuron senses.
+
+    Returns ``(targets, M)`` with ``M`` (B, K, 24): ``current_K = gain * (M @ kappa_24)``;
+    rows hold +1 for dorsal neurons and -1 for ventral ones times linear-interpolation weights
+    at the receptive-field row (neuron row -/+ ``offset_rows``, clipped to the body).
+    ``offset_rows`` is (B,) (one per population member)."""
+    pos = neuron_rows(net)
+    cls = ("DB", "VB") if kind == "B" else ("DA", "VA")
+    targets = [n for n in net.names if motor_class(n) in cls]
+    r = torch.tensor([pos[n] for n in targets], dtype=torch.float64)  # (K,)
+    sign = torch.tensor([1.0 if n.startswith("D") else -1.0 for n in targets],
+                        dtype=torch.float64)
+    off = torch.as_tensor(offset_rows, dtype=torch.float64).reshape(-1, 1)
+    field = (r[None] - off) if kind == "B" else (r[None] + off)  # (B, K), rows 1..24
+    j = (field - 1.0).clamp(0.0, 23.0)  # joint index 0..23 (row r acts on joint r-1)
+    lo = j.floor().long().clamp(max=22)
+    frac = j - lo
+    M = torch.zeros(off.shape[0], len(targets), 24, dtype=torch.float64)
+    M.scatter_add_(2, lo[..., None], (1 - frac)[..., None])
+    M.scatter_add_(2, (lo + 1)[..., None], frac[..., None])
+    return targets, M * sign[None, :, None]
