@@ -156,3 +156,39 @@ def test_two_table_reports_each_scenario(tmp_path):
         np.testing.assert_allclose(got, want, rtol=1e-5)
     assert "Test RMSE per scenario" in md and "s1 = nictation" in md
     assert "| *mean training trace* | " in md.split("Test RMSE per scenario")[1]
+
+
+def test_base_split_keeps_the_held_out_sets_of_the_smaller_table(tmp_path):
+    """More data, same held-out sequences: with base_split=N the validation and test sets are
+    those of the first N sequences' own table split, and the later sequences only train."""
+    import numpy as np
+    import pytest
+
+    from wormlab.rom._experiments import table_data
+
+    full = rom.smoke_dataset().resample(10)  # 12 sequences, names in generation order
+    shuffled = full.subset([5, 0, 11, 3, 8, 1, 10, 2, 7, 4, 9, 6])  # load order must not matter
+    small, s_small = table_data(full, first=8)
+    big, s_big = table_data(shuffled, first=12, base_split=8)
+    assert small.names == full.names[:8] and big.names == full.names
+    for k in ("val", "test"):
+        assert [big.names[i] for i in s_big[k]] == [small.names[i] for i in s_small[k]]
+    assert sorted(big.names[i] for i in s_big["train"]) == sorted(
+        [small.names[i] for i in s_small["train"]] + full.names[8:])
+    assert not set(s_big["train"]) & (set(s_big["val"]) | set(s_big["test"]))
+    np.testing.assert_array_equal(big.outputs[:, s_big["test"]],
+                                  small.outputs[:, s_small["test"]])
+    with pytest.raises(ValueError, match="base_split=13"):
+        table_data(full, base_split=13)
+    with pytest.raises(ValueError, match="first=20"):
+        table_data(full, first=20)
+    # the table records the setting and its split; other settings do not reuse its rows
+    rom.save_npz(full, tmp_path / "d.npz")
+    kw = dict(runs=1, epochs=1, show_progress=False)
+    run_experiment("long", tmp_path / "d.npz", tmp_path / "long.json", base_split=8, **kw)
+    t = json.loads((tmp_path / "long.json").read_text())
+    assert t["base_split"] == 8 and t["split_sizes"] == {"train": 8, "val": 2, "test": 2}
+    assert t["rows"]["GRU-8"]["best_epochs"] == [0]
+    run_experiment("arch", tmp_path / "d.npz", tmp_path / "arch.json", rows=["GRU-8"], **kw)
+    a = json.loads((tmp_path / "arch.json").read_text())
+    assert "reused_from" not in a["rows"]["GRU-8"] and a["split_sizes"]["train"] == 6

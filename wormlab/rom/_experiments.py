@@ -73,7 +73,8 @@ def _write(out: Path, table: dict) -> None:
             tmp.write_text(json.dumps(table, indent=1) + "\n")
 
 
-SETTINGS = ("data", "runs", "epochs", "patience", "lr", "split_seed", "batch_size", "clip_grad")
+SETTINGS = ("data", "runs", "epochs", "patience", "lr", "split_seed", "batch_size", "clip_grad",
+            "first", "base_split")
 SCENARIO_NAMES = {"s0": "forward crawling", "s1": "nictation"}  # name tags of `two` data
 BASELINE_LABELS = {"constant_mean": "constant training mean", "mean_trace": "mean training trace"}
 
@@ -96,11 +97,42 @@ def _reuse(out: Path, table: dict, label: str, drop) -> dict | None:
     return None
 
 
+def table_data(data, split_seed: int = 0, first: int | None = None,
+               base_split: int | None = None):
+    """The sequences and split of a table: ``(data, {"train", "val", "test": indices})``.
+
+    ``first``: keep only the first ``first`` sequences in generation order (sorted names).
+    ``base_split``: validation and test sets are the seeded 50/25/25 split of the first
+    ``base_split`` sequences, and every later sequence is added to the training set, so a
+    larger data set is scored on the same held-out sequences as the tables of the smaller
+    one (e.g. the 120-sequence tables' 30 validation and 30 test sequences, with 120 instead
+    of 60 training sequences from a 180-sequence set). Default: the seeded 50/25/25 split of
+    all sequences.
+    """
+    order = sorted(range(len(data)), key=lambda i: data.names[i])
+    if first is not None:
+        if not 3 <= first <= len(data):
+            raise ValueError(f"first={first}: the data has {len(data)} sequences (need 3..)")
+        order = order[:first]
+    if order != list(range(len(data))):
+        data = data.subset(order)
+    if base_split is None:
+        return data, split_indices(data, SplitConfig(seed=split_seed))
+    if not 3 <= base_split <= len(data):
+        raise ValueError(f"base_split={base_split} outside 3..{len(data)} (sequences used)")
+    split = split_indices(data.subset(range(base_split)), SplitConfig(seed=split_seed))
+    split["train"] = split["train"] + list(range(base_split, len(data)))
+    return data, split
+
+
 def run_experiment(name: str, data_dir, out, *, runs: int = 3, epochs: int = 300,
                    patience: int | None = None, lr: float = 1e-2, split_seed: int = 0,
                    batch_size: int = 32, clip_grad: float | None = 1.0,
-                   show_progress: bool = True, rows: list[str] | None = None) -> str:
+                   show_progress: bool = True, rows: list[str] | None = None,
+                   first: int | None = None, base_split: int | None = None) -> str:
     """Run table ``name`` on ``data_dir``; store rows in ``out`` (JSON); return Markdown.
+
+    ``first`` / ``base_split``: which sequences and which split (see :func:`table_data`).
 
     Every trained model is saved to ``<out stem>_models/<label>_run<r>.safetensors``; a pack
     still training keeps its state there (``*.resume.pt``, see :func:`train_many`), so a killed
@@ -119,19 +151,20 @@ def run_experiment(name: str, data_dir, out, *, runs: int = 3, epochs: int = 300
     out = Path(out)
     for folder in (out.parent, model_dir(out)):  # temporaries of a killed run, not a live one's
         remove_orphan_tmp(folder)
-    data = load(data_dir)
+    data, split = table_data(load(data_dir), split_seed, first, base_split)
     table = _read(out)
     settings = dict(data=str(data_dir), runs=runs, epochs=epochs, patience=patience, lr=lr,
-                    split_seed=split_seed, batch_size=batch_size, clip_grad=clip_grad)
+                    split_seed=split_seed, batch_size=batch_size, clip_grad=clip_grad,
+                    first=first, base_split=base_split)
     if any(table.get(k) != v for k, v in settings.items()):
         table = {"rows": {}}  # rows of other settings are not resumed
     table.update(settings, name=name, n_sequences=len(data), dt_s=data.dt_s, unit=data.output_unit,
                  inputs=data.input_names, outputs=data.output_names)
     tcfg = TrainConfig(epochs=epochs, lr=lr, patience=patience, batch_size=batch_size,
                        clip_grad=clip_grad)
-    split = split_indices(data, SplitConfig(seed=split_seed))
+    table["split_sizes"] = {k: len(v) for k, v in split.items()}
     # recomputed on every run (cheap), so older tables gain baselines added since
-    table["baselines"] = mean_baselines(data, split_seed)
+    table["baselines"] = mean_baselines(data, split_seed, split=split)
     # pending rows of one (kind, dropped inputs) train side by side, in groups of at most
     # MAX_PACKED_HIDDEN hidden units, and the JSON is written after every group (resumable)
     groups: list[tuple[tuple, list]] = []
@@ -327,12 +360,12 @@ def markdown(table: dict) -> str:
     return "\n".join(lines)
 
 
-def mean_baselines(data, split_seed: int = 0) -> dict:
+def mean_baselines(data, split_seed: int = 0, split: dict | None = None) -> dict:
     """Test RMSE (data unit and z-scored) of two trivial predictors fitted on the training
     split: the constant per-output mean, and the mean trace over training sequences (which
     captures the common settling from the initial state). A ROM must beat these to have
-    learnt anything input-specific."""
-    split = split_indices(data, SplitConfig(seed=split_seed))
+    learnt anything input-specific. ``split``: explicit indices (default: the seeded split)."""
+    split = split or split_indices(data, SplitConfig(seed=split_seed))
     tr, te = data.outputs[:, split["train"]], data.outputs[:, split["test"]]
     sd = tr.std(axis=(0, 1))
     out = {}

@@ -148,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--rows", default=None,
                    help="comma list of row labels to train (default: all); processes given "
                         "different rows of one table can run side by side")
+    e.add_argument("--first", type=int, default=None,
+                   help="use only the first N sequences (generation order, sorted names)")
+    e.add_argument("--base-split", type=int, default=None,
+                   help="validation/test = the seeded split of the first N sequences; every "
+                        "later sequence is added to training (more data, same held-out set)")
 
     z = sub.add_parser("datasize", help="GRU test RMSE against the number of training "
                        "sequences on fixed validation/test sets")
@@ -327,7 +332,8 @@ def _cmd_experiment(a) -> int:
                            patience=a.patience, lr=a.lr, batch_size=a.batch_size,
                            clip_grad=a.clip or None, split_seed=a.split_seed,
                            show_progress=not a.quiet,
-                           rows=a.rows.split(",") if a.rows else None)
+                           rows=a.rows.split(",") if a.rows else None,
+                           first=a.first, base_split=a.base_split)
     print(table)
     return 0
 
