@@ -158,6 +158,26 @@ def test_cma_population_with_a_diverging_member_and_resume(tmp_path):
     assert [h["loss"] for h in resumed.history] == [h["loss"] for h in full.history]
 
 
+def test_discarded_windows_are_simulated_but_not_scored(tmp_path):
+    """``discard_windows=d``: the first d windows carry the state forward but add nothing to
+    the loss, which is the mean over the remaining windows. Checked against an independent
+    one-window objective: 3 L(n=3, d=0) - 2 L(n=3, d=1) must be window 0's own loss."""
+    kw = dict(parameters=("g_ca",), shooting="carry",
+              target={"kind": "ground_truth", "perturb": {"g_ca": 1.2}})
+
+    def loss(**o):
+        obj = F.Objective(_cfg(tmp_path, **kw, **o))
+        return float(obj.loss_np(obj.flatten(obj.z_from_x(obj.start)).numpy()[None])[0])
+
+    l0 = loss(n_windows=1)
+    full, skip1, skip2 = (loss(n_windows=3, discard_windows=d) for d in (0, 1, 2))
+    assert l0 > 0 and skip1 != full
+    assert 3 * full - 2 * skip1 == pytest.approx(l0, rel=1e-9)
+    assert 2 * skip1 - skip2 == pytest.approx((3 * full - l0 - skip2), rel=1e-9)
+    with pytest.raises(ValueError, match="discard_windows must be in"):
+        _cfg(tmp_path, n_windows=2, discard_windows=2)
+
+
 def test_adam_resumes_bitwise(tmp_path):
     cfg = _cfg(tmp_path, max_epochs=6, parameters=("g_ca",), lr_decay=0.9,
                target={"kind": "ground_truth", "perturb": {"g_ca": 1.2}})

@@ -48,6 +48,8 @@ class FitConfig:
             (real data: the Pearson correlation matrix of the identified neurons).
         stimulus: ``"c302"``, ``None`` or ``{cell: nA}`` constant currents.
         window_ms, n_windows: the loss windows (truncated multiple shooting).
+        discard_windows: the first windows are simulated but left out of the loss (the
+            transient from the initial state; real-data targets), ``< n_windows``.
         shooting: ``"target"`` (each window restarts from the true state: ground truth only) or
             ``"carry"`` (from the simulation's own state, gradient cut at window edges).
         dt_ms: time step (default :data:`wormlab.circuit.DEFAULT_DT_MS`).
@@ -75,6 +77,7 @@ class FitConfig:
     stimulus: str | dict | None = "c302"
     window_ms: float = 10.0
     n_windows: int = 2
+    discard_windows: int = 0
     shooting: str = "target"
     dt_ms: float = circuit.DEFAULT_DT_MS
     record: tuple[str, ...] = ()
@@ -112,6 +115,9 @@ class FitConfig:
                 raise ValueError(f"{k} must be a finite number > 0, got {v!r}")
         if self.n_windows < 1 or self.max_epochs < 0 or self.max_evals < 0:
             raise ValueError("n_windows >= 1, max_epochs >= 0 and max_evals >= 0 are required")
+        if not 0 <= self.discard_windows < self.n_windows:
+            raise ValueError(f"discard_windows must be in [0, n_windows={self.n_windows}), "
+                             f"got {self.discard_windows!r}")
         if not self.parameters:
             raise ValueError("parameters is empty: name at least one parameter to fit")
 
@@ -231,6 +237,7 @@ class Objective:
                                      for u in unknown))
         self.net = net
         self.names = list(cfg.parameters)
+        self._population = False  # loss_np: diverged members are scored, not raised
         from wormlab.fit._bounds import load_bounds
 
         self.bounds = load_bounds(cfg.bounds or None)
@@ -311,13 +318,30 @@ class Objective:
             vmax = torch.maximum(vmax, v.amax(0).double().nan_to_num(math.inf))
             return r
 
+        def finite(v):
+            # a diverged member's NaN/Inf trace would make the loss raise for the whole
+            # population: it is zeroed here and scored FAILED_LOSS through ``last_diverged``
+            # (populations only: Adam's single run must still fail loudly)
+            if not self._population:
+                return v
+            ok = torch.isfinite(v).all(0, keepdim=True).all(-1, keepdim=True)
+            return v if bool(ok.all()) else torch.where(ok, v, torch.zeros_like(v))
+
         if self.target_corr is not None:
             def lf(res, k):
-                return correlation_mse(res.v_mV, self.target_corr)
+                return correlation_mse(finite(res.v_mV), self.target_corr)
         else:
             def lf(res, k):
-                return trace_mse(res.v_mV, self.target_traces[k][:, 0])
+                return trace_mse(finite(res.v_mV), self.target_traces[k][:, 0])
 
+        n_skip = self.cfg.discard_windows
+        if n_skip:
+            score = lf
+
+            def lf(res, k):  # the transient windows are simulated, not scored
+                out = score(res, k)
+                return out * (0.0 if k < n_skip else self.cfg.n_windows / (self.cfg.n_windows
+                                                                            - n_skip))
         y0 = net.initial_state(B).detach()
         total, _ = windowed_run(sim, y0, self.cfg.n_windows, lf)
         # members whose voltage left +-1 V diverged (an explicit step beyond its stability)
@@ -328,12 +352,15 @@ class Objective:
         """Losses of a population ``Z`` (P, D) of flat z vectors (no gradients); diverging
         members score :data:`FAILED_LOSS`."""
         z = self.unflatten(torch.as_tensor(Z, dtype=torch.float64))
+        self._population = True
         try:
             with torch.no_grad():
                 f = self.loss(z).numpy().astype(np.float64)
             f[self.last_diverged.numpy()] = np.nan
         except CircuitBlowUpError:
             f = np.full(Z.shape[0], np.nan)
+        finally:
+            self._population = False
         return np.where(np.isfinite(f), f, FAILED_LOSS)
 
     # ---------------------------------------------------------------- flat vectors
@@ -454,6 +481,8 @@ def _cfg_key(cfg: FitConfig) -> dict:
     d = dataclasses.asdict(cfg)
     for k in ("max_epochs", "max_evals", "wall_s", "out_dir", "scheduler", "loss_threshold"):
         d.pop(k)  # a resumed run may extend its budget or move
+    if not d.get("discard_windows"):
+        d.pop("discard_windows", None)  # checkpoints written before the field existed
     return json.loads(json.dumps(d, default=str))
 
 
