@@ -58,6 +58,11 @@ class LSTMConfig:
     # i.e. every channel negated) of each worm's TRAINING part; validation stays real and
     # un-mirrored, standardisation uses the real training part only
     augment: str = "none"  # choices: none, mirror
+    # read-out: "mse" = next-frame point prediction (MSE loss, the paper's); "mdn" = a mixture
+    # density network (Bishop 1994; Graves 2013): ``n_components`` diagonal Gaussians per frame,
+    # trained by negative log-likelihood and sampled at generation (``noise_kind="mdn"``)
+    head: str = "mse"  # choices: mse, mdn
+    n_components: int = 5
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,10 @@ class GenerateConfig:
     # gaussian: independent per channel, s.d. = noise x residual s.d.; bootstrap: noise x a
     # one-step residual VECTOR drawn from the held-out residuals (keeps cross-channel
     # correlation and heavy tails; needs calibrate_noise first)
-    noise_kind: str = "gaussian"  # choices: gaussian, bootstrap
+    # mdn: sample the model's own mixture (needs an mdn head); ``noise`` is then the
+    # temperature, a factor on every component's s.d. (1 = the fitted density, 0 = the mean of
+    # the drawn component)
+    noise_kind: str = "gaussian"  # choices: gaussian, bootstrap, mdn
 
 
 @dataclass(frozen=True)

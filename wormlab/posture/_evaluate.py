@@ -191,8 +191,10 @@ def parse_noises(spec: str | tuple | list) -> list[tuple[str, float]]:
         if not it:
             continue
         kind, _, scale = it.partition(":")
-        if kind not in ("gaussian", "bootstrap") or not scale:
-            raise ValueError(f"noise setting {it!r}: expected gaussian:SCALE or bootstrap:SCALE")
+        if kind not in ("gaussian", "bootstrap", "mdn") or not scale:
+            raise ValueError(
+                f"noise setting {it!r}: expected gaussian:SCALE, bootstrap:SCALE or mdn:TEMPERATURE"
+            )
         try:
             val = float(scale)
         except ValueError:

@@ -25,21 +25,40 @@ from wormlab.runs import atomic_path, progress, remove_orphan_tmp
 class PostureLSTM(nn.Module):
     """Stacked LSTM (one ``nn.LSTM`` per layer, dropout after each) + linear read-out.
 
-    Tensors are time-first: x (T, B, C) -> y (T, B, C), y[t] predicting x[t + 1].
+    Tensors are time-first: x (T, B, C) -> y (T, B, out_features), y[t] predicting x[t + 1].
+    ``head="mse"``: out_features = C, the point prediction. ``head="mdn"``: a mixture density
+    read-out with K = ``n_components`` diagonal Gaussians, out_features = K + 2 K C (see
+    :func:`wormlab.posture._mdn.mdn_split`); :meth:`point` gives the mixture mean.
     """
 
-    def __init__(self, n_channels: int, layers: int = 4, hidden: int = 260, dropout: float = 0.2):
+    def __init__(
+        self,
+        n_channels: int,
+        layers: int = 4,
+        hidden: int = 260,
+        dropout: float = 0.2,
+        head: str = "mse",
+        n_components: int = 5,
+    ):
         super().__init__()
         if layers < 1 or hidden < 1 or n_channels < 1:
             raise ValueError("layers, hidden and n_channels must be >= 1")
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if head not in ("mse", "mdn"):
+            raise ValueError(f"head must be 'mse' or 'mdn', got {head!r}")
+        if head == "mdn" and n_components < 1:
+            raise ValueError(f"n_components must be >= 1, got {n_components}")
         self.n_channels, self.n_layers, self.hidden = n_channels, layers, hidden
+        self.head, self.n_components = head, (n_components if head == "mdn" else 0)
+        self.out_features = (
+            n_channels if head == "mse" else n_components * (1 + 2 * n_channels)
+        )
         self.lstms = nn.ModuleList(
             nn.LSTM(n_channels if i == 0 else hidden, hidden) for i in range(layers)
         )
         self.drop = nn.Dropout(dropout)
-        self.out = nn.Linear(hidden, n_channels)
+        self.out = nn.Linear(hidden, self.out_features)
         self.register_buffer("mu", torch.zeros(n_channels))
         self.register_buffer("sd", torch.ones(n_channels))
         self.register_buffer("resid_sd", torch.ones(n_channels))
@@ -55,6 +74,14 @@ class PostureLSTM(nn.Module):
         y = self.out(h)
         return (y, new_state) if return_state else y
 
+    def point(self, y: torch.Tensor) -> torch.Tensor:
+        """Point prediction (..., C) from the read-out: itself (mse) or the mixture mean (mdn)."""
+        if self.head == "mse":
+            return y
+        from wormlab.posture._mdn import mdn_mean
+
+        return mdn_mean(y, self.n_components, self.n_channels)
+
     @torch.no_grad()
     def trace(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Run statefully over a long (T, B, C) standardised input, step by step.
@@ -66,7 +93,7 @@ class PostureLSTM(nn.Module):
         T, B, _ = x.shape
         hs = torch.empty(T, B, self.n_layers, self.hidden)
         cs = torch.empty_like(hs)
-        ys = torch.empty(T, B, self.n_channels)
+        ys = torch.empty(T, B, self.out_features)
         state = None
         for t in range(T):
             y, state = self.forward(x[t : t + 1], state, return_state=True)
@@ -97,6 +124,8 @@ class TrainResult:
             "stopped_early": self.stopped_early,
             "seconds": self.seconds,
             "parameters": sum(p.numel() for p in self.model.parameters()),
+            # the *_mse fields hold the training loss: MSE (mse head) or NLL/channel (mdn head)
+            "loss": "mse" if self.model.head == "mse" else "nll_per_channel",
         }
 
 
@@ -135,6 +164,13 @@ def _loss(model: PostureLSTM, xb: torch.Tensor, loss_on: str) -> torch.Tensor:
     x = xb[:, :-1].transpose(0, 1)
     tgt = xb[:, 1:].transpose(0, 1)
     y = model(x)
+    if model.head == "mdn":  # negative log-likelihood per channel (nats)
+        from wormlab.posture._mdn import mdn_nll
+
+        k, c = model.n_components, model.n_channels
+        if loss_on == "last":
+            return mdn_nll(y[-1], tgt[-1], k, c)
+        return mdn_nll(y, tgt, k, c)
     if loss_on == "last":
         return ((y[-1] - tgt[-1]) ** 2).mean()
     return ((y - tgt) ** 2).mean()
@@ -182,7 +218,9 @@ def train_lstm(
         train_s = train_s + [-s for s in train_s]
     tr = torch.from_numpy(_windows([norm(s) for s in train_s], cfg.window + 1))
     va = torch.from_numpy(_windows([norm(s) for s in val_s], cfg.window + 1)) if val_s else None
-    model = PostureLSTM(n_ch, cfg.layers, cfg.hidden, cfg.dropout)
+    if cfg.head not in ("mse", "mdn"):
+        raise ValueError(f"head must be 'mse' or 'mdn', got {cfg.head!r}")
+    model = PostureLSTM(n_ch, cfg.layers, cfg.hidden, cfg.dropout, cfg.head, cfg.n_components)
     model.mu.copy_(torch.from_numpy(mu).float())
     model.sd.copy_(torch.from_numpy(sd).float())
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -297,7 +335,7 @@ def _set_resid_sd(model: PostureLSTM, ref: torch.Tensor, keep_pool: bool = False
     """
     was = model.training
     model.eval()
-    y = model(ref[:, :-1].transpose(0, 1))
+    y = model.point(model(ref[:, :-1].transpose(0, 1)))
     res = ref[:, 1:].transpose(0, 1) - y
     r = res.reshape(-1, model.n_channels)
     model.resid_sd.copy_(r.std(0))
@@ -352,14 +390,17 @@ def load_lstm(checkpoint: str | Path, best: bool = True) -> PostureLSTM:
         meta = json.loads(mpath.read_text())
         c = meta["config"]
         args = (int(meta["n_channels"]), int(c["layers"]), int(c["hidden"]),
-                float(c["dropout"]))
+                float(c["dropout"]), str(c.get("head", "mse")), int(c.get("n_components", 5)))
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{mpath}: not valid JSON ({exc})") from None
     except KeyError as exc:
         raise CheckpointError(f"{mpath}: posture LSTM metadata lacks the field {exc}") from None
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{mpath}: malformed posture LSTM metadata ({exc})") from None
-    model = PostureLSTM(*args)
+    try:
+        model = PostureLSTM(*args)
+    except ValueError as exc:
+        raise CheckpointError(f"{mpath}: malformed posture LSTM metadata ({exc})") from None
     path = ck.with_suffix(".best.safetensors")
     if not (best and path.exists()):
         path = ck.with_suffix(".safetensors")
@@ -397,8 +438,15 @@ def generate(
     cfg = config or GenerateConfig()
     if cfg.mode not in ("window", "stateful"):
         raise ValueError(f"mode must be 'window' or 'stateful', got {cfg.mode!r}")
-    if cfg.noise_kind not in ("gaussian", "bootstrap"):
-        raise ValueError(f"noise_kind must be 'gaussian' or 'bootstrap', got {cfg.noise_kind!r}")
+    if cfg.noise_kind not in ("gaussian", "bootstrap", "mdn"):
+        raise ValueError(
+            f"noise_kind must be 'gaussian', 'bootstrap' or 'mdn', got {cfg.noise_kind!r}"
+        )
+    if cfg.noise_kind == "mdn" and model.head != "mdn":
+        raise ValueError("noise_kind='mdn' samples a mixture-density head; this model's head is "
+                         f"{model.head!r} (use gaussian or bootstrap)")
+    if cfg.noise < 0:
+        raise ValueError(f"noise must be >= 0, got {cfg.noise}")
     pool = getattr(model, "resid_pool", None)
     if cfg.noise > 0 and cfg.noise_kind == "bootstrap" and (pool is None or len(pool) == 0):
         raise ValueError("noise_kind='bootstrap' needs residuals: run calibrate_noise(model, ...)")
@@ -420,11 +468,19 @@ def generate(
     y_state, state = (None, None)
     if cfg.mode == "stateful":
         y_state, state = model(x, None, return_state=True)
-        nxt = y_state[-1]
+        raw = y_state[-1]
     for t in steps:
         if cfg.mode == "window":
-            nxt = model(buf)[-1]
-        if cfg.noise > 0 and cfg.noise_kind == "bootstrap":
+            raw = model(buf)[-1]
+        if cfg.noise_kind == "mdn":
+            from wormlab.posture._mdn import mdn_sample
+
+            nxt = mdn_sample(raw, model.n_components, model.n_channels, cfg.noise, g)
+        else:
+            nxt = model.point(raw)
+        if cfg.noise_kind == "mdn":
+            pass
+        elif cfg.noise > 0 and cfg.noise_kind == "bootstrap":
             pick = torch.randint(len(pool), (nxt.shape[0],), generator=g)
             nxt = nxt + cfg.noise * pool[pick]
         elif cfg.noise > 0:
@@ -434,7 +490,7 @@ def generate(
             buf = torch.cat([buf[1:], nxt[None]], 0)
         else:
             y, state = model(nxt[None], state, return_state=True)
-            nxt = y[-1]
+            raw = y[-1]
     res = (out * model.sd + model.mu).transpose(0, 1).numpy()
     return res[0] if squeeze else res
 

@@ -4,6 +4,8 @@ wormlab posture classify --train FILE --test FILE [--method minirocket|quant|ens
 wormlab posture train --out DIR [--layers 4 --hidden 260 --epochs 30 --dataset flavell]
 wormlab posture evaluate --out DIR [--frames 9000 --shuffles 200] [--json]
 wormlab posture sae --out DIR [--steps 1000 --expansion 1 --state h]   (SAE on hidden states)
+wormlab posture heldout --model mdn|mse|var [--settings mdn:0.5,mdn:1] [--out FILE.json]
+                        (realism on held-out worms: cross-fitted two-sample test + diagnosis)
 wormlab posture shapes [--json]      (variance explained per basis; RFT speed vs recorded)
 wormlab posture strains [--ucr FILE] [--out FILE.json] [--methods minirocket,quant,...] [--repeats 5]
 """
@@ -52,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
         "(0 = run all epochs); the best-validation weights are always kept",
     )
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--head", default="mse", choices=["mse", "mdn"],
+                   help="read-out: mse (point prediction, the paper's) or mdn (mixture density)")
+    t.add_argument("--components", type=int, default=5, help="mixture components (--head mdn)")
     t.add_argument(
         "--augment",
         default="none",
@@ -85,6 +90,32 @@ def _parser() -> argparse.ArgumentParser:
         "--sae", action="store_true", help="also train + interpret an SAE on the hidden states"
     )
     e.add_argument("--json", action="store_true")
+    h = sub.add_parser(
+        "heldout", help="realism on held-out worms (generators fitted on the other worms)"
+    )
+    h.add_argument("--model", default="mdn", choices=["mdn", "mse", "var"])
+    h.add_argument("--dataset", default="flavell", choices=["flavell", "synthetic"])
+    h.add_argument("--basis", default="ica", choices=["pca", "ica", "leifer"])
+    h.add_argument("--layers", type=int, default=2)
+    h.add_argument("--hidden", type=int, default=64)
+    h.add_argument("--dropout", type=float, default=0.2)
+    h.add_argument("--epochs", type=int, default=30)
+    h.add_argument("--patience", type=int, default=5)
+    h.add_argument("--components", type=int, default=5)
+    h.add_argument("--order", type=int, default=5, help="VAR order (--model var)")
+    h.add_argument(
+        "--settings",
+        default=None,
+        help="candidate sampling settings kind:scale, comma-separated (default: mdn:0.3..1 for "
+        "mdn, gaussian/bootstrap at 0.25-1 otherwise); chosen on the training worms",
+    )
+    h.add_argument("--folds", type=int, default=3)
+    h.add_argument("--seqs", type=int, default=4, help="generated sequences per fold")
+    h.add_argument("--frames", type=int, default=1000, help="frames per generated sequence")
+    h.add_argument("--seed", type=int, default=0)
+    h.add_argument("--smoke", action="store_true", help="tiny sizes (CI)")
+    h.add_argument("--out", default=None, help="write the result here as JSON (atomic)")
+    h.add_argument("--json", action="store_true", help="print the whole result")
     a = sub.add_parser("sae", help="sparse autoencoder on the LSTM hidden states, interpreted")
     a.add_argument("--out", required=True, help="run folder written by 'train'")
     a.add_argument("--steps", type=int, default=1000)
@@ -226,6 +257,8 @@ def _train(args) -> int:
             epochs=args.epochs,
             patience=args.patience,
             augment=args.augment,
+            head=args.head,
+            n_components=args.components,
         ),
     )
     out = Path(args.out)
@@ -258,6 +291,58 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _heldout(args) -> int:
+    from dataclasses import asdict
+
+    from wormlab.posture._config import LSTMConfig, PostureConfig, ShapeConfig
+    from wormlab.posture._evaluate import parse_noises
+    from wormlab.posture._heldout import heldout_realism, lstm_generator, var_generator
+    from wormlab.posture._pipeline import prepare
+    from wormlab.runs import configure_torch, emit_json, seed_everything
+
+    defaults = {
+        "mdn": "mdn:0.3,mdn:0.5,mdn:0.7,mdn:0.85,mdn:1",
+        "mse": "gaussian:1,bootstrap:1,gaussian:0.5,bootstrap:0.5,gaussian:0.25",
+        "var": "gaussian:1,bootstrap:1,gaussian:0.7,bootstrap:0.7",
+    }
+    settings = parse_noises(args.settings or defaults[args.model])
+    for kind, _ in settings:  # checked before any data is read or model trained
+        if kind == "mdn" and args.model != "mdn":
+            raise ValueError(f"--settings mdn:...: mdn sampling needs --model mdn, "
+                             f"not --model {args.model}")
+    configure_torch()
+    seed_everything(args.seed)
+    cfg = PostureConfig(dataset=args.dataset, seed=args.seed, shape=ShapeConfig(basis=args.basis))
+    data = prepare(cfg, smoke=args.smoke)
+    if args.model == "var":
+        fit, sample = var_generator(args.order)
+        model_cfg = {"order": args.order}
+    else:
+        lc = LSTMConfig(layers=args.layers, hidden=args.hidden, dropout=args.dropout,
+                        epochs=2 if args.smoke else args.epochs, patience=args.patience,
+                        head=args.model, n_components=args.components)
+        fit, sample = lstm_generator(lc)
+        model_cfg = asdict(lc)
+    frames, seqs = (300, 3) if args.smoke else (args.frames, args.seqs)
+    res = heldout_realism(data.series, fit, sample, settings, n_folds=args.folds, n_seq=seqs,
+                          n_frames=frames, seed=args.seed,
+                          control_repeats=2 if args.smoke else 10)
+    res.update(model=args.model, model_config=model_cfg, data_label=data.label,
+               worms=[r.name for r in data.recordings])
+    if not args.json:
+        brief = {k: res[k] for k in ("model", "chosen", "settings", "folds")}
+        brief.update(heldout_c2st=res["heldout_c2st"]["accuracy"],
+                     real_vs_real=res["real_vs_real"]["accuracy"],
+                     worst_feature=res["diagnosis"]["worst"],
+                     max_abs_off=res["diagnosis"]["max_abs_off"])
+        if args.out:
+            emit_json(res, args.out, echo=False)
+        print(json.dumps(brief))
+        return 0
+    emit_json(res, args.out or None)
+    return 0
+
+
 def _sae(args) -> int:
     from wormlab.posture._sae import HiddenSAEConfig, sae_on_run
 
@@ -280,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
             "strains": _strains,
             "shapes": _shapes,
             "sae": _sae,
+            "heldout": _heldout,
         }
         return handlers[args.cmd](args)
     except (FileNotFoundError, ValueError) as exc:
