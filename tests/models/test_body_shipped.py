@@ -57,25 +57,54 @@ def test_manifest_and_default_model(shipped):
     assert model.cfg.hidden_channels == 8
 
 
-def test_verify_from_store_then_regenerated(shipped):
+def test_verify_from_store_then_shipped_file_then_regenerated(shipped):
     r = models.verify(P.SHIPPED_NAME)
     assert r["ok"], r
     assert r["metrics"][P.HEADLINE]["recomputed"] == pytest.approx(
         r["metrics"][P.HEADLINE]["recorded"], abs=1e-6)
     m = models.manifest(P.SHIPPED_NAME)
+    assert m["data"]["heldout_files"]["test"]["n"] == 3
     from_store = P.heldout_data(m, store=shipped)
     assert from_store["source"].startswith("store")
     shipped.rename(shipped.with_suffix(".moved"))
-    try:
-        regen = P.heldout_data(m, show_progress=False)
+    try:  # a fresh clone: the held-out file shipped beside the model, no simulation
+        fresh = P.heldout_data(m, show_progress=False)
+        assert fresh["source"].startswith("shipped held-out file")
+        for k in ("activation", "com_um", "tangent_rad"):
+            np.testing.assert_array_equal(fresh[k], from_store[k])
+        assert list(fresh["id"]) == list(from_store["id"])
+        r = models.verify(P.SHIPPED_NAME)
+        assert r["ok"], r
+        # ElegansBot re-simulation of the recorded specs reproduces the shipped file
+        regen = P.heldout_data(m, show_progress=False, regenerate=True)
         assert regen["source"].startswith("regenerated")
         for k in ("activation", "com_um", "tangent_rad"):
             np.testing.assert_allclose(regen[k], from_store[k], atol=1e-4)
-        r = models.verify(P.SHIPPED_NAME)  # now from the cached regeneration
-        assert r["ok"], r
-        assert P.heldout_data(m)["source"].startswith("cache")
+        held = models.models_dir() / P.SHIPPED_NAME / m["data"]["heldout_files"]["test"]["file"]
+        held.rename(held.with_suffix(".gone"))
+        try:  # named by the manifest but gone: refused, naming the file
+            with pytest.raises(models.ModelError, match="held-out file .*missing"):
+                P.heldout_data(m)
+            r = models.verify(P.SHIPPED_NAME)
+        finally:
+            held.with_suffix(".gone").rename(held)
+        assert not r["ok"] and "heldout_test.safetensors" in r["error"]
     finally:
         shipped.with_suffix(".moved").rename(shipped)
+
+
+def test_corrupt_heldout_file_refused(shipped):
+    m = models.manifest(P.SHIPPED_NAME)
+    held = models.models_dir() / P.SHIPPED_NAME / m["data"]["heldout_files"]["test"]["file"]
+    orig = held.read_bytes()
+    raw = bytearray(orig)
+    raw[-3] ^= 0x01
+    held.write_bytes(bytes(raw))
+    try:
+        with pytest.raises(models.ModelError, match="sha256 of .*heldout_test"):
+            P.heldout_data(m, store=held.with_suffix(".nostore"))
+    finally:
+        held.write_bytes(orig)
 
 
 def test_verify_catches_a_wrong_recorded_metric(shipped):

@@ -34,7 +34,14 @@ from wormlab.body._muscles import (
     joint_matrix,
     muscle_table,
 )
-from wormlab.body._paths import default_model, default_store, notebook_files
+from wormlab.body._paths import (
+    default_model,
+    default_store,
+    load_default,
+    notebook_files,
+    shipped_model,
+    shipped_splits,
+)
 from wormlab.body._physics import (
     Trajectory,
     body_points,
@@ -64,7 +71,8 @@ from wormlab.body._surrogate import (
 from wormlab.body._wcon import read_wcon, write_wcon
 
 __all__ = [
-    "default_model", "default_store", "notebook_files",
+    "default_model", "default_store", "load_default", "notebook_files", "shipped_model",
+    "shipped_splits",
     "compare", "plot_error_over_time", "plot_loss", "plot_shapes", "plot_tracks",
     "FAMILIES", "Split", "control_activation", "Surrogate", "SurrogateFallbackWarning", "body_rmse_pct",
     "channels_to_trajectory", "com_rmse_pct", "evaluate", "generate", "load_store",

@@ -90,14 +90,17 @@ def _check_architecture(model, manifest: dict) -> None:
 
 
 def heldout_data(manifest: dict, split: str = "test", *, store: Path | None = None,
-                 show_progress: bool = True) -> dict:
+                 show_progress: bool = True, regenerate: bool = False) -> dict:
     """The shipped model's recorded held-out samples as a store-like dict.
 
     From ``store`` (default: :func:`default_store`) when it holds every id with the recorded
-    spec; else from a cache file ``cache_dir("body")/shipped_<split>_<sha12>.npz``; else
-    regenerated deterministically: the specs follow from the manifest's data config
+    spec; else from the held-out file shipped beside the model (``heldout_<split>.safetensors``,
+    sha256 in the manifest: the ElegansBot outputs, activations rebuilt from the specs); else
+    from a cache file ``cache_dir("body")/shipped_<split>_<sha12>.npz``; else regenerated
+    deterministically: the specs follow from the manifest's data config
     (``sample_specs(n_per_family, seed)``), ElegansBot simulates them (about 0.5-1 s each here,
-    progress bar) and the result is cached (atomically) for the next call.
+    progress bar) and the result is cached (atomically) for the next call. ``regenerate=True``
+    skips store, shipped file and cache (a check of the physics code against the shipped data).
     """
     import numpy as np
 
@@ -108,7 +111,7 @@ def heldout_data(manifest: dict, split: str = "test", *, store: Path | None = No
     d = manifest["data"]
     ids = [str(i) for i in d["heldout_ids"][split]]
     store = Path(store) if store is not None else default_store()
-    if store.is_file():
+    if store.is_file() and not regenerate:
         from wormlab.body._generate import load_store
 
         s = load_store(store)
@@ -120,8 +123,11 @@ def heldout_data(manifest: dict, split: str = "test", *, store: Path | None = No
                 return {"activation": s["activation"][k], "com_um": s["com_um"][k],
                         "tangent_rad": s["tangent_rad"][k], "family": s["family"][k],
                         "id": np.array(ids), "source": f"store {store}"}
+    shipped = None if regenerate else _shipped_heldout(manifest, split, ids)
+    if shipped is not None:
+        return shipped
     cache = cache_dir("body") / f"shipped_{split}_{manifest['sha256'][:12]}.npz"
-    if cache.is_file():
+    if cache.is_file() and not regenerate:
         with np.load(cache, allow_pickle=False) as z:
             if [str(i) for i in z["id"]] == ids:
                 return {k: z[k] for k in ("activation", "com_um", "tangent_rad", "family", "id")
@@ -146,6 +152,95 @@ def heldout_data(manifest: dict, split: str = "test", *, store: Path | None = No
         with open(tmp, "wb") as fh:
             np.savez(fh, **out)
     return out | {"source": f"regenerated with ElegansBot ({len(ids)} samples)"}
+
+
+HELDOUT_FILE = "heldout_{split}.safetensors"  # beside the shipped model: ElegansBot outputs
+
+
+def write_heldout_file(folder: Path, split: str, ids, com_um, tangent_rad) -> dict:
+    """Write the ElegansBot outputs (centroid, tangent angles; float32) of the held-out samples
+    ``ids`` to ``<folder>/heldout_<split>.safetensors`` (atomically) and return the manifest
+    entry ``{"file", "sha256", "bytes", "n"}``. The activations are not stored: they follow from
+    the sample specs (:func:`~wormlab.body._families.make_activation`, milliseconds)."""
+    import hashlib
+    import json
+
+    import numpy as np
+    import torch
+    from safetensors.torch import save_file
+
+    from wormlab.runs import atomic_path
+
+    ids = [str(i) for i in ids]
+    com, tan = np.asarray(com_um, np.float32), np.asarray(tangent_rad, np.float32)
+    if not (len(ids) == len(com) == len(tan)):
+        raise ValueError(f"held-out {split}: {len(ids)} ids but {len(com)} centroid and "
+                         f"{len(tan)} tangent tracks")
+    path = Path(folder) / HELDOUT_FILE.format(split=split)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        save_file({"com_um": torch.from_numpy(com).contiguous(),
+                   "tangent_rad": torch.from_numpy(tan).contiguous()}, str(tmp),
+                  metadata={"ids_json": json.dumps(ids)})
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return {"file": path.name, "sha256": digest, "bytes": path.stat().st_size, "n": len(ids)}
+
+
+def _shipped_heldout(manifest: dict, split: str, ids: list[str]) -> dict | None:
+    """The held-out samples from the file shipped beside the model (hash-checked), with the
+    activations rebuilt from the specs; None when the manifest names no such file."""
+    import hashlib
+
+    import numpy as np
+
+    from wormlab.body._config import PhysicsConfig
+    from wormlab.body._families import make_activation, sample_specs
+    from wormlab.io import meta_json, read_safetensors
+    from wormlab.models import ModelError, models_dir
+
+    entry = (manifest["data"].get("heldout_files") or {}).get(split)
+    if entry is None:
+        return None
+    name = manifest["name"]
+    path = models_dir() / name / Path(str(entry["file"])).name
+    if not path.is_file():
+        raise ModelError(f"model {name!r}: its manifest names the held-out file {path}, which "
+                         "is missing")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != entry["sha256"]:
+        raise ModelError(f"model {name!r}: sha256 of {path} is {digest}, the manifest says "
+                         f"{entry['sha256']} (corrupt or replaced held-out file)")
+    t, meta = read_safetensors(path, f"held-out {split} file of model {name!r}")
+    got = [str(i) for i in meta_json(meta, "ids_json", path, "held-out file")]
+    if got != ids:
+        raise ModelError(f"model {name!r}: {path} holds other ids than the manifest's "
+                         f"heldout_ids[{split!r}] ({len(got)} vs {len(ids)})")
+    d = manifest["data"]
+    physics = PhysicsConfig(**d.get("physics", {}))
+    T = int(t["com_um"].shape[1])
+    specs = {x["id"]: x for x in sample_specs(d["n_per_family"], d["data_seed"])}
+    act = np.stack([make_activation(specs[i], T, physics.frame_dt_s) for i in ids])
+    return {"activation": act.astype(np.float32), "com_um": t["com_um"].numpy(),
+            "tangent_rad": t["tangent_rad"].numpy(),
+            "family": np.array([specs[i]["family"] for i in ids]), "id": np.array(ids),
+            "source": f"shipped held-out file {path.name} ({len(ids)} samples)"}
+
+
+def shipped_splits(show_progress: bool = True) -> tuple[dict, str]:
+    """``({"test": Split, "general": empty Split}, source)``: the shipped model's recorded test samples
+    (:func:`heldout_data`) for evaluating it (the notebook's full mode on a fresh clone). The
+    generalisation families are not regenerated (another ~200 ElegansBot runs)."""
+    import numpy as np
+
+    from wormlab import models
+    from wormlab.body._surrogate import Split
+
+    d = heldout_data(models.manifest(SHIPPED_NAME), "test", show_progress=show_progress)
+    T = d["activation"].shape[1]
+    empty = Split(np.zeros((0, T, 95), np.float32), np.zeros((0, T, 2), np.float32),
+                  np.zeros((0, T, 25), np.float32), np.array([], dtype=str), np.array([], str))
+    return {"test": Split(d["activation"], d["com_um"], d["tangent_rad"], d["family"], d["id"]),
+            "general": empty}, d["source"]
 
 
 def verify_shipped(name: str, tensors: dict, manifest: dict) -> dict:

@@ -319,6 +319,16 @@ def _ship(a) -> int:
                "general_body_rmse_pct_mean": g.get("body_rmse_pct_mean", float("nan"))}
     metrics = {k: v for k, v in metrics.items() if v == v}  # drop NaN (absent) entries
     tensors, meta = read_safetensors(a.model, "surrogate checkpoint")
+    # the test samples' ElegansBot outputs ship beside the model, so that verify on a fresh
+    # clone (no store) needs no re-simulation; written before the manifest that names them
+    from wormlab.body._generate import load_store
+    from wormlab.body._paths import write_heldout_file
+
+    s = load_store(a.store)
+    where_id = {str(i): k for k, i in enumerate(s["id"])}
+    k = np.array([where_id[str(i)] for i in ids["test"]])
+    heldout_files = {"test": write_heldout_file(models.models_dir() / SHIPPED_NAME, "test",
+                                                ids["test"], s["com_um"][k], s["tangent_rad"][k])}
     try:
         where = str(Path(a.store).resolve().relative_to(project_root()))
     except ValueError:
@@ -330,6 +340,7 @@ def _ship(a) -> int:
             "duration_s": conf["data"]["duration_s"], "physics": conf["physics"],
             "muscle": conf["muscle"], "versions": versions, "sizes": rep["sizes"],
             "heldout_ids": {"val": list(ids["val"]), "test": list(ids["test"])},
+            "heldout_files": heldout_files,
             "report": {k: v for k, v in rep.items() if k in ("test", "general", "calib")},
             "train_wall_s": hist.get("wall_s"), "best_epoch": hist.get("best_epoch")}
     out = models.save(SHIPPED_NAME, tensors, kind=SHIPPED_KIND,
