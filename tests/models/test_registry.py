@@ -169,3 +169,49 @@ def test_verify_table_in_report_index(mdir, tmp_path, capsys):
     assert "recorded 0.5, recomputed 0.9" in page
     (reports / models.VERIFY_REPORT).unlink()
     assert "shipped models" not in write_index(reports).read_text()
+
+
+def test_ship_checkpoint_keeps_metadata_and_checked_path(mdir, tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    ck = tmp_path / "component.safetensors"
+    save_file(_tiny(), str(ck), metadata={"wormlab_tiny": '{"n_in": 3}'})
+    models.ship_checkpoint("shipped-ck", ck, kind=KIND, config={"n_in": 3}, command="train it",
+                           data={"what": "x"}, metrics={"err": 0.5}, tolerance=0.01)
+    path = models.checked_path("shipped-ck", kind=KIND, config={"n_in": 3})
+    with safe_open(str(path), framework="pt") as f:  # the component's loader sees its metadata
+        assert f.metadata()["wormlab_tiny"] == '{"n_in": 3}'
+        assert torch.equal(f.get_tensor("w"), _tiny()["w"])
+    with pytest.raises(models.ModelError, match="config.n_in: expected 4"):
+        models.checked_path("shipped-ck", config={"n_in": 4})
+    raw = bytearray(path.read_bytes())
+    raw[-1] ^= 0x01
+    path.write_bytes(bytes(raw))
+    with pytest.raises(models.ModelError, match="sha256"):
+        models.checked_path("shipped-ck")
+
+
+def test_verify_skipped_is_reported_not_failed(mdir, tmp_path, capsys):
+    from wormlab.notebooks import write_index
+
+    _save()
+
+    def no_data(name, tensors, manifest):
+        raise models.VerifySkipped("the shared recordings folder is absent")
+
+    models.register_verifier(KIND, no_data)
+    r = models.verify("tiny")
+    assert not r["ok"] and "shared recordings" in r["skipped"] and not models.failed(r)
+    reports = tmp_path / "reports"
+    assert cli_main(["models", "verify", "--out", str(reports / models.VERIFY_REPORT)]) == 0
+    assert "skipped" in capsys.readouterr().out
+    assert "skipped" in write_index(reports).read_text()
+    # the file is still checked before the verifier runs: a corrupt file fails, not skipped
+    f = models.model_path("tiny")
+    raw = bytearray(f.read_bytes())
+    raw[-1] ^= 0x01
+    f.write_bytes(bytes(raw))
+    r = models.verify("tiny")
+    assert models.failed(r) and "sha256" in r["error"]
+    assert cli_main(["models", "verify"]) == 1

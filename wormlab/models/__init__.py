@@ -10,15 +10,19 @@ from wormlab.models._registry import (
     VERIFIERS,
     VERIFY_REPORT,
     ModelError,
+    VerifySkipped,
     check_file,
+    checked_path,
     current_code_version,
     exists,
+    failed,
     load,
     manifest,
     model_path,
     models_dir,
     register_verifier,
     save,
+    ship_checkpoint,
     verify,
     verify_table_html,
 )
@@ -26,6 +30,7 @@ from wormlab.models._registry import list_models as list  # noqa: A001 - the API
 
 list_models = list
 
-__all__ = ["VERIFIERS", "VERIFY_REPORT", "ModelError", "check_file", "current_code_version", "exists", "list",
-           "list_models", "load", "manifest", "model_path", "models_dir", "register_verifier",
-           "save", "verify", "verify_table_html"]
+__all__ = ["VERIFIERS", "VERIFY_REPORT", "ModelError", "VerifySkipped", "check_file",
+           "checked_path", "current_code_version", "exists", "failed", "list", "list_models",
+           "load", "manifest", "model_path", "models_dir", "register_verifier", "save",
+           "ship_checkpoint", "verify", "verify_table_html"]

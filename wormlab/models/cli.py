@@ -32,21 +32,23 @@ def _list(a) -> int:
 
 
 def _verify(a) -> int:
-    from wormlab.models import list_models, verify
+    from wormlab.models import failed, list_models, verify
     from wormlab.runs import emit_json, progress
 
     names = a.names or [r["name"] for r in list_models()]
     results = [verify(n) for n in progress(names, desc="verify models", unit="model")]
-    ok = all(r["ok"] for r in results)
+    ok = not any(failed(r) for r in results)
     if a.json:
         emit_json({"ok": ok, "models": results}, a.out, indent=1)
     else:
         if a.out:
             emit_json({"ok": ok, "models": results}, a.out, echo=False)
         for r in results:
-            print(f"{r['name']:<24} {'ok' if r['ok'] else 'FAILED'}  ({r.get('wall_s', 0):.1f} s)")
-            if "error" in r:
-                print(f"    {r['error']}")
+            state = "ok" if r["ok"] else "skipped" if "skipped" in r else "FAILED"
+            print(f"{r['name']:<24} {state}  ({r.get('wall_s', 0):.1f} s)")
+            for k in ("error", "skipped"):
+                if k in r:
+                    print(f"    {r[k]}")
             for k, v in r["metrics"].items():
                 new = "-" if v["recomputed"] is None else f"{v['recomputed']:.4g}"
                 print(f"    {k}: recorded {v['recorded']:.4g}, recomputed {new}, tolerance "
