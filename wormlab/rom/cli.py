@@ -167,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--n-val", type=int, default=10, help="fixed validation sequences")
     z.add_argument("--out", default=None, help="also write the rows to this JSON file")
 
+    h = sub.add_parser("ship", help="ship the best-validation run of an experiment-table row "
+                       "through the model registry (data/models/NAME, `wormlab models verify`)")
+    h.add_argument("--table", required=True, help="experiment table JSON")
+    h.add_argument("--row", required=True, help="row label, e.g. GRU-32")
+    h.add_argument("--name", required=True, help="registry name, e.g. rom_gru32_forward")
+    h.add_argument("--tolerance", type=float, default=0.05,
+                   help="absolute test-RMSE tolerance of verify (data unit)")
+
     s = sub.add_parser("sensitivity", help="determinism and input sensitivity of a generator "
                        "(the predictability floor of any ROM)")
     s.add_argument("--backend", default="neuron", choices=["auto", "neuron", "circuit"])
@@ -338,13 +346,33 @@ def _cmd_experiment(a) -> int:
     return 0
 
 
+def _cmd_ship(a) -> int:
+    import shlex
+
+    from wormlab.rom._format import FormatError
+    from wormlab.rom._ship import ship_row
+
+    cmd = "wormlab rom ship " + " ".join(shlex.quote(x) for x in a.argv)
+    try:
+        path = ship_row(a.table, a.row, a.name, command=cmd, tolerance=a.tolerance)
+    except (FormatError, ValueError, KeyError, FileNotFoundError) as exc:
+        print(f"wormlab rom: error: {exc}", file=sys.stderr)
+        return 2
+    m = json.loads(Path(path).read_text())
+    print(json.dumps({"manifest": str(path), "run": m["data"]["run"], **m["metrics"]}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv[1:]
     from wormlab.runs import configure_torch
 
     configure_torch()
     return {"train": _cmd_train, "baseline": _cmd_baseline, "generate": _cmd_generate, "experiment": _cmd_experiment,
-            "sensitivity": _cmd_sensitivity, "datasize": _cmd_datasize}[args.cmd](args)
+            "sensitivity": _cmd_sensitivity, "datasize": _cmd_datasize,
+            "ship": _cmd_ship}[args.cmd](args)
 
 
 if __name__ == "__main__":
