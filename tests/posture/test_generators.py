@@ -186,6 +186,8 @@ def test_heldout_protocol_separates_bad_generators_and_not_good_ones():
     assert res["chosen"] == "gaussian:1"  # chosen on the training worms
     assert res["settings"]["gaussian:3"]["heldout_c2st"] > 0.9  # 3x too rough: found
     assert res["heldout_c2st"]["accuracy"] < 0.7  # the true model class: not separable
+    # control: the training worms' own windows vs the held-out worms (same process here)
+    assert res["other_worms_vs_heldout"]["accuracy"] < 0.7
     assert res["n_real_windows"] == 80
 
 
@@ -198,3 +200,16 @@ def test_heldout_cli_rejects_bad_settings_before_reading_data(capsys):
     assert "expected gaussian:SCALE" in capsys.readouterr().err
     assert main(["heldout", "--model", "mdn", "--settings", "mdn:x"]) == 2
     assert "mdn:x" in capsys.readouterr().err
+
+
+def test_between_worm_control_and_a_generator_that_ignores_worm_differences():
+    rng = np.random.default_rng(2)
+    worms = [(1 + 3 * i) * rng.standard_normal((600, 2)) for i in range(4)]  # s.d. 1, 4, 7, 10
+    fit, sample = var_generator(1)
+    res = heldout_realism(worms, fit, sample, [("gaussian", 1.0)], n_folds=4, n_seq=2,
+                          n_frames=400, control_repeats=2, n_trees=60)
+    # pooled over folds, copies of the training worms cover every scale like the held-out
+    # worms do: the control stays near chance although each worm differs from the others
+    assert res["other_worms_vs_heldout"]["accuracy"] < 0.7
+    # one VAR fitted to a mix of scales generates a single, pooled scale: caught
+    assert res["heldout_c2st"]["accuracy"] > 0.75

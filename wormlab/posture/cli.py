@@ -333,6 +333,7 @@ def _heldout(args) -> int:
         brief = {k: res[k] for k in ("model", "chosen", "settings", "folds")}
         brief.update(heldout_c2st=res["heldout_c2st"]["accuracy"],
                      real_vs_real=res["real_vs_real"]["accuracy"],
+                     other_worms_vs_heldout=res["other_worms_vs_heldout"]["accuracy"],
                      worst_feature=res["diagnosis"]["worst"],
                      max_abs_off=res["diagnosis"]["max_abs_off"])
         if args.out:
