@@ -213,3 +213,24 @@ def test_between_worm_control_and_a_generator_that_ignores_worm_differences():
     assert res["other_worms_vs_heldout"]["accuracy"] < 0.7
     # one VAR fitted to a mix of scales generates a single, pooled scale: caught
     assert res["heldout_c2st"]["accuracy"] > 0.75
+
+
+def test_wrap_heading_removes_2pi_jumps_and_keeps_the_body():
+    rec = P.synthetic_recording(200, 20, 10.0, seed=3)
+    basis = P.fit_pca(P.split_mean_angle(rec.angles)[0], 4)
+    shifted = rec.angles.copy()
+    shifted[60:] += 2 * np.pi  # the whole body re-unwrapped one turn up from frame 60 on
+    shifted[130:] -= 4 * np.pi
+    clean = P.shape_series(rec.angles, basis)
+    raw = P.shape_series(shifted, basis)
+    wrapped = P.shape_series(shifted, basis, wrap_heading=True)
+    assert np.abs(raw[:, -1]).max() > 6  # the jumps show up unwrapped
+    np.testing.assert_allclose(wrapped, clean, atol=1e-9)
+    np.testing.assert_allclose(raw[:, :-1], clean[:, :-1], atol=1e-9)  # modes untouched
+    # the same midline comes back from the wrapped series as from the raw one
+    m0 = float(shifted[0].mean())
+    np.testing.assert_allclose(P.midline_from_angles(P.angles_from_series(wrapped, basis, m0)),
+                               P.midline_from_angles(P.angles_from_series(raw, basis, m0)),
+                               atol=1e-9)
+    cfg = P.PostureConfig.from_dict({"shape": {"basis": "pca"}})  # older config files
+    assert cfg.shape.wrap_heading is False

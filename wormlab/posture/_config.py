@@ -20,6 +20,10 @@ class ShapeConfig:
     basis: str = "ica"  # choices: pca, ica, leifer
     n_modes: int = 6
     n_segments: int = 30
+    # wrap the heading increment (last channel) into [-pi, pi): removes the 2 pi jumps of
+    # body-unwrapped recordings (see ``shape_series``); off by default so that existing runs
+    # and checkpoints keep their input representation
+    wrap_heading: bool = False
 
 
 @dataclass(frozen=True)

@@ -171,7 +171,8 @@ def load_run(out: Path, smoke: bool = False):
     model = load_lstm(out / "lstm")
     data = prepare(cfg, smoke=smoke)
     basis = load_basis(out / "basis.json")
-    data.basis, data.series = basis, [shape_series(a, basis) for a in data.angles]
+    data.basis = basis
+    data.series = [shape_series(a, basis, cfg.shape.wrap_heading) for a in data.angles]
     # the noise unit (one-step residual s.d.) from the same held-out tails as in training
     calibrate_noise(model, data.series, cfg.lstm.window, cfg.lstm.val_fraction)
     meta["weights"] = getattr(model, "loaded_from", "")

@@ -62,7 +62,7 @@ def prepare(
     n = config.shape.n_segments
     angles = [a if a.shape[1] == n else resample_angles(a, n) for a in (r.angles for r in recs)]
     basis = make_basis(config.shape.basis, angles, config.shape.n_modes, config.seed)
-    series = [shape_series(a, basis) for a in angles]
+    series = [shape_series(a, basis, config.shape.wrap_heading) for a in angles]
     fps = float(np.median([r.fps for r in recs]))
     return PreparedData(recs, angles, basis, series, fps, any(r.synthetic for r in recs))
 

@@ -217,16 +217,24 @@ def fit_ica(theta_centred: np.ndarray, n_modes: int = 6, seed: int = 0) -> Basis
     return Basis(modes=modes, kind="ica", source=f"FastICA fit on {len(x)} frames")
 
 
-def shape_series(theta: np.ndarray, basis: Basis) -> np.ndarray:
+def shape_series(theta: np.ndarray, basis: Basis, wrap_heading: bool = False) -> np.ndarray:
     """(T, n) tangent angles -> (T, k + 1) series: k amplitudes + per-frame change of mean angle.
 
     The last channel is d(mean angle)/frame (rad/frame), not the mean angle itself: the
     orientation wanders without bound while its increments are stationary, which a
     next-frame predictor needs. ``angles_from_series`` integrates it back.
+
+    ``wrap_heading``: wrap that increment into [-pi, pi). Angles are only defined modulo 2 pi
+    and recordings unwrapped along the body can shift the whole body by 2 pi from one frame
+    to the next (Flavell 2023: 18 jumps of |d mean| > 3 rad in 4,799 frames, several within
+    0.3 rad of 2 pi); the body, and so every mode amplitude, is unchanged by such a shift, but
+    the raw increment gets a spike. Wrapping keeps the smallest rotation.
     """
     centred, mean = split_mean_angle(theta)
     amps = basis.project(centred)
     dmean = np.diff(mean, prepend=mean[0])
+    if wrap_heading:
+        dmean = (dmean + np.pi) % (2 * np.pi) - np.pi
     return np.concatenate([amps, dmean[:, None]], axis=1)
 
 

@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="run folder (checkpoint, basis, config)")
     t.add_argument("--dataset", default="flavell", choices=["flavell", "synthetic"])
     t.add_argument("--basis", default="ica", choices=["pca", "ica", "leifer"])
+    t.add_argument("--wrap-heading", action="store_true",
+                   help="wrap the heading increment into [-pi, pi) (removes 2 pi jumps)")
     t.add_argument("--layers", type=int, default=4)
     t.add_argument("--hidden", type=int, default=260)
     t.add_argument("--dropout", type=float, default=0.2)
@@ -96,6 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("--model", default="mdn", choices=["mdn", "mse", "var"])
     h.add_argument("--dataset", default="flavell", choices=["flavell", "synthetic"])
     h.add_argument("--basis", default="ica", choices=["pca", "ica", "leifer"])
+    h.add_argument("--wrap-heading", action="store_true",
+                   help="wrap the heading increment into [-pi, pi) (removes 2 pi jumps)")
     h.add_argument("--layers", type=int, default=2)
     h.add_argument("--hidden", type=int, default=64)
     h.add_argument("--dropout", type=float, default=0.2)
@@ -249,7 +253,7 @@ def _train(args) -> int:
     cfg = PostureConfig(
         dataset=args.dataset,
         seed=args.seed,
-        shape=ShapeConfig(basis=args.basis),
+        shape=ShapeConfig(basis=args.basis, wrap_heading=args.wrap_heading),
         lstm=LSTMConfig(
             layers=args.layers,
             hidden=args.hidden,
@@ -312,7 +316,8 @@ def _heldout(args) -> int:
                              f"not --model {args.model}")
     configure_torch()
     seed_everything(args.seed)
-    cfg = PostureConfig(dataset=args.dataset, seed=args.seed, shape=ShapeConfig(basis=args.basis))
+    cfg = PostureConfig(dataset=args.dataset, seed=args.seed,
+                        shape=ShapeConfig(basis=args.basis, wrap_heading=args.wrap_heading))
     data = prepare(cfg, smoke=args.smoke)
     if args.model == "var":
         fit, sample = var_generator(args.order)
@@ -328,6 +333,7 @@ def _heldout(args) -> int:
                           n_frames=frames, seed=args.seed,
                           control_repeats=2 if args.smoke else 10)
     res.update(model=args.model, model_config=model_cfg, data_label=data.label,
+               wrap_heading=args.wrap_heading,
                worms=[r.name for r in data.recordings])
     if not args.json:
         brief = {k: res[k] for k in ("model", "chosen", "settings", "folds")}
