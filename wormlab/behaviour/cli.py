@@ -1,6 +1,8 @@
 """``wormlab behaviour ...``: decode behaviour from recordings in the shared formats.
 
     wormlab behaviour evaluate --train A.h5 B.h5 --test C.h5 --model gnn --task fwd_rev --json
+    wormlab behaviour evaluate --train A.h5 B.h5 C.h5 --test D.h5 --model best --json
+    wormlab behaviour frames --models logreg logreg_causal best
     wormlab behaviour experiment flavell_lwo --models svm mlp gnn --out results.json
     wormlab behaviour forecast --models mlp gnn --out forecast.json
     wormlab behaviour report --results results.json --forecast forecast.json
@@ -13,7 +15,11 @@ import json
 import sys
 
 from wormlab.behaviour._config import TASKS, BehaviourConfig
+from wormlab.behaviour._frames import FRAME_MODELS
 from wormlab.behaviour._models import MODELS
+from wormlab.runs import emit_json
+
+FRAME_CHOICES = (*FRAME_MODELS, "best", "best_causal")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -71,6 +77,8 @@ def _evaluate(args) -> int:
         test = [resample(w, fps) for w in test]
     d = cfg.data
     names = shared_names(train + test, d)
+    if args.model in FRAME_CHOICES:
+        return _evaluate_frames(args, cfg, train, test, names, fps)
     split = Split("cli", {}, {}, {}, {}, d.window, tuple(w.worm_id for w in test))
     for w in train:
         tr, va = _carve_val(np.ones(w.n_frames, bool), cfg.train.val_frac, d.window)
@@ -97,6 +105,87 @@ def _evaluate(args) -> int:
         print(f"{args.model} {d.task}: accuracy {out['accuracy']:.3f}, balanced "
               f"{out['balanced_accuracy']:.3f} (majority {out['majority_accuracy']:.3f}) on "
               f"{len(te)} windows; {len(names)} neurons: {' '.join(names)}")
+    return 0
+
+
+def _evaluate_frames(args, cfg, train, test, names, fps) -> int:
+    """``evaluate`` for the frame decoders and ``best`` (selection on the training worms only)."""
+    import numpy as np
+
+    from wormlab.behaviour._frames import (
+        BEST_CANDIDATES,
+        BEST_CAUSAL_CANDIDATES,
+        FRAME_MODELS,
+        FrameDecoder,
+        select_frame_model,
+    )
+    from wormlab.behaviour._train import majority_baseline
+
+    d = cfg.data
+    sel = None
+    name = args.model
+    if args.model in ("best", "best_causal"):
+        cands = BEST_CAUSAL_CANDIDATES if args.model == "best_causal" else BEST_CANDIDATES
+        sel = select_frame_model(train, names, d, cands, seed=args.seed)  # training worms only
+        name = sel["chosen"]
+    dec = FrameDecoder(name, names, d, seed=args.seed).fit(train)
+    res = dec.evaluate(test)
+    y_tr = np.concatenate([dec.scored_labels(w) for w in train])
+    y_te = np.concatenate([dec.scored_labels(w) for w in test])
+    maj = majority_baseline(y_tr, y_te, len(dec.classes))
+    spec = FRAME_MODELS[name]
+    out = {"accuracy": res["accuracy"], "balanced_accuracy": res["balanced_accuracy"],
+           "majority_accuracy": maj["accuracy"], "model": args.model, "fitted_model": name,
+           "causal": spec.causal, "lookahead_frames": spec.lookahead_frames,
+           "task": d.task, "classes": list(dec.classes), "confusion": res["confusion"],
+           "per_worm": {k: {"accuracy": v["accuracy"],
+                            "balanced_accuracy": v["balanced_accuracy"], "n": v["n"]}
+                        for k, v in res["per_worm"].items()},
+           "neurons": names, "n_train": int(len(y_tr)), "n_test": int(res["n"]),
+           "resample_fps": fps,
+           "train": [w.worm_id for w in train], "test": [w.worm_id for w in test]}
+    if sel is not None:
+        out["selection"] = {"chosen": sel["chosen"], "candidates": sel["candidates"],
+                            "inner_mean": sel["inner_mean"], "inner": sel["inner"],
+                            "held_out_worms": [w.worm_id for w in train]}
+    if args.json:
+        emit_json(out, indent=2)
+    else:
+        chosen = f" (chosen: {name})" if sel is not None else ""
+        print(f"{args.model}{chosen} {d.task}: accuracy {out['accuracy']:.3f}, balanced "
+              f"{out['balanced_accuracy']:.3f} (majority {out['majority_accuracy']:.3f}) on "
+              f"{out['n_test']} frames; {len(names)} neurons: {' '.join(names)}")
+    return 0
+
+
+def _frames(args) -> int:
+    import pandas as pd
+
+    from wormlab.behaviour._sources import flavell_worms, load_worms
+
+    cfg = _cfg(args)
+    if args.files:
+        worms = [w for p in args.files for w in load_worms([p])]
+    else:
+        worms = flavell_worms()
+    if len(worms) < 3:
+        raise ValueError(f"frames needs >= 3 worms (leave one out, and 'best' leaves one more "
+                         f"out inside), got {len(worms)}")
+    from wormlab.behaviour._frames import frame_lwo
+
+    rows = frame_lwo(worms, args.models, cfg.data, seed=args.seed,
+                     progress_bar=not args.json)
+    if args.json or args.out:
+        emit_json({"rows": rows, "data": cfg.to_dict()["data"]}, args.out, echo=args.json)
+    if not args.json:
+        df = pd.DataFrame(rows)
+        print(df.pivot(index="test", columns="model", values="balanced_accuracy").round(3)
+              .to_string())
+        print(df.groupby("model")["balanced_accuracy"].agg(["mean", "min", "max"]).round(3)
+              .to_string())
+        maj = df.groupby("test")["majority_accuracy"].first()
+        print(f"majority baseline accuracy: mean {maj.mean():.3f}, "
+              f"range {maj.min():.3f}-{maj.max():.3f}")
     return 0
 
 
@@ -144,7 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="train on --train worms, score on --test worms")
     p.add_argument("--train", nargs="+", required=True, help="recording files (train only)")
     p.add_argument("--test", nargs="+", required=True, help="recording files (scored)")
-    p.add_argument("--model", default="gnn", choices=MODELS)
+    p.add_argument("--model", default="gnn", choices=[*MODELS, *FRAME_CHOICES],
+                   help="a window model, a frame decoder, or 'best' / 'best_causal': the frame "
+                        "decoder chosen by leave-one-worm-out CV on the --train worms only")
     p.add_argument("--resample-fps", type=float, default=0.0,
                    help="common frame rate (default: the slowest when rates differ)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -159,6 +250,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-splits", type=int, default=0)
     _common(p)
     p.set_defaults(func=_experiment)
+
+    p = sub.add_parser("frames", help="leave-one-worm-out table of frame decoders (and best)")
+    p.add_argument("files", nargs="*", help="recording files (default: the 5 identified "
+                                            "Flavell worms)")
+    p.add_argument("--models", nargs="+", default=["logreg", "logreg_causal", "best"],
+                   choices=FRAME_CHOICES)
+    p.add_argument("--out", default=None, help="JSON rows file (written atomically)")
+    p.add_argument("--json", action="store_true", help="print the JSON rows")
+    _common(p)
+    p.set_defaults(func=_frames)
 
     p = sub.add_parser("forecast", help="leave-worms-out forecasting MSE per step (Flavell)")
     p.add_argument("--models", nargs="+", default=["mlp", "gnn", "gnn_connectome"],
