@@ -47,6 +47,15 @@ from wormlab.fit._losses import (
 )
 from wormlab.fit._neuroml import NeuroMLExportError, export_neuroml, run_neuroml
 from wormlab.fit._plots import plot_history, plot_params_vs_bounds
+from wormlab.fit._polarity import (  # issue 16 item 4: synaptic weights and polarities
+    TRANSMITTER_SIGN,
+    PolarityError,
+    SynapticPolarity,
+    expected_signs,
+    fit_polarity,
+    flipped_polarities,
+    polarity_network,
+)
 from wormlab.fit._registry import (
     ParamsFileError,
     load_params,
@@ -81,4 +90,6 @@ __all__ = [
     "simulate_intestine", "simulated_correlation", "spectral_period_loss", "split_atlas_pairs",
     "to_unconstrained", "trace_mse", "wave_direction", "windowed_run", "plot_history",
     "plot_params_vs_bounds", "recovery_config",
+    "PolarityError", "SynapticPolarity", "TRANSMITTER_SIGN", "expected_signs", "fit_polarity",
+    "flipped_polarities", "polarity_network",
 ]
