@@ -41,7 +41,8 @@ def test_features_shape_and_causality(make_worm):
     n = len(NAMES)
     for name, spec in FRAME_MODELS.items():
         f = frame_features(w, NAMES, spec)
-        assert f.shape == (w.n_frames, 2 * n * (1 + len(spec.lags))), name
+        width = (2 + len(spec.scales)) * n * (1 + len(spec.lags))
+        assert f.shape == (w.n_frames, width), name
         assert np.isfinite(f).all(), name
     causal = FrameSpec(derivative="backward", lags=(1, 3))
     a = frame_features(w, NAMES, causal)
@@ -110,7 +111,7 @@ def test_selection_uses_training_worms_only(worms, monkeypatch):
 
     monkeypatch.setattr(fr, "frame_features", spy_features)
     monkeypatch.setattr(fr, "select_frame_model", spy_select)
-    cands = ("logreg", "logreg_c1")
+    cands = ("logreg", "logreg_ms_union_thr")  # the second fits inner models of its own
     rows = frame_lwo(worms, ["best"], DataConfig(), progress_bar=False, candidates=cands)
     assert len(rows) == len(calls) == len(worms)
     for row, given, read in zip(rows, calls, seen):
@@ -176,3 +177,37 @@ def test_cli_frames_table_on_files(tmp_path, capsys):
     assert all(r["balanced_accuracy"] > 0.8 for r in rows)
     rc = main(["frames", *files[:2], "--models", "logreg"])
     assert rc == 2 and "needs >= 3 worms" in capsys.readouterr().err
+
+
+def test_union_neurons_come_from_training_worms_and_zero_fill(make_worm):
+    from wormlab.behaviour._frames import union_names
+
+    a = make_worm("synthetic/a", kato=False)
+    b = make_worm("synthetic/b", kato=False, names=("AVAL", "AVBL", "RIML", "AIBL", "SMDVL"))
+    c = make_worm("synthetic/c", kato=False, names=("AVAL", "AVBL", "RIML", "URYDL", "ASKL"))
+    assert union_names([a, b, c], 0.6) == ["AIBL", "AVAL", "AVBL", "RIML"]  # in >= 2 of 3
+    assert union_names([a, b, c], 1.0) == ["AVAL", "AVBL", "RIML"]
+    spec = FRAME_MODELS["logreg_ms_union"]
+    f = frame_features(c, ["AIBL", "AVAL"], spec)  # c lacks AIBL: zeros in its columns
+    assert f.shape == (c.n_frames, 6) and np.all(f[:, [0, 2, 4]] == 0) and f[:, 1].std() > 0.5
+    with pytest.raises(KeyError, match="synthetic/c has no neuron 'AIBL'"):
+        frame_features(c, ["AIBL", "AVAL"], FRAME_MODELS["logreg_ms"])  # shared: an error
+    dec = FrameDecoder("logreg_ms_union", ["AVAL"], DataConfig()).fit([a, b, c])
+    assert dec.names == ["AVAL", "AVBL", "RIML"]  # in >= 0.75 of the training worms, not args
+    with pytest.raises(ValueError, match="no identified neuron is present in >= 1"):
+        union_names([make_worm("synthetic/x", kato=False, names=("1", "2", "3", "4", "5"))])
+
+
+def test_inner_threshold_is_chosen_on_training_worms(worms):
+    """The cut-off comes from leave-one-worm-out over the training worms and is the one the
+    decoder then uses; with < 2 training worms there is nothing to hold out (0.5)."""
+    from wormlab.behaviour._frames import THRESHOLDS, inner_threshold
+
+    cfg = DataConfig()
+    spec = FRAME_MODELS["logreg_ms_thr"]
+    t = inner_threshold(spec, worms[:3], cfg, list(NAMES))
+    assert t in THRESHOLDS
+    dec = FrameDecoder("logreg_ms_thr", NAMES, cfg).fit(worms[:3])
+    assert dec.threshold == t and dec.evaluate(worms[3:])["balanced_accuracy"] > 0.9
+    assert FrameDecoder("logreg_ms", NAMES, cfg).fit(worms[:3]).threshold is None
+    assert inner_threshold(spec, worms[:1], cfg, list(NAMES)) == 0.5

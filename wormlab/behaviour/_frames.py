@@ -38,6 +38,13 @@ class FrameSpec:
         scales: extra differences over k frames per neuron, each z-scored: ``x[t+k] - x[t-k]``
             (``central``) or ``x[t] - x[t-k]`` (``backward``); a central scale k reads k
             frames ahead.
+        neurons: ``shared`` (the names the caller passes: identified in every worm) or
+            ``union`` (identified in >= ``union_frac`` of the *training* worms, chosen at fit
+            time; a worm lacking one gets zeros there, i.e. its per-worm mean).
+        union_frac: see ``neurons``.
+        threshold: ``fixed`` (argmax, i.e. 0.5 for two classes) or ``inner`` (two-class
+            tasks: the probability cut-off with the best mean balanced accuracy over an
+            inner leave-one-worm-out of the training worms, chosen at fit time).
     """
 
     kind: str = "logreg"
@@ -45,6 +52,9 @@ class FrameSpec:
     derivative: str = "central"
     lags: tuple[int, ...] = ()
     scales: tuple[int, ...] = ()
+    neurons: str = "shared"
+    union_frac: float = 0.75
+    threshold: str = "fixed"
 
     def __post_init__(self):
         if self.kind not in ("logreg", "hgb"):
@@ -55,6 +65,12 @@ class FrameSpec:
             raise ValueError(f"c must be positive, got {self.c}")
         if any(int(k) < 1 for k in self.lags):
             raise ValueError(f"lags must be >= 1 frame, got {self.lags}")
+        if self.neurons not in ("shared", "union"):
+            raise ValueError(f"neurons must be 'shared' or 'union', got {self.neurons!r}")
+        if not 0 < self.union_frac <= 1:
+            raise ValueError(f"union_frac must be in (0, 1], got {self.union_frac}")
+        if self.threshold not in ("fixed", "inner"):
+            raise ValueError(f"threshold must be 'fixed' or 'inner', got {self.threshold!r}")
         if any(int(k) < 2 for k in self.scales):
             raise ValueError(f"scales must be >= 2 frames (1 is the derivative), got "
                              f"{self.scales}")
@@ -76,13 +92,23 @@ FRAME_MODELS: dict[str, FrameSpec] = {
     "logreg_c1": FrameSpec("logreg", 1.0),
     "logreg_lags": FrameSpec("logreg", 0.003, lags=(1, 2, 4, 7)),
     "hgb": FrameSpec("hgb"),
+    "logreg_ms": FrameSpec("logreg", 0.003, scales=(2,)),
+    "logreg_ms_thr": FrameSpec("logreg", 0.003, scales=(2,), threshold="inner"),
+    "logreg_ms_union": FrameSpec("logreg", 0.003, scales=(2,), neurons="union"),
+    "logreg_ms_union_thr": FrameSpec("logreg", 0.003, scales=(2,), neurons="union",
+                                     threshold="inner"),
     "logreg_causal": FrameSpec("logreg", 0.01, derivative="backward"),
     "logreg_causal_lags": FrameSpec("logreg", 0.003, derivative="backward", lags=(1, 2, 4, 7)),
+    "logreg_causal_ms": FrameSpec("logreg", 0.003, derivative="backward", scales=(2,)),
+    "logreg_causal_ms_union_thr": FrameSpec("logreg", 0.003, derivative="backward",
+                                            scales=(2,), neurons="union", threshold="inner"),
 }
 
-# what ``--model best`` chooses among (``--causal``: the causal ones)
-BEST_CANDIDATES = ("logreg", "logreg_c0.001", "logreg_c0.03", "logreg_c1", "logreg_lags", "hgb")
-BEST_CAUSAL_CANDIDATES = ("logreg_causal", "logreg_causal_lags")
+# what ``--model best`` chooses among (``best_causal``: the causal ones)
+BEST_CANDIDATES = ("logreg", "logreg_c0.03", "logreg_lags", "hgb", "logreg_ms",
+                   "logreg_ms_thr", "logreg_ms_union", "logreg_ms_union_thr")
+BEST_CAUSAL_CANDIDATES = ("logreg_causal", "logreg_causal_lags", "logreg_causal_ms",
+                          "logreg_causal_ms_union_thr")
 
 
 def _spec(model) -> FrameSpec:
@@ -103,11 +129,20 @@ def frame_features(worm: Worm, names, spec: FrameSpec) -> np.ndarray:
     """(T, D) float64 features of one worm: z-scored traces of ``names``, their z-scored
     derivative and differences over each of ``spec.scales`` ((2 + len(scales)) N), then the
     same delayed by each lag (frames before the first repeat frame 0). NaN gaps carry the
-    last value (as :func:`wormlab.behaviour.features`)."""
+    last value (as :func:`wormlab.behaviour.features`). With ``spec.neurons == "union"`` a
+    name the worm lacks gives zero columns; otherwise it is an error naming the worm."""
     from wormlab.behaviour._data import features
 
-    x = features(worm, names, derivatives=False)[..., 0].astype(np.float64)  # NaN-filled
-    x = _z(x)
+    names = list(names)
+    have = [n for n in names if n in worm.names]
+    if spec.neurons == "union" and len(have) < len(names):
+        x = np.zeros((worm.n_frames, len(names)))
+        if have:
+            idx = [names.index(n) for n in have]
+            x[:, idx] = _z(features(worm, have, derivatives=False)[..., 0].astype(np.float64))
+    else:
+        x = features(worm, names, derivatives=False)[..., 0].astype(np.float64)  # NaN-filled
+        x = _z(x)
     if spec.derivative == "central":
         d = np.gradient(x, axis=0)
     else:
@@ -159,6 +194,7 @@ class FrameDecoder:
         self.classes = CLASSES[cfg.task]
         self.first_frame = cfg.window - 1 if first_frame is None else first_frame
         self.clf = None
+        self.threshold = None  # two-class probability cut-off when spec.threshold == "inner"
 
     def _xy(self, worm: Worm):
         x = frame_features(worm, self.names, self.spec)
@@ -175,6 +211,11 @@ class FrameDecoder:
         worms = list(worms)
         if not worms:
             raise ValueError("no training worms")
+        if self.spec.neurons == "union":
+            self.names = union_names(worms, self.spec.union_frac)
+        if self.spec.threshold == "inner" and len(self.classes) == 2:
+            self.threshold = inner_threshold(self.spec, worms, self.cfg, self.names,
+                                             seed=self.seed, first_frame=self.first_frame)
         xs, ys = [], []
         for w in worms:
             x, y, m = self._xy(w)
@@ -198,7 +239,17 @@ class FrameDecoder:
         x, y, m = self._xy(worm)
         if not m.any():
             return y[:0], y[:0]
+        if self.threshold is not None:
+            p = self.clf.predict_proba(x[m])[:, list(self.clf.classes_).index(1)]
+            return y[m], (p > self.threshold).astype(np.int64)
         return y[m], self.clf.predict(x[m]).astype(np.int64)
+
+    def proba_worm(self, worm: Worm) -> tuple[np.ndarray, np.ndarray]:
+        """(y_true, P(class 1)) over the scored frames of one worm (two-class tasks)."""
+        if self.clf is None:
+            raise RuntimeError("frame decoder is not trained")
+        x, y, m = self._xy(worm)
+        return y[m], self.clf.predict_proba(x[m])[:, list(self.clf.classes_).index(1)]
 
     def evaluate(self, worms) -> dict:
         """Pooled and per-worm metrics, as :meth:`Decoder.evaluate`."""
@@ -215,6 +266,59 @@ class FrameDecoder:
         out = metrics(np.concatenate(yt), np.concatenate(yp), n)
         out["per_worm"] = per
         return out
+
+
+def union_names(worms, frac: float = 0.75) -> list[str]:
+    """Identified names present in at least ``ceil(frac * len(worms))`` of ``worms``, sorted."""
+    import math
+
+    worms = list(worms)
+    count: dict[str, int] = {}
+    for w in worms:
+        for n in set(w.identified()):
+            count[n] = count.get(n, 0) + 1
+    need = max(1, math.ceil(frac * len(worms)))
+    names = sorted(n for n, k in count.items() if k >= need)
+    if not names:
+        ids = ", ".join(w.worm_id for w in worms)
+        raise ValueError(f"no identified neuron is present in >= {need} of the worms {ids}")
+    return names
+
+
+THRESHOLDS = np.round(np.linspace(0.2, 0.8, 25), 3)
+
+
+def inner_threshold(spec: FrameSpec, worms, cfg: DataConfig, names=None, *, seed: int = 0,
+                    first_frame: int | None = None) -> float:
+    """The two-class probability cut-off (from :data:`THRESHOLDS`) with the best mean balanced
+    accuracy over leave-one-worm-out on ``worms`` (the training worms); 0.5 with < 2 worms.
+    ``names``: the neurons of a ``shared`` spec (default: shared by ``worms``); ``union``
+    specs recompute theirs from each inner training set. Ties go to the cut-off nearest 0.5."""
+    from dataclasses import replace
+
+    from wormlab.behaviour._data import shared_names
+    from wormlab.behaviour._train import metrics
+
+    worms = list(worms)
+    if len(worms) < 2:
+        return 0.5
+    plain = replace(spec, threshold="fixed")
+    total = np.zeros(len(THRESHOLDS))
+    for held in worms:
+        rest = [w for w in worms if w is not held]
+        use = (union_names(rest, spec.union_frac) if spec.neurons == "union"
+               else names if names is not None else shared_names(worms, cfg))
+        dec = FrameDecoder(plain, use, cfg, seed=seed, first_frame=first_frame)
+        try:
+            dec.fit(rest)
+        except ValueError:  # e.g. the remaining worms hold one class only
+            continue
+        y, p = dec.proba_worm(held)
+        if len(y):
+            total += [metrics(y, (p > t).astype(np.int64), 2)["balanced_accuracy"]
+                      for t in THRESHOLDS]
+    best = np.flatnonzero(total >= total.max() - 1e-12)
+    return float(THRESHOLDS[best[np.argmin(np.abs(THRESHOLDS[best] - 0.5))]])
 
 
 def select_frame_model(train_worms, names, cfg: DataConfig, candidates=BEST_CANDIDATES, *,

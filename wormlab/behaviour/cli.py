@@ -141,7 +141,8 @@ def _evaluate_frames(args, cfg, train, test, names, fps) -> int:
            "per_worm": {k: {"accuracy": v["accuracy"],
                             "balanced_accuracy": v["balanced_accuracy"], "n": v["n"]}
                         for k, v in res["per_worm"].items()},
-           "neurons": names, "n_train": int(len(y_tr)), "n_test": int(res["n"]),
+           "neurons": dec.names, "threshold": dec.threshold,
+           "n_train": int(len(y_tr)), "n_test": int(res["n"]),
            "resample_fps": fps,
            "train": [w.worm_id for w in train], "test": [w.worm_id for w in test]}
     if sel is not None:
@@ -154,7 +155,7 @@ def _evaluate_frames(args, cfg, train, test, names, fps) -> int:
         chosen = f" (chosen: {name})" if sel is not None else ""
         print(f"{args.model}{chosen} {d.task}: accuracy {out['accuracy']:.3f}, balanced "
               f"{out['balanced_accuracy']:.3f} (majority {out['majority_accuracy']:.3f}) on "
-              f"{out['n_test']} frames; {len(names)} neurons: {' '.join(names)}")
+              f"{out['n_test']} frames; {len(dec.names)} neurons: {' '.join(dec.names)}")
     return 0
 
 
