@@ -107,6 +107,8 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("--patience", type=int, default=5)
     h.add_argument("--components", type=int, default=5)
     h.add_argument("--order", type=int, default=5, help="VAR order (--model var)")
+    h.add_argument("--augment", default="none", choices=["none", "mirror"],
+                   help="LSTM training augmentation (see train --augment)")
     h.add_argument(
         "--settings",
         default=None,
@@ -325,7 +327,8 @@ def _heldout(args) -> int:
     else:
         lc = LSTMConfig(layers=args.layers, hidden=args.hidden, dropout=args.dropout,
                         epochs=2 if args.smoke else args.epochs, patience=args.patience,
-                        head=args.model, n_components=args.components)
+                        head=args.model, n_components=args.components,
+                        augment=args.augment)
         fit, sample = lstm_generator(lc)
         model_cfg = asdict(lc)
     frames, seqs = (300, 3) if args.smoke else (args.frames, args.seqs)
