@@ -154,76 +154,50 @@ def heldout_data(manifest: dict, split: str = "test", *, store: Path | None = No
     return out | {"source": f"regenerated with ElegansBot ({len(ids)} samples)"}
 
 
-HELDOUT_FILE = "heldout_{split}.safetensors"  # beside the shipped model: ElegansBot outputs
-
-
-def write_heldout_file(folder: Path, split: str, ids, com_um, tangent_rad) -> dict:
-    """Write the ElegansBot outputs (centroid, tangent angles; float32) of the held-out samples
-    ``ids`` to ``<folder>/heldout_<split>.safetensors`` (atomically) and return the manifest
-    entry ``{"file", "sha256", "bytes", "n"}``. The activations are not stored: they follow from
-    the sample specs (:func:`~wormlab.body._families.make_activation`, milliseconds)."""
-    import hashlib
-    import json
-
+def write_heldout_file(name: str, split: str, ids, com_um, tangent_rad) -> dict:
+    """Ship the ElegansBot outputs (centroid, tangent angles; float32) of the held-out samples
+    ``ids`` beside the model (:func:`wormlab.models.write_heldout`) and return the manifest
+    entry. The activations are not stored: they follow from the sample specs
+    (:func:`~wormlab.body._families.make_activation`, milliseconds)."""
     import numpy as np
     import torch
-    from safetensors.torch import save_file
 
-    from wormlab.runs import atomic_path
+    from wormlab import models
 
-    ids = [str(i) for i in ids]
     com, tan = np.asarray(com_um, np.float32), np.asarray(tangent_rad, np.float32)
     if not (len(ids) == len(com) == len(tan)):
         raise ValueError(f"held-out {split}: {len(ids)} ids but {len(com)} centroid and "
                          f"{len(tan)} tangent tracks")
-    path = Path(folder) / HELDOUT_FILE.format(split=split)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        save_file({"com_um": torch.from_numpy(com).contiguous(),
-                   "tangent_rad": torch.from_numpy(tan).contiguous()}, str(tmp),
-                  metadata={"ids_json": json.dumps(ids)})
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return {"file": path.name, "sha256": digest, "bytes": path.stat().st_size, "n": len(ids)}
+    return models.write_heldout(name, split, {"com_um": torch.from_numpy(com),
+                                              "tangent_rad": torch.from_numpy(tan)}, ids)
 
 
 def _shipped_heldout(manifest: dict, split: str, ids: list[str]) -> dict | None:
-    """The held-out samples from the file shipped beside the model (hash-checked), with the
-    activations rebuilt from the specs; None when the manifest names no such file."""
-    import hashlib
-
+    """The held-out samples from the file shipped beside the model (size and sha256 checked),
+    with the activations rebuilt from the specs; None when the manifest names no such file."""
     import numpy as np
 
+    from wormlab import models
     from wormlab.body._config import PhysicsConfig
     from wormlab.body._families import make_activation, sample_specs
-    from wormlab.io import meta_json, read_safetensors
-    from wormlab.models import ModelError, models_dir
 
-    entry = (manifest["data"].get("heldout_files") or {}).get(split)
-    if entry is None:
+    got = models.read_heldout(manifest["name"], split, manifest)
+    if got is None:
         return None
-    name = manifest["name"]
-    path = models_dir() / name / Path(str(entry["file"])).name
-    if not path.is_file():
-        raise ModelError(f"model {name!r}: its manifest names the held-out file {path}, which "
-                         "is missing")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != entry["sha256"]:
-        raise ModelError(f"model {name!r}: sha256 of {path} is {digest}, the manifest says "
-                         f"{entry['sha256']} (corrupt or replaced held-out file)")
-    t, meta = read_safetensors(path, f"held-out {split} file of model {name!r}")
-    got = [str(i) for i in meta_json(meta, "ids_json", path, "held-out file")]
-    if got != ids:
-        raise ModelError(f"model {name!r}: {path} holds other ids than the manifest's "
-                         f"heldout_ids[{split!r}] ({len(got)} vs {len(ids)})")
+    t, got_ids = got
+    if got_ids != ids:
+        raise models.ModelError(f"model {manifest['name']!r}: its held-out {split} file holds "
+                                f"other ids than the manifest's heldout_ids[{split!r}]")
     d = manifest["data"]
     physics = PhysicsConfig(**d.get("physics", {}))
     T = int(t["com_um"].shape[1])
     specs = {x["id"]: x for x in sample_specs(d["n_per_family"], d["data_seed"])}
     act = np.stack([make_activation(specs[i], T, physics.frame_dt_s) for i in ids])
+    file = d["heldout_files"][split]["file"]
     return {"activation": act.astype(np.float32), "com_um": t["com_um"].numpy(),
             "tangent_rad": t["tangent_rad"].numpy(),
             "family": np.array([specs[i]["family"] for i in ids]), "id": np.array(ids),
-            "source": f"shipped held-out file {path.name} ({len(ids)} samples)"}
+            "source": f"shipped held-out file {file} ({len(ids)} samples)"}
 
 
 def shipped_splits(show_progress: bool = True) -> tuple[dict, str]:

@@ -327,8 +327,8 @@ def _ship(a) -> int:
     s = load_store(a.store)
     where_id = {str(i): k for k, i in enumerate(s["id"])}
     k = np.array([where_id[str(i)] for i in ids["test"]])
-    heldout_files = {"test": write_heldout_file(models.models_dir() / SHIPPED_NAME, "test",
-                                                ids["test"], s["com_um"][k], s["tangent_rad"][k])}
+    heldout_files = {"test": write_heldout_file(SHIPPED_NAME, "test", ids["test"],
+                                                s["com_um"][k], s["tangent_rad"][k])}
     try:
         where = str(Path(a.store).resolve().relative_to(project_root()))
     except ValueError:

@@ -20,11 +20,13 @@ from wormlab.models._registry import (
     manifest,
     model_path,
     models_dir,
+    read_heldout,
     register_verifier,
     save,
     ship_checkpoint,
     verify,
     verify_table_html,
+    write_heldout,
 )
 from wormlab.models._registry import list_models as list  # noqa: A001 - the API the issue names
 
@@ -33,4 +35,4 @@ list_models = list
 __all__ = ["VERIFIERS", "VERIFY_REPORT", "ModelError", "VerifySkipped", "check_file",
            "checked_path", "current_code_version", "exists", "failed", "list", "list_models",
            "load", "manifest", "model_path", "models_dir", "register_verifier", "save",
-           "ship_checkpoint", "verify", "verify_table_html"]
+           "read_heldout", "ship_checkpoint", "verify", "verify_table_html", "write_heldout"]

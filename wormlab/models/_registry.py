@@ -307,6 +307,61 @@ def checked_path(name: str, *, kind: str | None = None, config: Any = None) -> P
     return models_dir() / name / manifest(name)["file"]
 
 
+HELDOUT_FILE = "heldout_{split}.safetensors"
+
+
+def write_heldout(name: str, split: str, tensors: Mapping[str, Any], ids) -> dict:
+    """Write a model's held-out set (``{name: tensor}``, first axis or a documented axis per
+    sample, and one id per sample) to ``data/models/<name>/heldout_<split>.safetensors``
+    atomically, before :func:`save`; put the returned entry into the manifest as
+    ``data["heldout_files"][split]`` so that :func:`read_heldout` can check it. For verifiers
+    that must run where the training data is absent (a fresh clone)."""
+    import json as _json
+
+    from safetensors.torch import save_file
+
+    from wormlab.runs import atomic_path
+
+    _check_name(name)
+    if not re.match(r"^[a-z0-9_]+$", str(split)):
+        raise ValueError(f"model {name!r}: held-out split name {split!r} must be a-z, 0-9, _")
+    ids = [str(i) for i in ids]
+    state = {str(k): v.detach().contiguous() for k, v in tensors.items()}
+    if not state:
+        raise ValueError(f"model {name!r}: no held-out tensors for split {split!r}")
+    path = models_dir() / name / HELDOUT_FILE.format(split=split)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={"ids_json": _json.dumps(ids)})
+    return {"file": path.name, "sha256": _sha256(path), "bytes": path.stat().st_size,
+            "n": len(ids)}
+
+
+def read_heldout(name: str, split: str, m: dict | None = None) -> tuple[dict, list[str]] | None:
+    """``(tensors, ids)`` of the held-out file the manifest names for ``split`` (size and
+    sha256 checked, read safely), or None when the manifest names none. A named file that is
+    missing or differs is a :class:`ModelError`."""
+    from wormlab.io import meta_json, read_safetensors
+
+    m = m if m is not None else manifest(name)
+    entry = ((m.get("data") or {}).get("heldout_files") or {}).get(split)
+    if entry is None:
+        return None
+    path = models_dir() / name / Path(str(entry["file"])).name
+    if not path.is_file():
+        raise ModelError(f"model {name!r}: its manifest names the held-out file {path}, which "
+                         "is missing")
+    if path.stat().st_size != entry["bytes"] or _sha256(path) != entry["sha256"]:
+        raise ModelError(f"model {name!r}: sha256 of {path} is {_sha256(path)}, the manifest "
+                         f"says {entry['sha256']} (corrupt or replaced held-out file)")
+    tensors, meta = read_safetensors(path, f"held-out {split} file of model {name!r}")
+    ids = [str(i) for i in meta_json(meta, "ids_json", path, "held-out file")]
+    if len(ids) != entry.get("n", len(ids)):
+        raise ModelError(f"model {name!r}: {path} holds {len(ids)} ids, the manifest says "
+                         f"{entry['n']}")
+    return tensors, ids
+
+
 def exists(name: str) -> bool:
     """Whether a manifest for ``name`` is shipped (nothing is checked)."""
     return (models_dir() / _check_name(name) / MANIFEST_FILE).is_file()
