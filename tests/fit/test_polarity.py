@@ -161,3 +161,40 @@ def test_errors_name_the_problem(small):
         P.SynapticPolarity(small, level="cell")
     with pytest.raises(P.PolarityError, match="reference='x'"):
         P.flipped_polarities(P.SynapticPolarity(small), reference="x")
+
+
+# ------------------------------------------------------------------ the real-data polarity fit
+POLCFG = dict(name="t", cells=list(MIXED), window_ms=5.0, n_windows=2, discard_windows=1,
+              lr=0.2, target={"kind": "correlation", "recording": "kato2015", "worm": 0})
+
+
+def test_polarity_fit_resumes_to_the_uninterrupted_result(tmp_path):
+    """3 epochs in one go vs 1 epoch, killed, then resumed to 3: identical history and table."""
+    full = P.run_polarity_fit({**POLCFG, "epochs": 3, "out_dir": str(tmp_path / "a")},
+                              show_progress=False)
+    P.run_polarity_fit({**POLCFG, "epochs": 1, "out_dir": str(tmp_path / "b")},
+                       show_progress=False)
+    res = P.run_polarity_fit({**POLCFG, "epochs": 3, "out_dir": str(tmp_path / "b")},
+                             show_progress=False)
+    strip = [{k: v for k, v in h.items() if k != "wall_s"} for h in res["history"]]
+    assert strip == [{k: v for k, v in h.items() if k != "wall_s"} for h in full["history"]]
+    assert len(strip) == 4 and strip[-1]["loss"] < strip[0]["loss"]
+    assert (tmp_path / "a" / "polarity.csv").read_text() == \
+        (tmp_path / "b" / "polarity.csv").read_text()
+    assert res["constrained_pairs"] > 0 and "kato2015" in res["data"]
+    with pytest.raises(P.PolarityError, match="another configuration"):
+        P.run_polarity_fit({**POLCFG, "epochs": 3, "lam": 2.0, "out_dir": str(tmp_path / "b")},
+                           show_progress=False)
+
+
+def test_polarity_config_errors_are_clear(tmp_path):
+    with pytest.raises(P.PolarityError, match=r"unknown field\(s\) \['epoch'\]"):
+        P.run_polarity_fit({"name": "x", "epoch": 3})
+    with pytest.raises(P.PolarityError, match="'name' is required"):
+        P.run_polarity_fit({})
+    with pytest.raises(P.PolarityError, match="discard_windows must be in"):
+        P.run_polarity_fit({"name": "x", "n_windows": 2, "discard_windows": 2})
+    bad = tmp_path / "bad.yml"
+    bad.write_text("name: [unclosed")
+    with pytest.raises(P.PolarityError, match="bad.yml: cannot read"):
+        P.run_polarity_fit(bad)

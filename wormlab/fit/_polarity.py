@@ -338,3 +338,188 @@ def fit_polarity(pol: SynapticPolarity, stimulus, duration_ms: float, target_v: 
     if best_state is not None:
         pol.load_state_dict(best_state)
     return hist
+
+
+# ------------------------------------------------------------------ real data: correlation fit
+#: fields of a polarity-fit config (YAML/JSON) and their defaults
+POLARITY_CONFIG = {
+    "name": None,            # run folder name (required)
+    "params": None,          # parameter file to start from (wormlab.fit.save_params); None = c302
+    "cells": None,           # without "params": a c302 sub-circuit (None = all 397 cells)
+    "target": {"kind": "correlation", "recording": "kato2015", "worm": 0, "max_neurons": 40},
+    "stimulus": "c302",
+    "window_ms": 100.0,
+    "n_windows": 3,          # simulated windows per epoch (gradient cut at each edge)
+    "discard_windows": 1,    # the first ones are the transient: simulated without gradient
+    "level": "class",
+    "glutamate": "free",
+    "sign_init": 0.95,
+    "lam": 1.0,              # transmitter penalty weight
+    "epochs": 12,
+    "lr": 0.2,
+    "out_dir": None,         # default data/cache/fit/<name>
+}
+
+
+def _polarity_config(config) -> dict:
+    from pathlib import Path
+
+    if isinstance(config, (str, Path)):
+        import yaml
+
+        path = Path(config)
+        try:
+            d = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise PolarityError(f"polarity config {path}: cannot read it ({exc})") from exc
+    else:
+        d = dict(config)
+    bad = sorted(set(d) - set(POLARITY_CONFIG))
+    if bad:
+        raise PolarityError(f"polarity config: unknown field(s) {bad}; valid: "
+                            f"{sorted(POLARITY_CONFIG)}")
+    cfg = {**POLARITY_CONFIG, **d}
+    if not cfg["name"]:
+        raise PolarityError("polarity config: 'name' is required")
+    if not 0 <= int(cfg["discard_windows"]) < int(cfg["n_windows"]):
+        raise PolarityError(f"polarity config: discard_windows must be in [0, n_windows="
+                            f"{cfg['n_windows']}), got {cfg['discard_windows']!r}")
+    if int(cfg["epochs"]) < 0 or not float(cfg["lr"]) > 0 or float(cfg["lam"]) < 0:
+        raise PolarityError("polarity config: epochs >= 0, lr > 0 and lam >= 0 are required")
+    return cfg
+
+
+def run_polarity_fit(config, *, show_progress: bool = True) -> dict:
+    """Fit class-level (or per-connection) synaptic scales and signs of a network to the
+    correlation matrix of a real recording's identified neurons, with the transmitter penalty.
+
+    Each epoch simulates ``n_windows`` windows of ``window_ms`` from the initial state (the
+    first ``discard_windows`` without gradient), the loss is the mean over the other windows
+    of :func:`~wormlab.fit.correlation_mse` plus ``pol.penalty(lam)``; Adam on ``(log_m, a)``.
+    Resumable: the parameters, Adam's moments and the history are written atomically after
+    every epoch to ``<out>/polarity_state.safetensors``; re-running continues. Writes
+    ``<out>/polarity.csv`` (the pair table at the best epoch) and ``<out>/polarity_result.json``
+    (history, flips vs c302 and vs the transmitters). Returns the result dict."""
+    import json
+    import time
+    from pathlib import Path
+
+    from wormlab.fit._fit import _correlation_target, _shift
+    from wormlab.fit._losses import correlation_mse
+    from wormlab.runs import atomic_path, emit_json, progress
+
+    cfg = _polarity_config(config)
+    if cfg["params"]:
+        from wormlab.fit._registry import load_params
+
+        base = load_params(cfg["params"])
+    else:
+        base = circuit.build_network(**({"cells": tuple(cfg["cells"])} if cfg["cells"] else {}))
+    net = polarity_network(base)
+    pol = SynapticPolarity(net, level=cfg["level"], glutamate=cfg["glutamate"],
+                           sign_init=float(cfg["sign_init"]))
+    if cfg["out_dir"]:
+        out = Path(cfg["out_dir"])
+    else:
+        from wormlab.paths import cache_dir
+
+        out = cache_dir("fit", cfg["name"])
+    out.mkdir(parents=True, exist_ok=True)
+    target, record, label = _correlation_target(cfg["target"], net)
+    stim = circuit.Stimulus.from_any(circuit.default_stimulus(net) if cfg["stimulus"] == "c302"
+                                     else cfg["stimulus"])
+    W, n, skip = float(cfg["window_ms"]), int(cfg["n_windows"]), int(cfg["discard_windows"])
+    lam = float(cfg["lam"])
+    opt = torch.optim.Adam([pol.log_m, pol.a], lr=float(cfg["lr"]))
+    key = json.loads(json.dumps({k: v for k, v in cfg.items() if k not in ("epochs", "out_dir")},
+                                default=str))
+    state = out / "polarity_state.safetensors"
+    hist, best = [], {"loss": math.inf, "epoch": 0}
+    best_t = {"log_m": pol.log_m.detach().clone(), "a": pol.a.detach().clone()}
+    if state.exists():
+        from wormlab.io import read_safetensors
+        from wormlab.runs import remove_orphan_tmp
+
+        remove_orphan_tmp(out)
+        t, md = read_safetensors(state, "polarity checkpoint")
+        meta = json.loads(md["meta"])
+        if meta["config"] != key:
+            raise PolarityError(f"checkpoint {state} belongs to another configuration; use "
+                                "another name/out_dir or delete it")
+        with torch.no_grad():
+            pol.log_m.copy_(t["log_m"])
+            pol.a.copy_(t["a"])
+        for p, nm in ((pol.log_m, "log_m"), (pol.a, "a")):
+            opt.state[p] = {"step": t[f"step_{nm}"], "exp_avg": t[f"m_{nm}"].clone(),
+                            "exp_avg_sq": t[f"v_{nm}"].clone()}
+        best_t = {"log_m": t["best_log_m"].clone(), "a": t["best_a"].clone()}
+        hist, best = meta["history"], meta["best"]
+    start_epoch = len(hist)
+    bar = progress(total=int(cfg["epochs"]), initial=start_epoch, desc=f"polarity {cfg['name']}",
+                   disable=not show_progress)
+    t_run = time.perf_counter()
+    for ep in range(start_epoch, int(cfg["epochs"]) + 1):  # the last pass only scores
+        opt.zero_grad()
+        params = pol()
+        y = net.initial_state(1)
+        mse = 0.0
+        for k in range(n):
+            grad = k >= skip and ep < int(cfg["epochs"])
+            with torch.set_grad_enabled(grad):
+                r = circuit.simulate(net, _shift(stim, k * W), W, record=record, y0=y.detach(),
+                                     params=params if grad else {k2: v.detach() for k2, v in
+                                                                 params.items()},
+                                     check_every=0)
+            if k >= skip:
+                mse = mse + correlation_mse(r.v_mV, target).sum() / (n - skip)
+            y = r.y_final
+        pen = pol.penalty(lam) if lam else torch.zeros((), dtype=torch.float64)
+        loss = mse + pen
+        lv = float(loss.detach())
+        if not math.isfinite(lv):
+            raise circuit.CircuitBlowUpError(f"run_polarity_fit: loss {lv} at epoch {ep}")
+        rec = {"epoch": ep, "loss": lv, "corr_mse": float(mse.detach()),
+               "penalty": float(pen.detach()),
+               "flipped_vs_c302": int(flipped_polarities(pol)["count"]),
+               "disagree_transmitter": int(flipped_polarities(pol, "transmitter")["count"]),
+               "wall_s": time.perf_counter() - t_run}
+        if lv < best["loss"]:
+            best = {"loss": lv, "epoch": ep}
+            best_t = {"log_m": pol.log_m.detach().clone(), "a": pol.a.detach().clone()}
+        hist.append(rec)
+        if ep == int(cfg["epochs"]):
+            break
+        loss.backward()
+        opt.step()
+        tensors = {"log_m": pol.log_m, "a": pol.a, "best_log_m": best_t["log_m"],
+                   "best_a": best_t["a"]}
+        for p, nm in ((pol.log_m, "log_m"), (pol.a, "a")):
+            s = opt.state[p]
+            tensors.update({f"step_{nm}": torch.as_tensor(s["step"]).reshape(()),
+                            f"m_{nm}": s["exp_avg"], f"v_{nm}": s["exp_avg_sq"]})
+        from safetensors.torch import save_file
+
+        with atomic_path(state) as tmp:
+            save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp),
+                      metadata={"meta": json.dumps({"config": key, "history": hist,
+                                                    "best": best})})
+        bar.update(1)
+        bar.set_postfix(loss=f"{lv:.4g}", flips=rec["flipped_vs_c302"])
+    bar.close()
+    with torch.no_grad():
+        pol.log_m.copy_(best_t["log_m"])
+        pol.a.copy_(best_t["a"])
+    table = pol.table()
+    with atomic_path(out / "polarity.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    flips = flipped_polarities(pol)
+    disagree = flipped_polarities(pol, "transmitter")
+    res = {"name": cfg["name"], "data": label, "config": key, "best": best, "history": hist,
+           "pairs": len(table), "constrained_pairs": disagree["of"],
+           "flipped_vs_c302": {"count": flips["count"], "of": flips["of"],
+                               "pairs": flips["flipped"]},
+           "disagree_with_transmitter": {"count": disagree["count"], "of": disagree["of"],
+                                         "pairs": disagree["flipped"]},
+           "out_dir": str(out)}
+    emit_json(res, out / "polarity_result.json", echo=False)
+    return res
