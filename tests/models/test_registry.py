@@ -215,3 +215,18 @@ def test_verify_skipped_is_reported_not_failed(mdir, tmp_path, capsys):
     r = models.verify("tiny")
     assert models.failed(r) and "sha256" in r["error"]
     assert cli_main(["models", "verify"]) == 1
+
+
+def test_verifier_found_in_component_ship_module(monkeypatch):
+    """A verifier registered by wormlab/<component>/_ship.py (not imported by the component's
+    package) is found by kind: the registry imports that module."""
+    import sys
+
+    from wormlab.models import _registry
+
+    monkeypatch.delitem(models.VERIFIERS, "rom.model", raising=False)
+    monkeypatch.delitem(sys.modules, "wormlab.rom._ship", raising=False)
+    fn = _registry._verifier("rom.model")
+    assert fn.__module__ == "wormlab.rom._ship"
+    with pytest.raises(models.ModelError, match="no verifier registered for kind 'rom.nothing'"):
+        _registry._verifier("rom.nothing")
