@@ -3,6 +3,7 @@
     wormlab behaviour evaluate --train A.h5 B.h5 --test C.h5 --model gnn --task fwd_rev --json
     wormlab behaviour evaluate --train A.h5 B.h5 C.h5 --test D.h5 --model best --json
     wormlab behaviour frames --models logreg logreg_causal best
+    wormlab behaviour ship --name behaviour_fwd_rev_frames --heldout 2022-07-27-45 --model best
     wormlab behaviour experiment flavell_lwo --models svm mlp gnn --out results.json
     wormlab behaviour forecast --models mlp gnn --out forecast.json
     wormlab behaviour report --results results.json --forecast forecast.json
@@ -190,6 +191,19 @@ def _frames(args) -> int:
     return 0
 
 
+def _ship(args) -> int:
+    import shlex
+
+    from wormlab.behaviour._ship import ship_frame_decoder
+
+    cmd = "wormlab behaviour ship " + " ".join(shlex.quote(x) for x in args.argv)
+    path = ship_frame_decoder(args.name, args.heldout, args.model, command=cmd, seed=args.seed)
+    m = json.loads(path.read_text())
+    print(f"shipped {args.name} ({m['data']['chosen']}): held-out {m['data']['heldout']} "
+          f"balanced accuracy {m['metrics']['heldout_balanced_accuracy']:.3f} -> {path}")
+    return 0
+
+
 def _experiment(args) -> int:
     from wormlab.behaviour._experiments import edge_table, run_classification, summary_table
     from wormlab.runs import configure_torch, keep_heap_memory
@@ -262,6 +276,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=_frames)
 
+    p = sub.add_parser("ship", help="train a frame decoder on all identified Flavell worms but "
+                                    "one and ship it (wormlab.models), held-out score recorded")
+    p.add_argument("--name", default="behaviour_fwd_rev_frames")
+    p.add_argument("--heldout", default="2022-07-27-45", help="Flavell worm id kept out")
+    p.add_argument("--model", default="best", choices=FRAME_CHOICES[:-1])
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_ship)
+
     p = sub.add_parser("forecast", help="leave-worms-out forecasting MSE per step (Flavell)")
     p.add_argument("--models", nargs="+", default=["mlp", "gnn", "gnn_connectome"],
                    choices=[m for m in MODELS if m != "svm"])
@@ -280,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)[1:]
     try:
         return int(args.func(args) or 0)
     except (ValueError, KeyError, FileNotFoundError) as exc:
