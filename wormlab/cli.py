@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "body": "wormlab.body.cli",
     "fit": "wormlab.fit.cli",
     "models": "wormlab.models.cli",  # shipped models: list | verify (issue 19)
+    "worm": "wormlab.worm.cli",  # the integrated worm: run | fit | diagnose (issue 17)
 }
 
 

@@ -13,8 +13,8 @@ from wormlab.worm import _fit
 def test_unknown_or_out_of_bound_parameters_are_named():
     with pytest.raises(KeyError, match="unknown crawl parameters.*nmj"):
         worm.run_loop({"nmj": 1.0})
-    with pytest.raises(ValueError, match="syn_vth_mV.*outside its bounds"):
-        worm.run_loop({"syn_vth_mV": 20.0})
+    with pytest.raises(ValueError, match="nmj_vth_mV.*outside its bounds"):
+        worm.run_loop({"nmj_vth_mV": 20.0})
     with pytest.raises(ValueError, match="tau_act_ms is not finite"):
         worm.run_loop({"tau_act_ms": float("nan")})
     with pytest.raises(ValueError, match="direction"):
@@ -37,11 +37,11 @@ def test_band_loss_is_exact():
 def test_unit_box_round_trip_and_bounds():
     names = tuple(worm.PARAMS)
     p = {k: v[0] for k, v in worm.PARAMS.items()}
-    p.update(syn_nmj_exc=12.5, syn_vth_mV=-33.0, prop_gain_nA_rad=-0.01, max_ca_mM=3e-8)
+    p.update(syn_nmj_exc=12.5, nmj_vth_mV=-33.0, prop_gain_nA_rad=-0.01, max_ca_mM=3e-8)
     u = _fit.to_unit(p, names)
     assert np.all((u >= 0) & (u <= 1))
     back = _fit.from_unit(u, names)
-    for k in ("syn_nmj_exc", "syn_vth_mV", "prop_gain_nA_rad", "max_ca_mM", "tau_act_ms"):
+    for k in ("syn_nmj_exc", "nmj_vth_mV", "prop_gain_nA_rad", "max_ca_mM", "tau_act_ms"):
         assert back[k].item() == pytest.approx(p[k], rel=1e-9), k
     edge = _fit.from_unit(np.array([[0.0] * len(names), [1.0] * len(names)]), names)
     for k, (_d, lo, hi, *_) in worm.PARAMS.items():
@@ -51,11 +51,11 @@ def test_unit_box_round_trip_and_bounds():
 @pytest.mark.slow
 def test_short_loop_runs_records_and_silences_without_neuromuscular_drive():
     p = worm.default_params(2)
-    p["syn_vth_mV"][:] = -35.0
+    p["nmj_vth_mV"][:] = -35.0
     p["syn_nmj_exc"][0] = 10.0
     p["syn_nmj_exc"][1] = 0.0          # member 1: no excitatory drive reaches the muscles
     p["syn_nmj_inh"][1] = 0.0
-    r = worm.run_loop(p, worm.LoopConfig(duration_s=0.4, warmup_ms=40.0))
+    r = worm.run_loop(p, worm.LoopConfig(duration_s=0.4, warmup_ms=40.0, init_bend_rad=0.0))
     T = round(0.4 / 0.04) + 1
     assert r.activation.shape == (T, 2, 95) and r.trajectory.com_um.shape == (T, 2, 2)
     assert np.all((r.activation >= 0) & (r.activation <= 1))
@@ -65,6 +65,17 @@ def test_short_loop_runs_records_and_silences_without_neuromuscular_drive():
     assert np.abs(r.trajectory.joints_rad[:, 1]).max() < 1e-3
     # ablating the drive neurons removes the drive: the same member becomes quiet
     q = worm.run_loop({k: v[:1] for k, v in p.items()},
-                      worm.LoopConfig(duration_s=0.4, warmup_ms=40.0, ablate=("AVBL", "AVBR")))
+                      worm.LoopConfig(duration_s=0.4, warmup_ms=40.0, init_bend_rad=0.0,
+                                      ablate=("AVBL", "AVBR")))
     assert q.activation[-1, 0].mean() < r.activation[-1, 0].mean()
     assert math.isfinite(r.wall_s)
+
+
+def test_seed_gives_identical_runs_and_another_seed_another_start():
+    cfg = worm.LoopConfig(duration_s=0.16, warmup_ms=20.0, seed=3)
+    a = worm.run_loop({}, cfg)
+    b = worm.run_loop({}, cfg)
+    c = worm.run_loop({}, worm.LoopConfig(duration_s=0.16, warmup_ms=20.0, seed=4))
+    assert np.array_equal(a.trajectory.tangent_rad, b.trajectory.tangent_rad)
+    assert np.array_equal(a.v_mV, b.v_mV)
+    assert not np.allclose(a.trajectory.joints_rad[0], c.trajectory.joints_rad[0])

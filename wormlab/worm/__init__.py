@@ -1,5 +1,12 @@
 """The integrated worm (issue 17): c302's motor circuit drives muscles and the body."""
 
+from wormlab.worm._config import (
+    WormRunConfig,
+    load_run_config,
+    read_crawl_params,
+    run_from_config,
+    write_crawl_params,
+)
 from wormlab.worm._loop import PARAMS, LoopConfig, LoopResult, default_params, run_loop
 from wormlab.worm._motor import (
     BACKWARD_DRIVE,
@@ -15,5 +22,6 @@ from wormlab.worm._motor import (
 __all__ = [
     "BACKWARD_DRIVE", "COMMAND", "FORWARD_DRIVE", "PARAMS", "LoopConfig", "LoopResult",
     "build_motor_network", "connection_groups", "default_params", "motor_cells", "neuron_rows",
-    "proprioceptive_matrix", "run_loop",
+    "proprioceptive_matrix", "run_loop", "WormRunConfig", "load_run_config",
+    "read_crawl_params", "run_from_config", "write_crawl_params",
 ]

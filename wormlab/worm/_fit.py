@@ -31,43 +31,51 @@ TARGETS = {"speed_um_s": (100.0, 300.0), "frequency_hz": (0.25, 0.8),
            "wavelength_bl": (0.5, 1.0), "oscillation_rad": (0.05, np.inf)}
 
 
-def _range(name):
+def _range(name, bounds=None):
     d, lo, hi, *_ = PARAMS[name]
+    if bounds and name in bounds:
+        lo, hi = (float(x) for x in bounds[name])
     if name in LOG_PARAMS:
         return math.log10(max(lo, LOG_FLOOR.get(name, lo))), math.log10(hi), True
     return lo, hi, False
 
 
-def to_unit(params: dict[str, float], names) -> np.ndarray:
+def to_unit(params: dict[str, float], names, bounds=None) -> np.ndarray:
     out = []
     for n in names:
-        lo, hi, lg = _range(n)
+        lo, hi, lg = _range(n, bounds)
         x = float(params[n])
         x = math.log10(max(x, 10 ** lo)) if lg else x
         out.append((x - lo) / (hi - lo))
     return np.clip(np.array(out), 0.0, 1.0)
 
 
-def from_unit(u: np.ndarray, names) -> dict[str, torch.Tensor]:
-    """(P, n) unit-box rows -> {name: (P,) physical values}."""
+def from_unit(u: np.ndarray, names, bounds=None) -> dict[str, torch.Tensor]:
+    """(P, n) unit-box rows -> {name: (P,) physical values}; ``bounds`` {name: (lo, hi)}
+    narrows a parameter's box inside its :data:`PARAMS` bounds."""
     u = np.clip(np.atleast_2d(u), 0.0, 1.0)
     out = {}
     for i, n in enumerate(names):
-        lo, hi, lg = _range(n)
+        lo, hi, lg = _range(n, bounds)
         x = lo + u[:, i] * (hi - lo)
         out[n] = torch.tensor(10 ** x if lg else x, dtype=torch.float64)
     return out
 
 
-def crawl_metrics(res) -> dict[str, np.ndarray]:
+def crawl_metrics(res, skip_s: float | None = None) -> dict[str, np.ndarray]:
     """Per member: signed forward speed (um/s), undulation frequency (Hz), wavelength (BL),
-    wave direction, joint amplitude (rad), and the muscle-wave score."""
+    wave direction, joint amplitude and oscillation (rad), after dropping the first
+    ``skip_s`` (default: 1 s, or a quarter of a shorter run)."""
     from wormlab.body._physics import forward_speed, wave_kinematics
 
     tr = res.trajectory
-    sp = np.asarray(forward_speed(tr, skip_s=1.0))
-    wk = wave_kinematics(tr, skip_s=1.0)
-    j = tr.joints_rad[int(1.0 / (tr.t_s[1] - tr.t_s[0])):]
+    dt = float(tr.t_s[1] - tr.t_s[0])
+    skip_s = min(1.0, 0.25 * float(tr.t_s[-1])) if skip_s is None else float(skip_s)
+    if skip_s > float(tr.t_s[-1]) - 2 * dt:
+        raise ValueError(f"run of {tr.t_s[-1]:.2f} s is too short to drop {skip_s} s")
+    sp = np.asarray(forward_speed(tr, skip_s=skip_s))
+    wk = wave_kinematics(tr, skip_s=skip_s)
+    j = tr.joints_rad[int(round(skip_s / dt)):]
     amp = np.abs(j).max(0).mean(-1)
     osc = j.std(0).mean(-1)
     return {"oscillation_rad": osc, "speed_um_s": sp, "frequency_hz": wk["frequency_hz"],
@@ -82,17 +90,27 @@ def _band(x, lo, hi, scale):
     return np.where(np.isfinite(x), pen, 1.0)
 
 
-def crawl_loss(fwd: dict, bwd: dict | None) -> np.ndarray:
-    """Kinematic loss: forward speed (and, for ``bwd``, backward speed = negative forward
-    speed) inside the crawling band, frequency and wavelength inside theirs. 0 inside all."""
+def crawl_loss(fwd: dict, bwd: dict | None,
+               metrics: tuple[str, ...] = tuple(TARGETS)) -> np.ndarray:
+    """Kinematic loss over ``metrics`` (names of :data:`TARGETS`): forward speed (and, for
+    ``bwd``, backward speed = negative forward speed) inside the crawling band, oscillation
+    amplitude above its floor, frequency and wavelength inside theirs. 0 inside all."""
+    bad = sorted(set(metrics) - set(TARGETS))
+    if bad:
+        raise ValueError(f"unknown target metrics {bad}; valid: {list(TARGETS)}")
     lo, hi = TARGETS["speed_um_s"]
-    L = _band(fwd["speed_um_s"], lo, hi, 100.0)
+    L = np.zeros_like(np.asarray(fwd["speed_um_s"], dtype=np.float64))
+    if "speed_um_s" in metrics:
+        L = L + _band(fwd["speed_um_s"], lo, hi, 100.0)
+        if bwd is not None:
+            L = L + _band(-np.asarray(bwd["speed_um_s"]), lo, hi, 100.0)
     for m in (fwd, bwd) if bwd is not None else (fwd,):
-        L = L + _band(m["oscillation_rad"], TARGETS["oscillation_rad"][0], np.inf, 0.05)
-        L = L + 0.5 * _band(m["frequency_hz"], *TARGETS["frequency_hz"], 0.5)
-        L = L + 0.5 * _band(m["wavelength_bl"], *TARGETS["wavelength_bl"], 0.5)
-    if bwd is not None:
-        L = L + _band(-bwd["speed_um_s"], lo, hi, 100.0)
+        if "oscillation_rad" in metrics:
+            L = L + _band(m["oscillation_rad"], TARGETS["oscillation_rad"][0], np.inf, 0.05)
+        if "frequency_hz" in metrics:
+            L = L + 0.5 * _band(m["frequency_hz"], *TARGETS["frequency_hz"], 0.5)
+        if "wavelength_bl" in metrics:
+            L = L + 0.5 * _band(m["wavelength_bl"], *TARGETS["wavelength_bl"], 0.5)
     return L
 
 
@@ -106,13 +124,15 @@ class CrawlFitConfig:
     duration_s: float = 3.0
     both_directions: bool = True
     seed: int = 0
+    bounds: dict = field(default_factory=dict)
+    metrics: tuple[str, ...] = tuple(TARGETS)
     out: str = "data/cache/worm/fit"
 
 
 def evaluate(u: np.ndarray, cfg: CrawlFitConfig) -> tuple[np.ndarray, dict]:
     from wormlab import circuit
 
-    p = from_unit(u, cfg.names)
+    p = from_unit(u, cfg.names, cfg.bounds)
     base = {k: torch.full((len(u),), float(v[0]), dtype=torch.float64) for k, v in PARAMS.items()}
     base.update(p)
     lc = LoopConfig(duration_s=cfg.duration_s, seed=cfg.seed)
@@ -130,7 +150,7 @@ def evaluate(u: np.ndarray, cfg: CrawlFitConfig) -> tuple[np.ndarray, dict]:
             L, m = evaluate(row[None], cfg)
             Ls.append(L[0])
         return np.array(Ls), {}
-    return crawl_loss(fwd, bwd), {"fwd": fwd, "bwd": bwd}
+    return crawl_loss(fwd, bwd, cfg.metrics), {"fwd": fwd, "bwd": bwd}
 
 
 def fit_crawl(cfg: CrawlFitConfig, show_progress: bool = True) -> dict:
@@ -143,10 +163,12 @@ def fit_crawl(cfg: CrawlFitConfig, show_progress: bool = True) -> dict:
     ck = out / "cma_state.json"
     start = {k: v[0] for k, v in PARAMS.items()}
     start.update(cfg.start)
-    x0 = to_unit(start, cfg.names)
+    x0 = to_unit(start, cfg.names, cfg.bounds)
     es = cma.CMAEvolutionStrategy(x0, cfg.sigma0, {"seed": cfg.seed + 1, "popsize": cfg.popsize,
                                                    "bounds": [0, 1], "verbose": -9})
-    state = {"config": asdict(cfg), "fitness": [], "history": [], "best": None}
+    # JSON-normalised (tuples -> lists) so a stored state compares equal on resume
+    state = {"config": json.loads(json.dumps(asdict(cfg))), "fitness": [], "history": [],
+             "best": None}
     if ck.exists():
         old = json.loads(ck.read_text())
         if old["config"] != state["config"]:
@@ -173,7 +195,8 @@ def fit_crawl(cfg: CrawlFitConfig, show_progress: bool = True) -> dict:
         state["history"].append(rec)
         if state["best"] is None or F[i] < state["best"]["loss"]:
             state["best"] = {"loss": float(F[i]), "u": X[i].tolist(),
-                             "params": {k: float(v[0]) for k, v in from_unit(X[i], cfg.names).items()},
+                             "params": {k: float(v[0]) for k, v in
+                                        from_unit(X[i], cfg.names, cfg.bounds).items()},
                              "metrics": rec}
         with atomic_path(ck) as tmp:
             Path(tmp).write_text(json.dumps(state, indent=1))

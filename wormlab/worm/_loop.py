@@ -30,15 +30,19 @@ from wormlab.worm._motor import (
 # class-level parameters of the crawling worm: name -> (default, lower, upper, unit, meaning)
 PARAMS: dict[str, tuple[float, float, float, str, str]] = {
     "drive_nA": (0.003, 0.0, 0.02, "nA", "tonic current into the drive neurons (AVB or AVA/AVD/AVE)"),
-    "syn_vth_mV": (0.0, -60.0, 0.0, "mV", "graded-synapse half-activation potential (c302: 0 mV)"),
+    "nmj_vth_mV": (0.0, -60.0, 0.0, "mV",
+                   "half-activation potential of the neuromuscular graded synapses (c302: 0 mV)"),
     "syn_cmd_mn": (1.0, 0.0, 100.0, "x", "scale of command -> motor neuron synapse weights"),
     "syn_nmj_exc": (1.0, 0.0, 100.0, "x", "scale of cholinergic motor neuron -> muscle weights"),
     "syn_nmj_inh": (1.0, 0.0, 100.0, "x", "scale of GABAergic D-type -> muscle weights"),
     "syn_mn_mn": (1.0, 0.0, 100.0, "x", "scale of motor neuron -> motor neuron weights"),
     "gap_cmd_mn": (1.0, 0.0, 1000.0, "x", "scale of command <-> motor neuron gap junctions"),
     "gap_mn_mn": (1.0, 0.0, 1000.0, "x", "scale of motor neuron <-> motor neuron gap junctions"),
-    "prop_gain_nA_rad": (0.0, -0.05, 0.05, "nA/rad", "proprioceptive current per rad of curvature"),
+    "prop_gain_nA_rad": (0.0, -0.01, 0.01, "nA/rad", "proprioceptive current per rad of curvature"),
     "prop_offset_rows": (2.0, 0.0, 8.0, "rows", "receptive field offset (B: anterior, A: posterior)"),
+    "self_gain_nA_rad": (0.0, -0.01, 0.01, "nA/rad",
+                         "local proprioceptive current per rad of the neuron's own segment "
+                         "(negative: a bend inhibits the neurons that make it)"),
     "max_ca_mM": (4e-7, 1e-12, 1e-5, "mM", "muscle [Ca] of full activation (Sibernetic 4e-7)"),
     "tau_act_ms": (100.0, 10.0, 2000.0, "ms", "muscle activation time constant"),
 }
@@ -59,6 +63,7 @@ class LoopConfig:
     scale_friction: float = 1.0
     joint_gain_rad: float = 0.7
     ablate: tuple[str, ...] = ()
+    init_bend_rad: float = 0.05
     seed: int = 0
 
 
@@ -109,7 +114,12 @@ def _network_params(net, p: dict, groups: dict) -> dict[str, torch.Tensor]:
         ws[:, groups[g]] *= p[g][:, None]
     for g in ("gap_cmd_mn", "gap_mn_mn"):
         wg[:, groups[g]] *= p[g][:, None]
-    vth = net.params["syn_vth"].detach().double()[None].repeat(B, 1) * 0 + p["syn_vth_mV"][:, None]
+    vth = net.params["syn_vth"].detach().double()[None].repeat(B, 1)  # (B, synapse types)
+    nmj = [i for i, n in enumerate(net.syn_type_names) if "_to_muscle_" in n]
+    if net.n_kin != len(net.syn_type_names) or not nmj:
+        raise ValueError("the motor network needs per-type synapse kinetics with "
+                         "neuron_to_muscle types (build_motor_network)")
+    vth[:, nmj] = p["nmj_vth_mV"][:, None]
     return {"w_syn": ws, "w_gap": wg, "syn_vth": vth}
 
 
@@ -142,6 +152,9 @@ def run_loop(params: dict | None = None, config: LoopConfig = LoopConfig(), net=
     # direction-specific proprioception: B-type in forward, A-type in backward
     targets, M = (tB, MB) if config.direction == "forward" else (tA, MA)
     gain = p["prop_gain_nA_rad"][:, None, None]
+    _, M0 = proprioceptive_matrix(base, torch.zeros_like(p["prop_offset_rows"]),
+                                  "B" if config.direction == "forward" else "A")
+    sgain = p["self_gain_nA_rad"][:, None, None]
     J = joint_matrix().double()  # (95, 24)
     frame_ms = config.frame_dt_s * 1000.0
     n_frames = int(round(config.duration_s / config.frame_dt_s)) + 1
@@ -180,12 +193,14 @@ def run_loop(params: dict | None = None, config: LoopConfig = LoopConfig(), net=
     if config.warmup_ms > 0:
         y = advance(y, zero, config.warmup_ms)
     bodies = []
+    rng = np.random.default_rng(config.seed)
+    bend0 = config.init_bend_rad * rng.standard_normal(N_RODS - 1)  # seeded symmetry breaking
     for _ in range(B):
         w = Worm(dt=config.physics_dt_s, scale_friction=config.scale_friction, simTime=None,
                  dt_snapshot=None)
         w.reset()
         w.record_init(simTime=config.duration_s, dt_snapshot=config.frame_dt_s)
-        w.theta = np.zeros(N_RODS - 1)
+        w.theta = bend0.copy()
         bodies.append(w)
     com = np.zeros((n_frames, B, 2))
     tan = np.zeros((n_frames, B, N_RODS))
@@ -203,7 +218,8 @@ def run_loop(params: dict | None = None, config: LoopConfig = LoopConfig(), net=
         kappa = torch.from_numpy(-(s[:, 1:] - s[:, :-1]))          # (B, 24) joint, + dorsal
         com[f] = np.stack([[w.xc * 1000.0, w.yc * 1000.0] for w in bodies])
         tan[f] = s
-        cur = gain[..., 0] * torch.einsum("bkj,bj->bk", M, kappa)
+        cur = (gain[..., 0] * torch.einsum("bkj,bj->bk", M, kappa)
+               + sgain[..., 0] * torch.einsum("bkj,bj->bk", M0, kappa))
         ca = y[:, ca_row, muscle_idx].clamp_min(0.0)
         target = (ca / p["max_ca_mM"][:, None]).clamp(max=1.0)
         a = a + k_act * (target - a)

@@ -56,10 +56,14 @@ def motor_class(name: str) -> str | None:
 
 
 def build_motor_network(dtype=torch.float64):
-    """c302 C1 restricted to :func:`motor_cells` (wiring among those cells as c302 has it)."""
+    """c302 C1 restricted to :func:`motor_cells` (wiring among those cells as c302 has it).
+
+    Synapse kinetics are kept per synapse type (``syn_kinetics="per_type"``), so the
+    neuromuscular types can get their own half-activation potential; with c302's values
+    this is the same circuit as the shared grouping."""
     from wormlab import circuit
 
-    return circuit.build_network(cells=motor_cells())
+    return circuit.build_network(cells=motor_cells(), syn_kinetics="per_type")
 
 
 def neuron_rows(net) -> dict[str, float]:

@@ -1,0 +1,107 @@
+"""The config-driven whole-worm run: YAML validation, parameter files, the written outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wormlab import worm
+from wormlab.body._wcon import read_wcon
+from wormlab.worm import cli
+
+SHIPPED = Path(worm.__file__).parent / "configs" / "crawl_forward.yml"
+
+
+def _write(tmp_path, text, name="c.yml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_shipped_config_parses():
+    cfg = worm.load_run_config(SHIPPED)
+    assert cfg.direction == "forward" and cfg.body == "physics"
+    assert cfg.surrogate_fallback_threshold == 0.15
+    assert cfg.sensory_model == "generic" and cfg.max_epochs == 30
+
+
+@pytest.mark.parametrize("text, match", [
+    ("worm:\n  speed: 3\n", r"unknown key\(s\) \['speed'\] in 'worm'; valid: \['direction'"),
+    ("ml:\n  auto_fit:\n    epochs: 3\n", r"unknown key.*'epochs'.*ml.auto_fit.*max_epochs"),
+    ("bogus: 1\n", r"unknown key.*bogus.*top level"),
+    ("worm:\n  direction: sideways\n", r"worm.direction='sideways'; valid: \['forward'"),
+    ("ml:\n  sensory_model: magic\n", r"sensory_model='magic'; valid: \['generic', 'learned'\]"),
+    ("ml:\n  differentiable_backend: jax\n", r"differentiable_backend='jax'"),
+    ("worm:\n  duration_s: -1\n", r"duration_s=-1.0 outside"),
+    ("ml:\n  auto_fit:\n    parameter_bounds: {drive_nA: [0, 5]}\n",
+     r"parameter_bounds.drive_nA=\[0.0, 5.0\] nA must lie inside \[0.0, 0.02\]"),
+    ("ml:\n  auto_fit:\n    parameter_bounds: {speed: [0, 1]}\n", r"unknown parameter 'speed'"),
+    ("ml:\n  auto_fit:\n    target_metrics: [joy]\n", r"target_metrics\[\]='joy'"),
+    ("worm: [1, 2]\n", r"'worm' must be a mapping"),
+    ("worm:\n  direction: [\n", r"not a readable YAML"),
+])
+def test_bad_config_names_the_problem(tmp_path, text, match):
+    with pytest.raises(ValueError, match=match):
+        worm.load_run_config(_write(tmp_path, text))
+
+
+def test_missing_config():
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        worm.load_run_config("/nonexistent/run.yml")
+
+
+def test_params_file_round_trip_and_errors(tmp_path):
+    p = worm.write_crawl_params(tmp_path / "p.json", {"drive_nA": 0.004, "tau_act_ms": 250.0},
+                                loss=1.5)
+    assert worm.read_crawl_params(p) == {"drive_nA": 0.004, "tau_act_ms": 250.0}
+    assert json.loads(p.read_text())["units"]["drive_nA"] == "nA"
+    bad = _write(tmp_path, json.dumps({"drive_nA": 1, "flux": 2}), "b.json")
+    with pytest.raises(ValueError, match=r"unknown crawl parameter\(s\) \['flux'\]"):
+        worm.read_crawl_params(bad)
+    with pytest.raises(ValueError, match="must be a number"):
+        worm.read_crawl_params(_write(tmp_path, '{"drive_nA": "x"}', "c.json"))
+    with pytest.raises(ValueError, match="not a JSON"):
+        worm.read_crawl_params(_write(tmp_path, "{", "d.json"))
+
+
+def test_not_available_parts_exit_2_and_write_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    for body, sens, what in (("surrogate", "generic", "surrogate is not available"),
+                             ("physics", "learned", "learned is not available")):
+        c = _write(tmp_path, f"worm:\n  body: {body}\nml:\n  sensory_model: {sens}\n"
+                   f"out: {out}\n")
+        assert cli.main(["run", str(c), "--quiet"]) == 2
+        assert what in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_out_of_bounds_params_file_fails_before_writing(tmp_path, capsys):
+    pf = worm.write_crawl_params(tmp_path / "p.json", {"drive_nA": 0.004})
+    doc = json.loads(pf.read_text())
+    doc["params"]["drive_nA"] = 0.5
+    pf.write_text(json.dumps(doc))
+    out = tmp_path / "out"
+    c = _write(tmp_path, f"worm:\n  params: {pf}\n  duration_s: 0.4\nout: {out}\n")
+    assert cli.main(["run", str(c), "--quiet"]) == 2
+    assert "drive_nA=[0.5] nA outside its bounds" in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.glob(".out.*"))
+
+
+def test_run_writes_wcon_traces_metrics(tmp_path):
+    out = tmp_path / "run"
+    c = _write(tmp_path, f"worm:\n  duration_s: 0.4\n  direction: backward\nout: {out}\n")
+    assert cli.main(["run", str(c), "--quiet"]) == 0
+    w = read_wcon(out / "run.wcon")
+    (rid, rec), = w.items()
+    assert rid == "wormlab-crawl-backward"
+    tr = np.load(out / "traces.npz")
+    T = len(tr["t_s"])
+    assert T == 11 and rec["points_um"].shape[0] == T
+    assert tr["activation"].shape == (T, 1, 95) and tr["v_mV"].shape[:2] == (T, 1)
+    assert np.all(np.isfinite(tr["v_mV"])) and -100 < tr["v_mV"].min() < tr["v_mV"].max() < 60
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["direction"] == "backward" and set(m["metrics"]) >= {"speed_um_s", "frequency_hz"}
+    assert not list(tmp_path.glob(".run.*"))
