@@ -171,10 +171,16 @@ def test_cli_frames_table_on_files(tmp_path, capsys):
     files = [str(_flavell_like_npz(tmp_path / f"w{i}_synthetic.npz", i)) for i in range(3)]
     out = tmp_path / "rows.json"
     rc = main(["frames", *files, "--models", "logreg", "logreg_causal", "--out", str(out)])
-    assert rc == 0 and "majority baseline accuracy" in capsys.readouterr().out
+    assert rc == 0 and "| majority class (accuracy; balanced = 0.5) |" in capsys.readouterr().out
     rows = json.loads(out.read_text())["rows"]
     assert len(rows) == 6 and {r["model"] for r in rows} == {"logreg", "logreg_causal"}
     assert all(r["balanced_accuracy"] > 0.8 for r in rows)
+    assert main(["frames", "--tabulate", str(out)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith("| model | w0_synthetic | w1_synthetic | w2_synthetic | mean")
+    assert len(table) == 2 + 2 + 1  # header, rule, 2 models, majority baseline
+    assert main(["frames", "--tabulate", str(tmp_path / "nothere.json")]) == 2
+    assert "nothere.json" in capsys.readouterr().err
     rc = main(["frames", *files[:2], "--models", "logreg"])
     assert rc == 2 and "needs >= 3 worms" in capsys.readouterr().err
 

@@ -401,3 +401,35 @@ def frame_lwo(worms, models, cfg: DataConfig, *, seed: int = 0, progress_bar: bo
                 row["inner_mean"] = sel["inner_mean"]
             rows.append(row)
     return rows
+
+
+def frames_table(rows, extra: dict | None = None) -> str:
+    """Markdown table of :func:`frame_lwo` rows: balanced accuracy per unseen worm (columns)
+    for each model (rows), with mean, min and max; the majority-class baseline's accuracy
+    (its balanced accuracy is 0.5) as the last row. ``extra`` = ``{model: {worm: value}}``
+    rows from elsewhere (e.g. the window models on the same splits)."""
+    rows = list(rows)
+    if not rows:
+        raise ValueError("no rows to tabulate")
+    worms = sorted({r["test"] for r in rows})
+    table: dict[str, dict[str, float]] = {}
+    for r in rows:
+        table.setdefault(r["model"], {})[r["test"]] = r["balanced_accuracy"]
+    for k, v in (extra or {}).items():
+        table[k] = dict(v)
+    maj = {r["test"]: r["majority_accuracy"] for r in rows}
+    short = [w.split("/")[-1] for w in worms]
+    out = ["| model | " + " | ".join(short) + " | mean | min | max |",
+           "|---" * (len(worms) + 4) + "|"]
+
+    def line(name, vals):
+        v = [vals.get(w) for w in worms]
+        got = [x for x in v if x is not None]
+        cells = ["" if x is None else f"{x:.3f}" for x in v]
+        stats = [f"{np.mean(got):.3f}", f"{min(got):.3f}", f"{max(got):.3f}"] if got else [""] * 3
+        return f"| {name} | " + " | ".join(cells + stats) + " |"
+
+    for name in sorted(table, key=lambda k: -np.mean(list(table[k].values()))):
+        out.append(line(name, table[name]))
+    out.append(line("majority class (accuracy; balanced = 0.5)", maj))
+    return "\n".join(out)

@@ -161,10 +161,11 @@ def _evaluate_frames(args, cfg, train, test, names, fps) -> int:
 
 
 def _frames(args) -> int:
-    import pandas as pd
-
+    from wormlab.behaviour._frames import frames_table
     from wormlab.behaviour._sources import flavell_worms, load_worms
 
+    if args.tabulate:
+        return _frames_tabulate(args)
     cfg = _cfg(args)
     if args.files:
         worms = [w for p in args.files for w in load_worms([p])]
@@ -180,14 +181,10 @@ def _frames(args) -> int:
     if args.json or args.out:
         emit_json({"rows": rows, "data": cfg.to_dict()["data"]}, args.out, echo=args.json)
     if not args.json:
-        df = pd.DataFrame(rows)
-        print(df.pivot(index="test", columns="model", values="balanced_accuracy").round(3)
-              .to_string())
-        print(df.groupby("model")["balanced_accuracy"].agg(["mean", "min", "max"]).round(3)
-              .to_string())
-        maj = df.groupby("test")["majority_accuracy"].first()
-        print(f"majority baseline accuracy: mean {maj.mean():.3f}, "
-              f"range {maj.min():.3f}-{maj.max():.3f}")
+        print(frames_table(rows, _window_rows(args.windows, cfg.data.task)))
+        chosen = [f"{r['test'].split('/')[-1]}: {r['chosen']}" for r in rows if "chosen" in r]
+        if chosen:
+            print("chosen by inner CV: " + "; ".join(chosen))
     return 0
 
 
@@ -201,6 +198,46 @@ def _ship(args) -> int:
     m = json.loads(path.read_text())
     print(f"shipped {args.name} ({m['data']['chosen']}): held-out {m['data']['heldout']} "
           f"balanced accuracy {m['metrics']['heldout_balanced_accuracy']:.3f} -> {path}")
+    return 0
+
+
+def _window_rows(path, task: str) -> dict:
+    """``{model (window): {worm: balanced accuracy}}`` from a ``flavell_lwo`` results file."""
+    if not path:
+        return {}
+    from pathlib import Path
+
+    try:
+        rows = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"--windows {path}: not a readable results JSON file ({exc})") from None
+    out: dict[str, dict[str, float]] = {}
+    for r in rows if isinstance(rows, list) else []:
+        if r.get("experiment") == "flavell_lwo" and r.get("task") == task:
+            for wid, m in r.get("per_worm", {}).items():
+                out.setdefault(f"{r['model']} (window T={r['config']['data']['window']})",
+                               {})[wid] = m["balanced_accuracy"]
+    if not out:
+        raise ValueError(f"--windows {path}: no flavell_lwo rows for task {task!r}")
+    return out
+
+
+def _frames_tabulate(args) -> int:
+    from pathlib import Path
+
+    from wormlab.behaviour._frames import frames_table
+
+    rows = []
+    for p in args.tabulate:
+        try:
+            rows += json.loads(Path(p).read_text())["rows"]
+        except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"--tabulate {p}: not a 'behaviour frames --out' file ({exc!r})"
+                             ) from None
+    print(frames_table(rows, _window_rows(args.windows, args.task)))
+    chosen = [f"{r['test'].split('/')[-1]}: {r['chosen']}" for r in rows if "chosen" in r]
+    if chosen:
+        print("chosen by inner CV: " + "; ".join(chosen))
     return 0
 
 
@@ -273,6 +310,11 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=FRAME_CHOICES)
     p.add_argument("--out", default=None, help="JSON rows file (written atomically)")
     p.add_argument("--json", action="store_true", help="print the JSON rows")
+    p.add_argument("--tabulate", nargs="+", default=None,
+                   help="print the table of these --out files (nothing is recomputed)")
+    p.add_argument("--windows", default=None,
+                   help="a results file of 'experiment flavell_lwo': add the window models' "
+                        "per-worm rows to the table")
     _common(p)
     p.set_defaults(func=_frames)
 
