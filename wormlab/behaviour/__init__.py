@@ -39,6 +39,17 @@ from wormlab.behaviour._experiments import (
     run_forecasting,
     summary_table,
 )
+from wormlab.behaviour._frames import (
+    BEST_CANDIDATES,
+    BEST_CAUSAL_CANDIDATES,
+    FRAME_MODELS,
+    FrameDecoder,
+    FrameSpec,
+    frame_features,
+    frame_lwo,
+    frames_table,
+    select_frame_model,
+)
 from wormlab.behaviour._inspect import (
     edges_at,
     leave_one_out_decoder,
@@ -50,6 +61,7 @@ from wormlab.behaviour._inspect import (
 )
 from wormlab.behaviour._labels import CLASSES, KATO_MAPS, flavell_labels, kato_labels
 from wormlab.behaviour._models import MODELS, GraphDecoder, build_model, connectome_weights
+from wormlab.behaviour._ship import load_frame_decoder, ship_frame_decoder
 from wormlab.behaviour._sources import flavell_worms, kato_worms, load_worms
 from wormlab.behaviour._tables import worms_table
 from wormlab.behaviour._train import (
@@ -64,6 +76,9 @@ from wormlab.behaviour._train import (
 
 __all__ = [
     "worms_table",
+    "BEST_CANDIDATES", "BEST_CAUSAL_CANDIDATES", "FRAME_MODELS", "FrameDecoder", "FrameSpec",
+    "frame_features", "frame_lwo", "frames_table", "load_frame_decoder", "select_frame_model",
+    "ship_frame_decoder",
     "EXPERIMENTS", "PAPER_FWD_REV", "edge_table", "edges_at", "experiment_splits",
     "forecast_table", "leave_one_out_decoder", "plot_confusion", "plot_edges_vs_connectome",
     "plot_moment", "plot_timeline", "run_classification", "run_forecasting", "summary_table", "timeline",
