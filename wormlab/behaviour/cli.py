@@ -182,9 +182,7 @@ def _frames(args) -> int:
         emit_json({"rows": rows, "data": cfg.to_dict()["data"]}, args.out, echo=args.json)
     if not args.json:
         print(frames_table(rows, _window_rows(args.windows, cfg.data.task)))
-        chosen = [f"{r['test'].split('/')[-1]}: {r['chosen']}" for r in rows if "chosen" in r]
-        if chosen:
-            print("chosen by inner CV: " + "; ".join(chosen))
+        _print_chosen(rows)
     return 0
 
 
@@ -235,10 +233,15 @@ def _frames_tabulate(args) -> int:
             raise ValueError(f"--tabulate {p}: not a 'behaviour frames --out' file ({exc!r})"
                              ) from None
     print(frames_table(rows, _window_rows(args.windows, args.task)))
-    chosen = [f"{r['test'].split('/')[-1]}: {r['chosen']}" for r in rows if "chosen" in r]
-    if chosen:
-        print("chosen by inner CV: " + "; ".join(chosen))
+    _print_chosen(rows)
     return 0
+
+
+def _print_chosen(rows) -> None:
+    chosen = [f"{r['model']} for {r['test'].split('/')[-1]}: {r['chosen']} (inner "
+              f"{r['inner_mean'][r['chosen']]:.3f})" for r in rows if "chosen" in r]
+    if chosen:
+        print("\nChosen by inner CV on the training worms: " + "; ".join(chosen) + ".")
 
 
 def _experiment(args) -> int:
