@@ -215,5 +215,10 @@ def test_inner_threshold_is_chosen_on_training_worms(worms):
     assert t in THRESHOLDS
     dec = FrameDecoder("logreg_ms_thr", NAMES, cfg).fit(worms[:3])
     assert dec.threshold == t and dec.evaluate(worms[3:])["balanced_accuracy"] > 0.9
+    _, p = dec.proba_worm(worms[3])
+    _, pred = dec.predict_worm(worms[3])
+    dec.threshold = 0.05  # the cut-off is what decides: a low one calls more reversals
+    _, low = dec.predict_worm(worms[3])
+    assert np.array_equal(pred, (p > t).astype(int)) and low.sum() > pred.sum()
     assert FrameDecoder("logreg_ms", NAMES, cfg).fit(worms[:3]).threshold is None
     assert inner_threshold(spec, worms[:1], cfg, list(NAMES)) == 0.5
