@@ -20,6 +20,8 @@ BENCHMARKS: dict[str, str] = {
     "scaling": "wormlab.bench_scaling",
     # gradient vs evolution vs hybrid on one target and wall-time budget (issue 16)
     "autofit": "wormlab.fit.bench",
+    # the closed loop per simulated second, forward + backward, ElegansBot and circuit alone
+    "crawl": "wormlab.worm.bench",
 }
 
 # Component tools: ``wormlab NAME ...`` -> module exposing ``main(argv: list[str]) -> int``.

@@ -78,7 +78,8 @@ def crawl_metrics(res, skip_s: float | None = None) -> dict[str, np.ndarray]:
     j = tr.joints_rad[int(round(skip_s / dt)):]
     amp = np.abs(j).max(0).mean(-1)
     osc = j.std(0).mean(-1)
-    return {"oscillation_rad": osc, "speed_um_s": sp, "frequency_hz": wk["frequency_hz"],
+    rms = np.sqrt((j**2).mean(-1)).mean(0)  # per-frame RMS over joints, time mean (Flavell's)
+    return {"oscillation_rad": osc, "rms_joint_rad": rms, "speed_um_s": sp, "frequency_hz": wk["frequency_hz"],
             "wavelength_bl": wk["wavelength_bl"], "direction": wk["direction"],
             "amplitude_rad": amp}
 

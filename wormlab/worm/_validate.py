@@ -1,0 +1,57 @@
+"""Physics vs surrogate on the circuit's own muscle activations (issue 17 item 5).
+
+The closed loop ran ElegansBot (the ground truth) on the activations the circuit produced;
+here the same activation sequence goes through the body surrogate (open loop) and the
+kinematics are compared: relative speed and wavelength differences, and whether the
+surrogate's own error estimate would have triggered the fallback to physics.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def surrogate_vs_physics(res, model=None, skip_s: float = 1.0,
+                         threshold_pct: float | None = None) -> list[dict]:
+    """One row per member of ``res`` (a :class:`~wormlab.worm.LoopResult`): speed (um/s) and
+    wavelength (body lengths) from the loop's ElegansBot trajectory and from the surrogate
+    fed the same activation, their relative difference, the surrogate's estimated midline
+    error (% body length) and whether it exceeds the fallback threshold.
+
+    The loop's body starts from a seeded small bend; the surrogate's training samples start
+    straight, so the first ``skip_s`` are left out of both."""
+    from wormlab import body
+    from wormlab.body._physics import Trajectory, forward_speed, wave_kinematics
+
+    if model is None:
+        model, _, _ = body.load_default()
+    thr = model.cfg.fallback_threshold_pct if threshold_pct is None else threshold_pct
+    dt = float(res.t_s[1] - res.t_s[0])
+    if abs(dt - model.frame_dt_s) > 1e-9:
+        raise ValueError(f"loop frame {dt} s differs from the surrogate's {model.frame_dt_s} s")
+    act = torch.as_tensor(res.activation, dtype=torch.float32)
+    with torch.no_grad():
+        pred, est = model.predict(act)
+    pred = pred.numpy()
+    phys = res.trajectory
+    sur = Trajectory(phys.t_s, np.asarray(pred.com_um, dtype=np.float64),
+                     np.asarray(pred.tangent_rad, dtype=np.float64), phys.body_length_um,
+                     source="surrogate")
+    v_p = np.asarray(forward_speed(phys, skip_s=skip_s))
+    v_s = np.asarray(forward_speed(sur, skip_s=skip_s))
+    w_p = wave_kinematics(phys, skip_s=skip_s)["wavelength_bl"]
+    w_s = wave_kinematics(sur, skip_s=skip_s)["wavelength_bl"]
+    est = est.numpy()
+    rows = []
+    for b in range(len(v_p)):
+        rel = lambda a, r: float(abs(a - r) / abs(r)) if abs(r) > 1e-9 else float("nan")  # noqa: E731
+        rows.append({"member": b, "speed_physics_um_s": float(v_p[b]),
+                     "speed_surrogate_um_s": float(v_s[b]),
+                     "speed_rel_diff": rel(v_s[b], v_p[b]),
+                     "wavelength_physics_bl": float(w_p[b]),
+                     "wavelength_surrogate_bl": float(w_s[b]),
+                     "wavelength_rel_diff": rel(w_s[b], w_p[b]),
+                     "surrogate_error_estimate_pct_bl": float(est[b]),
+                     "fallback_triggered": bool(est[b] > thr)})
+    return rows
