@@ -45,7 +45,8 @@ def test_round_trip(mdir):
     for field in ("sha256", "bytes", "kind", "config", "command", "data", "code_version",
                   "created", "metrics", "tolerance"):
         assert field in m
-    assert set(m["code_version"]) == {"commit", "dirty"}
+    assert set(m["code_version"]) == {"commit", "dirty", "dirty_paths"}
+    assert m["code_version"]["dirty_paths"] == ["wormlab"]
     tensors, m2 = models.load("tiny", kind=KIND, config={"n_in": 3, "n_out": 4, "act": "relu"})
     for k, v in _tiny().items():
         assert torch.equal(tensors[k], v)

@@ -345,7 +345,8 @@ def _ship(a) -> int:
             "train_wall_s": hist.get("wall_s"), "best_epoch": hist.get("best_epoch")}
     out = models.save(SHIPPED_NAME, tensors, kind=SHIPPED_KIND,
                       config=dataclasses.asdict(model.cfg), command=a.train_command, data=data,
-                      metrics=metrics, tolerance={HEADLINE: HEADLINE_TOLERANCE}, metadata=meta)
+                      metrics=metrics, tolerance={HEADLINE: HEADLINE_TOLERANCE}, metadata=meta,
+                      code_version=models.current_code_version(("wormlab/body", "wormlab/models")))
     m = json.loads(out.read_text())
     print(json.dumps({"manifest": str(out), "bytes": m["bytes"], "metrics": m["metrics"]},
                      indent=2))

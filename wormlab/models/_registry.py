@@ -88,18 +88,20 @@ def _plain(x: Any) -> Any:
     return json.loads(json.dumps(x))
 
 
-def current_code_version() -> dict:
-    """``{"commit": full git hash or "unknown", "dirty": uncommitted changes under wormlab/}``."""
+def current_code_version(paths: tuple[str, ...] = ("wormlab",)) -> dict:
+    """``{"commit": full git hash or "unknown", "dirty": uncommitted changes under paths,
+    "dirty_paths": paths}``; a component passes its own folders (e.g. ``("wormlab/body",
+    "wormlab/models")``) so that unrelated work in progress elsewhere does not mark it dirty."""
     root = project_root()
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                                 text=True, timeout=10).stdout.strip() or "unknown"
-        status = subprocess.run(["git", "status", "--porcelain", "--", "wormlab"], cwd=root,
+        status = subprocess.run(["git", "status", "--porcelain", "--", *paths], cwd=root,
                                 capture_output=True, text=True, timeout=10).stdout
         dirty = bool(status.strip()) if commit != "unknown" else None
     except (OSError, subprocess.SubprocessError):
         commit, dirty = "unknown", None
-    return {"commit": commit, "dirty": dirty}
+    return {"commit": commit, "dirty": dirty, "dirty_paths": list(paths)}
 
 
 def _tolerances(metrics: Mapping[str, float], tolerance) -> dict[str, float]:
