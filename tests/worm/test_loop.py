@@ -79,3 +79,8 @@ def test_seed_gives_identical_runs_and_another_seed_another_start():
     assert np.array_equal(a.trajectory.tangent_rad, b.trajectory.tangent_rad)
     assert np.array_equal(a.v_mV, b.v_mV)
     assert not np.allclose(a.trajectory.joints_rad[0], c.trajectory.joints_rad[0])
+
+
+def test_on_diverge_choice_is_checked():
+    with pytest.raises(ValueError, match="on_diverge must be 'raise' or 'mark'"):
+        worm.run_loop({}, worm.LoopConfig(duration_s=0.08, on_diverge="ignore"))

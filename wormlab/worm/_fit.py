@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from wormlab.worm._loop import PARAMS, LoopConfig, run_loop
+from wormlab.worm._loop import PARAMS, LoopConfig, replace, run_loop
 
 LOG_PARAMS = ("syn_cmd_mn", "syn_nmj_exc", "syn_nmj_inh", "syn_mn_mn", "gap_cmd_mn",
               "gap_mn_mn", "max_ca_mM", "tau_act_ms")
@@ -131,27 +131,29 @@ class CrawlFitConfig:
 
 
 def evaluate(u: np.ndarray, cfg: CrawlFitConfig) -> tuple[np.ndarray, dict]:
-    from wormlab import circuit
-
     p = from_unit(u, cfg.names, cfg.bounds)
     base = {k: torch.full((len(u),), float(v[0]), dtype=torch.float64) for k, v in PARAMS.items()}
     base.update(p)
-    lc = LoopConfig(duration_s=cfg.duration_s, seed=cfg.seed)
+    lc = LoopConfig(duration_s=cfg.duration_s, seed=cfg.seed, on_diverge="mark")
     try:
-        fwd = crawl_metrics(run_loop(base, lc))
-        bwd = (crawl_metrics(run_loop(base, LoopConfig(duration_s=cfg.duration_s,
-                                                       direction="backward", seed=cfg.seed)))
-               if cfg.both_directions else None)
-    except (circuit.CircuitBlowUpError, ValueError, FloatingPointError):
-        # one diverging member fails the batch: score members one by one
+        rf = run_loop(base, lc)
+        fwd = crawl_metrics(rf)
+        div = rf.diverged.copy()
+        bwd = None
+        if cfg.both_directions:
+            rb = run_loop(base, replace(lc, direction="backward"))
+            bwd = crawl_metrics(rb)
+            div |= rb.diverged
+    except (ValueError, FloatingPointError, RuntimeError) as exc:
+        # something other than the circuit failed for the batch (e.g. the body physics):
+        # score the members one by one, the failing one(s) as the worst outcome
         if len(u) == 1:
-            return np.array([1e3]), {}
-        Ls = []
-        for row in u:
-            L, m = evaluate(row[None], cfg)
-            Ls.append(L[0])
-        return np.array(Ls), {}
-    return crawl_loss(fwd, bwd, cfg.metrics), {"fwd": fwd, "bwd": bwd}
+            return np.array([1e3]), {"error": f"{type(exc).__name__}: {exc}"}
+        Ls = [evaluate(row[None], cfg)[0][0] for row in u]
+        return np.array(Ls), {"error": f"{type(exc).__name__}: {exc}"}
+    L = crawl_loss(fwd, bwd, cfg.metrics)
+    L = np.where(div, 1e3, L)  # a diverging circuit is the worst outcome
+    return L, {"fwd": fwd, "bwd": bwd, "diverged": div}
 
 
 def fit_crawl(cfg: CrawlFitConfig, show_progress: bool = True) -> dict:
@@ -181,6 +183,7 @@ def fit_crawl(cfg: CrawlFitConfig, show_progress: bool = True) -> dict:
     bar = progress(total=cfg.generations, initial=len(state["fitness"]), desc="crawl fit (cma)",
                    disable=not show_progress)
     t0 = time.perf_counter()
+    w0 = state["history"][-1]["wall_s"] if state["history"] else 0.0  # wall time accumulates
     while len(state["fitness"]) < cfg.generations:
         X = np.asarray(es.ask())
         F, info = evaluate(X, cfg)
@@ -188,8 +191,11 @@ def fit_crawl(cfg: CrawlFitConfig, show_progress: bool = True) -> dict:
         state["fitness"].append(F.tolist())
         i = int(np.argmin(F))
         rec = {"generation": len(state["fitness"]), "best_loss": float(F[i]),
-               "median_loss": float(np.median(F)), "wall_s": time.perf_counter() - t0}
+               "median_loss": float(np.median(F)), "wall_s": w0 + time.perf_counter() - t0}
         if info:
+            rec["diverged"] = int(np.sum(info.get("diverged", 0)))
+            if "error" in info:
+                rec["error"] = info["error"][:300]
             for d in ("fwd", "bwd"):
                 if info.get(d):
                     rec[d] = {k: float(v[i]) for k, v in info[d].items()}

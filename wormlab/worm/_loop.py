@@ -51,7 +51,10 @@ PARAMS: dict[str, tuple[float, float, float, str, str]] = {
 @dataclass(frozen=True)
 class LoopConfig:
     """How the closed loop is stepped. ``direction``: ``"forward"`` drives AVB,
-    ``"backward"`` AVA/AVD/AVE; ``body``: ``"physics"`` (ElegansBot, ground truth)."""
+    ``"backward"`` AVA/AVD/AVE; the body is ElegansBot (physics, ground truth).
+    ``on_diverge``: ``"raise"`` stops with :class:`~wormlab.circuit.CircuitBlowUpError`
+    naming the member; ``"mark"`` (fits) holds a diverged member at its initial state from
+    then on and reports it in ``LoopResult.diverged``."""
 
     duration_s: float = 4.0
     frame_dt_s: float = 0.04
@@ -64,6 +67,7 @@ class LoopConfig:
     joint_gain_rad: float = 0.7
     ablate: tuple[str, ...] = ()
     init_bend_rad: float = 0.05
+    on_diverge: str = "raise"
     seed: int = 0
 
 
@@ -80,6 +84,7 @@ class LoopResult:
     wall_s: float
     config: LoopConfig
     params: dict = field(default_factory=dict)
+    diverged: np.ndarray | None = None  # (B,) bool: the circuit of that member diverged
 
 
 def default_params(batch: int = 1) -> dict[str, torch.Tensor]:
@@ -131,6 +136,8 @@ def run_loop(params: dict | None = None, config: LoopConfig = LoopConfig(), net=
 
     from wormlab import circuit
 
+    if config.on_diverge not in ("raise", "mark"):
+        raise ValueError(f"on_diverge must be 'raise' or 'mark', got {config.on_diverge!r}")
     if config.direction not in ("forward", "backward"):
         raise ValueError(f"direction must be 'forward' or 'backward', got {config.direction!r}")
     p = check_params(params or {})
@@ -173,20 +180,60 @@ def run_loop(params: dict | None = None, config: LoopConfig = LoopConfig(), net=
             y[:, 0, ablate_idx] = -70.0
         return y
 
+    diverged = torch.zeros(B, dtype=torch.bool)
+
     def advance(y, currents_nA, ms):
         names = list(drive_cells) + targets
         vals = torch.cat([p["drive_nA"][:, None].expand(B, len(drive_cells)), currents_nA], 1)
+        vals = torch.where(diverged[:, None], torch.zeros_like(vals), vals)
         if ablate_idx:
             keep = [i for i, n in enumerate(names) if n not in config.ablate]
             names = [names[i] for i in keep]
             vals = vals[:, keep]
         stim = circuit.Stimulus.waveform(names, vals[None].repeat(2, 1, 1), dt_ms=ms)
-        with torch.no_grad():
-            r = circuit.simulate(bnet, stim, ms, cdt, solver=config.solver, y0=y,
-                                 record=None, record_every=int(round(ms / cdt)))
-        return clamp_ablated(r.y_final)
+        try:
+            with torch.no_grad():
+                r = circuit.simulate(bnet, stim, ms, cdt, solver=config.solver, y0=y,
+                                     record=None, record_every=int(round(ms / cdt)))
+            y_new = r.y_final
+        except circuit.CircuitBlowUpError:
+            if config.on_diverge == "raise":
+                raise
+            y_new = None
+        bad = (torch.zeros(B, dtype=torch.bool) if y_new is None
+               else ~torch.isfinite(y_new).reshape(B, -1).all(1))
+        if y_new is None or bad.any():
+            if config.on_diverge == "raise":
+                raise circuit.CircuitBlowUpError(
+                    f"the circuit diverged during the closed loop (members "
+                    f"{torch.nonzero(bad).flatten().tolist()})")
+            if y_new is None:  # find the diverging members one frame at a time
+                y_new = y.clone()
+                for b in range(B):
+                    if diverged[b]:
+                        continue
+                    one = _member(bnet, b)
+                    st = circuit.Stimulus.waveform(names, vals[None, b:b + 1].repeat(2, 1, 1),
+                                                   dt_ms=ms)
+                    try:
+                        with torch.no_grad():
+                            rb = circuit.simulate(one, st, ms, cdt, solver=config.solver,
+                                                  y0=y[b:b + 1], record=None,
+                                                  record_every=int(round(ms / cdt)))
+                        ok = bool(torch.isfinite(rb.y_final).all())
+                    except circuit.CircuitBlowUpError:
+                        ok = False
+                    if ok:
+                        y_new[b] = rb.y_final[0]
+                    else:
+                        bad[b] = True
+            diverged[bad] = True
+            y_new[diverged] = y_init[diverged]
+        return clamp_ablated(y_new)
 
-    y = clamp_ablated(bnet.initial_state(B))
+    with torch.no_grad():
+        y_init = clamp_ablated(bnet.initial_state(B).detach())
+    y = y_init.clone()
     if ablate_idx:
         bnet = _silence(bnet, base, ablate_idx)
     zero = torch.zeros(B, len(targets), dtype=torch.float64)
@@ -232,13 +279,23 @@ def run_loop(params: dict | None = None, config: LoopConfig = LoopConfig(), net=
             w.theta_ctrl = cmd[b].numpy()
             w.steps()
         y = advance(y, cur, frame_ms)
-        if not torch.all(torch.isfinite(y)):
-            raise circuit.CircuitBlowUpError("the circuit diverged during the closed loop")
     traj = Trajectory(np.arange(n_frames) * config.frame_dt_s, com, np.unwrap(tan, axis=0),
                       body_length_um=1000.0)
     return LoopResult(t_s=traj.t_s, trajectory=traj, activation=act_rec, ca_mM=ca_rec,
                       v_mV=v_rec, neurons=list(record), wall_s=time.perf_counter() - t0,
-                      config=config, params={k: v.tolist() for k, v in p.items()})
+                      config=config, params={k: v.tolist() for k, v in p.items()},
+                      diverged=diverged.numpy().copy())
+
+
+def _member(bnet, b):
+    """Member ``b`` of a batched network as a batch of one (shares nothing with ``bnet``)."""
+    import copy
+
+    one = copy.deepcopy(bnet)
+    with torch.no_grad():
+        for k, v in one.params.items():
+            one.params[k] = torch.nn.Parameter(v[b:b + 1].clone())
+    return one
 
 
 def _silence(bnet, base, idx):
