@@ -472,19 +472,17 @@ def generate(
     for t in steps:
         if cfg.mode == "window":
             raw = model(buf)[-1]
-        if cfg.noise_kind == "mdn":
+        if cfg.noise_kind == "mdn":  # the model's own mixture, s.d. x temperature
             from wormlab.posture._mdn import mdn_sample
 
             nxt = mdn_sample(raw, model.n_components, model.n_channels, cfg.noise, g)
-        else:
+        else:  # point prediction (mse head, or an mdn head's mixture mean) + residual noise
             nxt = model.point(raw)
-        if cfg.noise_kind == "mdn":
-            pass
-        elif cfg.noise > 0 and cfg.noise_kind == "bootstrap":
-            pick = torch.randint(len(pool), (nxt.shape[0],), generator=g)
-            nxt = nxt + cfg.noise * pool[pick]
-        elif cfg.noise > 0:
-            nxt = nxt + cfg.noise * model.resid_sd * torch.randn(nxt.shape, generator=g)
+            if cfg.noise > 0 and cfg.noise_kind == "bootstrap":
+                pick = torch.randint(len(pool), (nxt.shape[0],), generator=g)
+                nxt = nxt + cfg.noise * pool[pick]
+            elif cfg.noise > 0:
+                nxt = nxt + cfg.noise * model.resid_sd * torch.randn(nxt.shape, generator=g)
         out[t] = nxt
         if cfg.mode == "window":
             buf = torch.cat([buf[1:], nxt[None]], 0)
