@@ -15,7 +15,8 @@ def net():
 
 def test_cells_are_command_motor_and_muscles(net):
     names = net.names
-    assert len(names) == 10 + 69 + 95
+    assert len(names) == 10 + 10 + 69 + 95
+    assert set(worm.HEAD_MOTOR) <= set(names)
     assert {"AVBL", "AVAR", "DB1", "VB11", "DA9", "VA12", "DD6", "VD13", "AS11", "MDL01"} <= set(
         names)
 
@@ -33,7 +34,9 @@ def test_connection_groups_respect_transmitter_identity(net):
     g = worm.connection_groups(net)
     names = net.names
     pre = [names[i] for i in net.syn_pre[g["syn_nmj_exc"]].tolist()]
-    assert pre and all(motor_class(n) in ("DA", "DB", "VA", "VB", "AS") for n in pre)
+    assert pre and all(motor_class(n) in ("DA", "DB", "VA", "VB", "AS")
+                       or n in worm.HEAD_MOTOR for n in pre)
+    assert set(worm.HEAD_MOTOR) <= set(pre)  # every head motor neuron drives head muscles
     pre = [names[i] for i in net.syn_pre[g["syn_nmj_inh"]].tolist()]
     assert pre and all(motor_class(n) in ("DD", "VD") for n in pre)
     # inhibitory NMJs use the inhibitory (negative reversal) synapse type
@@ -61,3 +64,27 @@ def test_proprioceptive_field_sign_offset_and_interpolation(net):
                 field = min(max(rows[n] + sgn * o, 1.0), 24.0)
                 assert got[b, k].item() == pytest.approx(s * (field - 1.0), abs=1e-9)
         assert torch.allclose(M.abs().sum(-1), torch.ones(2, len(targets), dtype=M.dtype))
+
+
+def test_head_motor_neurons_cover_the_head_and_sense_their_own_bend(net):
+    """Without SMB/SMD/URA no cell drives rows 1-4; their field is their own row, signed by
+    their dorsal/ventral innervation."""
+    from wormlab.body._muscles import muscle_table
+
+    rows = dict(zip(muscle_table()["name"], muscle_table()["row"]))
+    g = worm.connection_groups(net)
+    post = [net.names[i] for i in net.syn_post[g["syn_nmj_exc"]].tolist()]
+    pre = [net.names[i] for i in net.syn_pre[g["syn_nmj_exc"]].tolist()]
+    head_rows = {rows[m] for a, m in zip(pre, post) if a in worm.HEAD_MOTOR}
+    vnc_rows = {rows[m] for a, m in zip(pre, post) if a not in worm.HEAD_MOTOR}
+    assert {1, 2, 3, 4} <= head_rows and min(vnc_rows) >= 5
+    names, M = worm.head_matrix(net)
+    assert names == list(worm.HEAD_MOTOR) and M.shape == (10, 24)
+    pos = worm.neuron_rows(net)
+    for k, n in enumerate(names):
+        assert M[k].abs().sum() == pytest.approx(abs(M[k].sum()))  # one sign per neuron
+        j = torch.nonzero(M[k]).flatten().tolist()
+        assert all(abs(x + 1 - pos[n]) < 1.0 for x in j), (n, j, pos[n])
+    sign = dict(zip(names, M.sum(1).tolist()))
+    assert sign["URADL"] == pytest.approx(1.0) and sign["URAVL"] == pytest.approx(-1.0)
+    assert sign["SMBVL"] == pytest.approx(-1.0) and 0 < sign["SMDDL"] < 1

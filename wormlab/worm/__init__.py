@@ -14,8 +14,10 @@ from wormlab.worm._motor import (
     BACKWARD_DRIVE,
     COMMAND,
     FORWARD_DRIVE,
+    HEAD_MOTOR,
     build_motor_network,
     connection_groups,
+    head_matrix,
     motor_cells,
     neuron_rows,
     proprioceptive_matrix,
@@ -31,7 +33,7 @@ from wormlab.worm._plots import (
 from wormlab.worm._targets import flavell_crawl_ranges
 
 __all__ = [
-    "BACKWARD_DRIVE", "COMMAND", "FORWARD_DRIVE", "PARAMS", "LoopConfig", "LoopResult",
+    "BACKWARD_DRIVE", "COMMAND", "HEAD_MOTOR", "head_matrix", "FORWARD_DRIVE", "PARAMS", "LoopConfig", "LoopResult",
     "build_motor_network", "connection_groups", "default_params", "motor_cells", "neuron_rows",
     "proprioceptive_matrix", "run_loop", "WormRunConfig", "load_run_config",
     "read_crawl_params", "run_from_config", "write_crawl_params", "CrawlFitConfig",

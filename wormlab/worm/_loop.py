@@ -24,6 +24,7 @@ from wormlab.worm._motor import (
     FORWARD_DRIVE,
     build_motor_network,
     connection_groups,
+    head_matrix,
     proprioceptive_matrix,
 )
 
@@ -43,6 +44,9 @@ PARAMS: dict[str, tuple[float, float, float, str, str]] = {
     "self_gain_nA_rad": (0.0, -0.01, 0.01, "nA/rad",
                          "local proprioceptive current per rad of the neuron's own segment "
                          "(negative: a bend inhibits the neurons that make it)"),
+    "head_gain_nA_rad": (0.0, -0.01, 0.01, "nA/rad",
+                         "local proprioceptive current per rad into the head motor neurons "
+                         "(SMB/SMD/URA; Yeon et al. 2018)"),
     "max_ca_mM": (4e-7, 1e-12, 1e-5, "mM", "muscle [Ca] of full activation (Sibernetic 4e-7)"),
     "tau_act_ms": (100.0, 10.0, 2000.0, "ms", "muscle activation time constant"),
 }
@@ -162,6 +166,9 @@ def run_loop(params: dict | None = None, config: LoopConfig = LoopConfig(), net=
     _, M0 = proprioceptive_matrix(base, torch.zeros_like(p["prop_offset_rows"]),
                                   "B" if config.direction == "forward" else "A")
     sgain = p["self_gain_nA_rad"][:, None, None]
+    head_names, MH = head_matrix(base)
+    hgain = p["head_gain_nA_rad"][:, None]
+    targets = targets + head_names
     J = joint_matrix().double()  # (95, 24)
     frame_ms = config.frame_dt_s * 1000.0
     n_frames = int(round(config.duration_s / config.frame_dt_s)) + 1
@@ -265,8 +272,9 @@ def run_loop(params: dict | None = None, config: LoopConfig = LoopConfig(), net=
         kappa = torch.from_numpy(-(s[:, 1:] - s[:, :-1]))          # (B, 24) joint, + dorsal
         com[f] = np.stack([[w.xc * 1000.0, w.yc * 1000.0] for w in bodies])
         tan[f] = s
-        cur = (gain[..., 0] * torch.einsum("bkj,bj->bk", M, kappa)
-               + sgain[..., 0] * torch.einsum("bkj,bj->bk", M0, kappa))
+        cur = torch.cat([gain[..., 0] * torch.einsum("bkj,bj->bk", M, kappa)
+                         + sgain[..., 0] * torch.einsum("bkj,bj->bk", M0, kappa),
+                         hgain * (kappa @ MH.T)], 1)
         ca = y[:, ca_row, muscle_idx].clamp_min(0.0)
         target = (ca / p["max_ca_mM"][:, None]).clamp(max=1.0)
         a = a + k_act * (target - a)

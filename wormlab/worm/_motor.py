@@ -1,6 +1,7 @@
 """The motor sub-circuit of c302 C1 and the mechanisms the crawling worm adds to it.
 
-Cells: the command interneurons (AVA, AVB, AVD, AVE, PVC pairs), the 69 ventral-cord motor
+Cells: the command interneurons (AVA, AVB, AVD, AVE, PVC pairs), the 10 head motor neurons
+with c302 neuromuscular synapses (SMBV, SMDD, SMDV, URAD, URAV pairs), the 69 ventral-cord motor
 neurons (DA, DB, DD, VA, VB, VD, AS) and the 95 body-wall muscles, with their c302 C1 wiring
 (:func:`wormlab.circuit.build_network` on that cell list: the connections among them, as c302
 writes them).
@@ -15,6 +16,12 @@ Added mechanisms (each labelled with its source, all parameters class-level and 
   neuron; DB/DA take the dorsal sign, VB/VA the ventral one; the receptive field is
   ``offset_rows`` muscle rows anterior (B) / posterior (A) to the neuron's own position, which
   is the mean row of the muscles it synapses onto in the connectome.
+* **Head motor neurons with local proprioception**: c302 innervates the head and neck
+  muscles (rows 1-6) only from SMB, SMD and URA (the ventral-cord neurons reach row 5 at the
+  most anterior), so without them nothing can bend the head and no forward wave can start.
+  They get a current ``head_gain * sign * kappa(own row)`` (sign = dorsal minus ventral share
+  of their neuromuscular weight): SMD neurons are proprioceptive through TRP-1/TRP-2 (Yeon et
+  al. 2018, *PLoS Biol* 16:e2004929), and the head's own bend feeds back in both directions.
 * **Muscle activation with a time scale**: ``a`` follows ``min(1, [Ca]/max_ca)`` with a
   first-order lag ``tau_act_ms`` (muscle force develops over ~100 ms; e.g. Butler et al. 2015
   measured body-wall muscle Ca transients of ~0.1-1 s; the lag is fitted within 10-2000 ms).
@@ -35,6 +42,9 @@ from wormlab.body._muscles import MUSCLES, muscle_table
 
 COMMAND = ("AVAL", "AVAR", "AVBL", "AVBR", "AVDL", "AVDR", "AVEL", "AVER", "PVCL", "PVCR")
 MOTOR_CLASSES = ("DA", "DB", "DD", "VA", "VB", "VD", "AS")
+# every neuron outside the ventral cord with a c302 neuromuscular synapse (all onto rows 1-6)
+HEAD_MOTOR = ("SMBVL", "SMBVR", "SMDDL", "SMDDR", "SMDVL", "SMDVR", "URADL", "URADR", "URAVL",
+              "URAVR")
 FORWARD_DRIVE = ("AVBL", "AVBR")
 BACKWARD_DRIVE = ("AVAL", "AVAR", "AVDL", "AVDR", "AVEL", "AVER")
 
@@ -42,12 +52,13 @@ _MN = re.compile(r"^(DA|DB|DD|VA|VB|VD|AS)(\d+)$")
 
 
 def motor_cells() -> tuple[str, ...]:
-    """The sub-circuit's cells: command interneurons, ventral-cord motor neurons, muscles."""
+    """The sub-circuit's cells: command interneurons, head motor neurons, ventral-cord motor
+    neurons, muscles."""
     from wormlab import connectome
 
     names = [n for n in connectome.NEURONS if _MN.match(n)]
     names.sort(key=lambda n: (_MN.match(n).group(1), int(_MN.match(n).group(2))))
-    return tuple(COMMAND) + tuple(names) + tuple(MUSCLES)
+    return tuple(COMMAND) + tuple(HEAD_MOTOR) + tuple(names) + tuple(MUSCLES)
 
 
 def motor_class(name: str) -> str | None:
@@ -78,7 +89,7 @@ def neuron_rows(net) -> dict[str, float]:
     names = net.names
     out: dict[str, float] = {}
     for i, n in enumerate(names):
-        if not motor_class(n):
+        if not motor_class(n) and n not in HEAD_MOTOR:
             continue
         sel = (pre == i)
         tot, acc = 0.0, 0.0
@@ -116,8 +127,8 @@ def connection_groups(net) -> dict[str, torch.Tensor]:
     """
     names = net.names
     kind = np.array(["cmd" if n in COMMAND else "mus" if n in MUSCLES else
-                     ("inh" if motor_class(n) in ("DD", "VD") else "exc") if motor_class(n)
-                     else "other" for n in names])
+                     ("inh" if motor_class(n) in ("DD", "VD") else "exc")
+                     if motor_class(n) or n in HEAD_MOTOR else "other" for n in names])
     pre, post = kind[net.syn_pre.numpy()], kind[net.syn_post.numpy()]
     a, b = kind[net.gap_a.numpy()], kind[net.gap_b.numpy()]
     mn = np.isin(pre, ("exc", "inh"))
@@ -158,3 +169,29 @@ def proprioceptive_matrix(net, offset_rows: torch.Tensor, kind: str) -> tuple[li
     M.scatter_add_(2, lo[..., None], (1 - frac)[..., None])
     M.scatter_add_(2, (lo + 1)[..., None], frac[..., None])
     return targets, M * sign[None, :, None]
+
+
+def head_matrix(net) -> tuple[list[str], torch.Tensor]:
+    """Local proprioceptive field of the head motor neurons: ``(names, M)`` with ``M`` (H, 24):
+    ``current_H = head_gain * (M @ kappa_24)``; each row holds the neuron's sign (dorsal minus
+    ventral share of its neuromuscular weight, in [-1, 1]) at its own (interpolated) row."""
+    rows = muscle_table()
+    dorsal = dict(zip(rows["name"], rows["dorsal"]))
+    pos = neuron_rows(net)
+    pre, post = net.syn_pre.numpy(), net.syn_post.numpy()
+    w = net.params["w_syn"].detach().reshape(-1, pre.shape[0])[0].numpy()
+    names = [n for n in HEAD_MOTOR if n in net.index]
+    M = torch.zeros(len(names), 24, dtype=torch.float64)
+    for k, n in enumerate(names):
+        sel = pre == net.index[n]
+        d = v = 0.0
+        for j, wt in zip(post[sel], w[sel]):
+            m = net.names[j]
+            if m in dorsal:
+                d, v = (d + wt, v) if dorsal[m] else (d, v + wt)
+        sign = (d - v) / (d + v) if d + v > 0 else 0.0
+        j = min(max(pos[n] - 1.0, 0.0), 23.0)
+        lo = min(int(np.floor(j)), 22)
+        M[k, lo] += sign * (1 - (j - lo))
+        M[k, lo + 1] += sign * (j - lo)
+    return names, M

@@ -56,7 +56,7 @@ def run(quick: bool = False) -> dict:
     shipped = package_data("worm", "data", "crawl_params.json")
     params = read_crawl_params(shipped) if shipped.exists() else {}
     out: dict = {"simulated_s": dur, "frame_s": 0.04, "circuit": "motor sub-circuit of c302 C1 "
-                 "(174 cells), exp2 at 1 ms", "body": "ElegansBot, dt 1e-4 s",
+                 "(184 cells), exp2 at 1 ms", "body": "ElegansBot, dt 1e-4 s",
                  "params": str(shipped) if params else "defaults",
                  "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
                  "load_avg_at_start": os.getloadavg()[0]}
