@@ -105,3 +105,23 @@ def test_run_writes_wcon_traces_metrics(tmp_path):
     m = json.loads((out / "metrics.json").read_text())
     assert m["direction"] == "backward" and set(m["metrics"]) >= {"speed_um_s", "frequency_hz"}
     assert not list(tmp_path.glob(".run.*"))
+
+
+@pytest.mark.slow
+def test_fit_cli_runs_resumes_and_writes_params(tmp_path, capsys):
+    start = worm.write_crawl_params(tmp_path / "start.json", {"drive_nA": 0.004})
+    out = tmp_path / "fit"
+    c = _write(tmp_path, f"worm:\n  params: {start}\n  duration_s: 0.4\nml:\n  auto_fit:\n"
+               "    max_epochs: 1\n    learning_rate: 0.1\n"
+               "    parameter_bounds: {drive_nA: [0.002, 0.006]}\n"
+               f"out: {out}\n")
+    assert cli.main(["fit", str(c), "--quiet"]) == 0
+    p = worm.read_crawl_params(out / "crawl_params.json")
+    assert set(p) == {"drive_nA"} and 0.002 <= p["drive_nA"] <= 0.006
+    state = json.loads((out / "fit" / "cma_state.json").read_text())
+    assert len(state["fitness"]) == 1 and len(state["fitness"][0]) == 10
+    assert state["config"]["start"] == {"drive_nA": 0.004}
+    # a second call with the same config finds the run finished and evaluates nothing more
+    assert cli.main(["fit", str(c), "--quiet"]) == 0
+    assert len(json.loads((out / "fit" / "cma_state.json").read_text())["fitness"]) == 1
+    assert worm.read_crawl_params(out / "crawl_params.json") == p

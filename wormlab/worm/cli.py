@@ -3,7 +3,8 @@
     wormlab worm run CONFIG [--quiet]        one whole-worm run as CONFIG (YAML) says: WCON,
                                              traces and metrics into its ``out`` folder
     wormlab worm fit CONFIG [--quiet]        CMA-ES fit of the crawl parameters to the crawl
-                                             targets (resumable: re-running continues)
+                                             targets, starting from worm.params (resumable:
+                                             re-running continues)
     wormlab worm diagnose [--drive-nA X]     why c302 C1 does not move the body: the muscle
         [--duration-ms T] [--json OUT]       drive chain with numbers (issue 17 item 1)
 
@@ -54,8 +55,12 @@ def main(argv: list[str] | None = None) -> int:
             from wormlab.worm._fit import CrawlFitConfig, fit_crawl
 
             cfg = load_run_config(args.config)
+            from wormlab.worm._config import read_crawl_params
+
             names = tuple(cfg.parameter_bounds) or CrawlFitConfig().names
-            fc = CrawlFitConfig(names=names, sigma0=cfg.learning_rate,
+            start = read_crawl_params(cfg.params) if cfg.params else {}
+            fc = CrawlFitConfig(names=names, start=start, sigma0=cfg.learning_rate,
+                                duration_s=cfg.duration_s,
                                 generations=cfg.max_epochs, seed=cfg.seed,
                                 bounds={k: list(v) for k, v in cfg.parameter_bounds.items()},
                                 metrics=cfg.target_metrics, out=str(Path(cfg.out) / "fit"))
