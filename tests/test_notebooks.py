@@ -78,10 +78,11 @@ EXPECTED = {
         # full activation; measured 9.3e-6 over 300 ms (docs/crawl.md). Near 1 would mean the
         # diagnosis no longer describes C1.
         "c1_muscle_ca_fraction_of_saturation": (0.0, 1e-3),
-        # 2 s runs with the shipped crawl parameters: the pipeline produced a finite speed
-        # (the crawling targets are NOT met yet; docs/crawl.md gives the measured values)
-        "forward_speed_um_s": (-1000.0, 1000.0),
-        "backward_speed_um_s": (-1000.0, 1000.0),
+        # 2 s runs with the shipped crawl parameters (first 0.5 s dropped): measured +52 um/s
+        # forward and -84 um/s backward; the worm must move in the driven direction (the
+        # literature's 100-300 um/s is not reached yet: docs/crawl.md)
+        "forward_speed_um_s": (10.0, 1000.0),
+        "backward_speed_um_s": (-1000.0, -10.0),
     },
     "07_posture": {
         # 6 PCs on 3 Flavell 2023 worms (smoke): measured 0.998, as docs/posture.md (6 worms)

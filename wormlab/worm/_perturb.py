@@ -57,7 +57,8 @@ def perturbation_table(params: dict, duration_s: float = 4.0, seed: int = 0,
     """Run the intact worm in each direction and every perturbation; a row per
     perturbation: speed in its direction (um/s, + = the driven direction) intact and
     perturbed, their ratio, the model's outcome ("lost" when |ratio| < ``lost_fraction``,
-    "reduced" below 0.6, "kept" otherwise) and the published outcome with its source."""
+    "reduced" below 0.6, "kept" otherwise; a perturbed circuit that diverges is held at rest
+    and reported as such) and the published outcome with its source."""
     from wormlab.worm._fit import crawl_metrics
 
     cells = None
@@ -78,13 +79,17 @@ def perturbation_table(params: dict, duration_s: float = 4.0, seed: int = 0,
             c for c in cells if motor_class(c) in pert.ablate_classes)
         p = {**params, **dict(pert.params)}
         res = run_loop(p, LoopConfig(duration_s=duration_s, direction=pert.direction,
-                                     seed=seed, ablate=ablate), progress=progress)
+                                     seed=seed, ablate=ablate, on_diverge="mark"),
+                       progress=progress)
         m = crawl_metrics(res)
+        diverged = bool(res.diverged[0])
         s = 1.0 if pert.direction == "forward" else -1.0
         v0, osc0 = intact[pert.direction]
         v = s * float(m["speed_um_s"][0])
         ratio = v / v0 if abs(v0) > 1e-9 else float("nan")
-        outcome = ("undefined (intact worm does not move)" if not np.isfinite(ratio) or v0 <= 0
+        outcome = ("circuit diverged (exp2 at 1 ms; no outcome)" if diverged
+                   else "undefined (intact worm does not move)"
+                   if not np.isfinite(ratio) or v0 <= 0
                    else "lost" if abs(ratio) < lost_fraction
                    else "reduced" if ratio < 0.6 else "kept")
         rows.append({"perturbation": pert.name, "direction": pert.direction,
