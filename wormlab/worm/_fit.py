@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from wormlab.worm._loop import PARAMS, LoopConfig, replace, run_loop
+from wormlab.worm._loop import PARAMS, LoopConfig, run_loop
 
 LOG_PARAMS = ("syn_cmd_mn", "syn_nmj_exc", "syn_nmj_inh", "syn_mn_mn", "gap_cmd_mn",
               "gap_mn_mn", "max_ca_mM", "tau_act_ms")

@@ -10,7 +10,6 @@ one batched call, one ElegansBot body per member.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -158,13 +157,11 @@ def run_loop(params: dict | None = None, config: LoopConfig = LoopConfig(), net=
         if n not in base.index:
             raise KeyError(f"cannot ablate {n!r}: not a cell of the motor circuit")
     drive_cells = FORWARD_DRIVE if config.direction == "forward" else BACKWARD_DRIVE
-    tB, MB = proprioceptive_matrix(base, p["prop_offset_rows"], "B")
-    tA, MA = proprioceptive_matrix(base, p["prop_offset_rows"], "A")
     # direction-specific proprioception: B-type in forward, A-type in backward
-    targets, M = (tB, MB) if config.direction == "forward" else (tA, MA)
+    kind = "B" if config.direction == "forward" else "A"
+    targets, M = proprioceptive_matrix(base, p["prop_offset_rows"], kind)
     gain = p["prop_gain_nA_rad"][:, None, None]
-    _, M0 = proprioceptive_matrix(base, torch.zeros_like(p["prop_offset_rows"]),
-                                  "B" if config.direction == "forward" else "A")
+    _, M0 = proprioceptive_matrix(base, torch.zeros_like(p["prop_offset_rows"]), kind)
     sgain = p["self_gain_nA_rad"][:, None, None]
     head_names, MH = head_matrix(base)
     hgain = p["head_gain_nA_rad"][:, None]
@@ -317,7 +314,3 @@ def _silence(bnet, base, idx):
         bnet.params["w_syn"][:, ms] = 0.0
         bnet.params["w_gap"][:, mg] = 0.0
     return bnet
-
-
-def replace(cfg: LoopConfig, **kw) -> LoopConfig:
-    return dataclasses.replace(cfg, **kw)
