@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from wormlab.worm._loop import LoopConfig, run_loop
-from wormlab.worm._motor import motor_class
+from wormlab.worm._motor import motor_cells, motor_class
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def perturbation_table(params: dict, duration_s: float = 4.0, seed: int = 0,
     and reported as such) and the published outcome with its source."""
     from wormlab.worm._fit import crawl_metrics
 
-    cells = None
+    cells = motor_cells()
     intact = {}
     rows = []
     for pert in perturbations:
@@ -72,9 +72,6 @@ def perturbation_table(params: dict, duration_s: float = 4.0, seed: int = 0,
             s = 1.0 if pert.direction == "forward" else -1.0
             intact[pert.direction] = (s * float(m["speed_um_s"][0]),
                                       float(m["oscillation_rad"][0]))
-            if cells is None:
-                from wormlab.worm._motor import build_motor_network
-                cells = build_motor_network().names
         ablate = tuple(pert.ablate_cells) + tuple(
             c for c in cells if motor_class(c) in pert.ablate_classes)
         p = {**params, **dict(pert.params)}
