@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "fit": "wormlab.fit.cli",
     "models": "wormlab.models.cli",  # shipped models: list | verify (issue 19)
     "worm": "wormlab.worm.cli",  # the integrated worm: run | fit | diagnose (issue 17)
+    "loop": "wormlab.loop.cli",  # the sensory closed loop: run | taxis (issue 18)
 }
 
 

@@ -37,11 +37,11 @@ def test_band_loss_is_exact():
 def test_unit_box_round_trip_and_bounds():
     names = tuple(worm.PARAMS)
     p = {k: v[0] for k, v in worm.PARAMS.items()}
-    p.update(syn_nmj_exc=12.5, nmj_vth_mV=-33.0, prop_gain_nA_rad=-0.01, max_ca_mM=3e-8)
+    p.update(syn_nmj_exc=12.5, nmj_vth_mV=-33.0, prop_gain_nS_rad=-0.5, max_ca_mM=3e-8)
     u = _fit.to_unit(p, names)
     assert np.all((u >= 0) & (u <= 1))
     back = _fit.from_unit(u, names)
-    for k in ("syn_nmj_exc", "nmj_vth_mV", "prop_gain_nA_rad", "max_ca_mM", "tau_act_ms"):
+    for k in ("syn_nmj_exc", "nmj_vth_mV", "prop_gain_nS_rad", "max_ca_mM", "tau_act_ms"):
         assert back[k].item() == pytest.approx(p[k], rel=1e-9), k
     edge = _fit.from_unit(np.array([[0.0] * len(names), [1.0] * len(names)]), names)
     for k, (_d, lo, hi, *_) in worm.PARAMS.items():

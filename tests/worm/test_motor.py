@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from wormlab import worm
+from wormlab.worm import _motor as worm_motor
 from wormlab.worm._motor import motor_class
 
 
@@ -88,3 +89,38 @@ def test_head_motor_neurons_cover_the_head_and_sense_their_own_bend(net):
     sign = dict(zip(names, M.sum(1).tolist()))
     assert sign["URADL"] == pytest.approx(1.0) and sign["URAVL"] == pytest.approx(-1.0)
     assert sign["SMBVL"] == pytest.approx(-1.0) and 0 < sign["SMDDL"] < 1
+
+
+def test_stretch_conductance_holds_a_cell_between_its_reversal_potentials(net):
+    """The first crawl version injected proprioception as a current: -2 pA drove an isolated
+    VB7 (c302's ~18 GOhm when hyperpolarised) to -300 mV. As a conductance it cannot pass E_K."""
+    from wormlab import circuit
+
+    assert "g_stretch_cat" in net.params and net.params["g_stretch_k"].shape == (net.n_cells,)
+    b = net.batched(2)
+    i = net.index["VB7"]
+    with torch.no_grad():  # member 0: a huge K+ stretch conductance; member 1: cation
+        b.params["g_stretch_k"][0, i] = 100.0 / float(net.area_um2[i])   # 1 nS
+        b.params["g_stretch_cat"][1, i] = 100.0 / float(net.area_um2[i])
+        # cut VB7 off from everything, as the AVB ablation left it
+        b.params["w_gap"][:, (net.gap_a == i) | (net.gap_b == i)] = 0.0
+        b.params["w_syn"][:, net.syn_post == i] = 0.0
+    with torch.no_grad():
+        r = circuit.simulate(b, None, 400.0, 1.0, solver="exp2", record=["VB7"])
+    v = r.trace("VB7")
+    assert v[-1, 0] == pytest.approx(worm_motor.E_STRETCH_K_MV, abs=3.0)
+    assert v[-1, 1] == pytest.approx(worm_motor.E_STRETCH_CATION_MV, abs=10.0)
+    assert float(v.min()) >= worm_motor.E_STRETCH_K_MV - 1.0
+    # the same cell under a -2 pA current source leaves the physiological range
+    c = net.batched(1)
+    with torch.no_grad():
+        c.params["w_gap"][:, (net.gap_a == i) | (net.gap_b == i)] = 0.0
+        c.params["w_syn"][:, net.syn_post == i] = 0.0
+        r2 = circuit.simulate(c, circuit.Stimulus.step("VB7", -0.002), 400.0, 1.0,
+                              solver="exp2", record=["VB7"])
+    assert float(r2.trace("VB7").min()) < worm_motor.E_STRETCH_K_MV - 20.0
+
+
+def test_plain_motor_network_has_no_stretch_mechanism():
+    plain = worm.build_motor_network(stretch=False)
+    assert "g_stretch_cat" not in plain.params and plain.params["c_m"].numel() == 2

@@ -194,6 +194,11 @@ def read_crawl_params(path: str | Path) -> dict[str, float]:
     if not isinstance(params, dict):
         raise ValueError(f"{path}: 'params' must be an object of name: value")
     bad = sorted(set(params) - set(PARAMS))
+    old = [k for k in bad if k.endswith("_nA_rad")]
+    if old:
+        raise ValueError(f"{path}: {old} are gains of the first crawl version, whose "
+                         "proprioception was a current source (nA/rad); it is now a stretch "
+                         "conductance (nS/rad, docs/crawl.md): refit with `wormlab worm fit`")
     if bad:
         raise ValueError(f"{path}: unknown crawl parameter(s) {bad}; valid: {sorted(PARAMS)}")
     for k, v in params.items():

@@ -1,8 +1,9 @@
 """The closed loop: circuit -> muscle [Ca] -> activation -> body -> curvature -> circuit.
 
 Time-stepped in frames of ``frame_dt_s`` (default 40 ms, the body component's 25 Hz grid): the
-circuit (exponential-Euler "exp2" at 1 ms, or RK4) runs one frame with the proprioceptive
-currents of the body's curvature at the start of the frame held constant; the muscles' [Ca] at
+circuit (exponential-Euler "exp2" at 1 ms, or RK4) runs one frame with the stretch
+conductances set from the body's curvature at the start of the frame and held constant (the
+current through them follows each cell's voltage within the frame); the muscles' [Ca] at
 the end of the frame becomes an activation (first-order lag) and ElegansBot's target joint
 angles; the physics then runs the frame. Batched over population members (B): the circuit in
 one batched call, one ElegansBot body per member.
@@ -38,13 +39,15 @@ PARAMS: dict[str, tuple[float, float, float, str, str]] = {
     "syn_mn_mn": (1.0, 0.0, 100.0, "x", "scale of motor neuron -> motor neuron weights"),
     "gap_cmd_mn": (1.0, 0.0, 1000.0, "x", "scale of command <-> motor neuron gap junctions"),
     "gap_mn_mn": (1.0, 0.0, 1000.0, "x", "scale of motor neuron <-> motor neuron gap junctions"),
-    "prop_gain_nA_rad": (0.0, -0.01, 0.01, "nA/rad", "proprioceptive current per rad of curvature"),
+    "prop_gain_nS_rad": (0.0, -1.0, 1.0, "nS/rad",
+                         "stretch conductance per rad of curvature in the receptive field "
+                         "(positive: cation, E 0 mV; negative: K+, E -60 mV)"),
     "prop_offset_rows": (2.0, 0.0, 8.0, "rows", "receptive field offset (B: anterior, A: posterior)"),
-    "self_gain_nA_rad": (0.0, -0.01, 0.01, "nA/rad",
-                         "local proprioceptive current per rad of the neuron's own segment "
-                         "(negative: a bend inhibits the neurons that make it)"),
-    "head_gain_nA_rad": (0.0, -0.01, 0.01, "nA/rad",
-                         "local proprioceptive current per rad into the head motor neurons "
+    "self_gain_nS_rad": (0.0, -1.0, 1.0, "nS/rad",
+                         "local stretch conductance per rad of the neuron's own segment "
+                         "(negative: a bend opens K+ in the neurons that make it)"),
+    "head_gain_nS_rad": (0.0, -1.0, 1.0, "nS/rad",
+                         "local stretch conductance per rad into the head motor neurons "
                          "(SMB/SMD/URA; Yeon et al. 2018)"),
     "max_ca_mM": (4e-7, 1e-12, 1e-5, "mM", "muscle [Ca] of full activation (Sibernetic 4e-7)"),
     "tau_act_ms": (100.0, 10.0, 2000.0, "ms", "muscle activation time constant"),
@@ -55,7 +58,8 @@ PARAMS: dict[str, tuple[float, float, float, str, str]] = {
 class LoopConfig:
     """How the closed loop is stepped. ``direction``: ``"forward"`` drives AVB,
     ``"backward"`` AVA/AVD/AVE; the body is ElegansBot (physics, ground truth).
-    ``on_diverge``: ``"raise"`` stops with :class:`~wormlab.circuit.CircuitBlowUpError`
+    ``bend_per_member``: each member starts from its own seeded random bend (independent
+    trials) instead of a shared one. ``on_diverge``: ``"raise"`` stops with :class:`~wormlab.circuit.CircuitBlowUpError`
     naming the member; ``"mark"`` (fits) holds a diverged member at its initial state from
     then on and reports it in ``LoopResult.diverged``."""
 
@@ -70,6 +74,7 @@ class LoopConfig:
     joint_gain_rad: float = 0.7
     ablate: tuple[str, ...] = ()
     init_bend_rad: float = 0.05
+    bend_per_member: bool = False
     on_diverge: str = "raise"
     seed: int = 0
 
@@ -133,8 +138,13 @@ def _network_params(net, p: dict, groups: dict) -> dict[str, torch.Tensor]:
 
 def run_loop(params: dict | None = None, config: LoopConfig = LoopConfig(), net=None,
              record: tuple[str, ...] = ("AVBL", "AVAL", "DB3", "VB5", "DA3", "VA5", "DD3", "VD5"),
-             progress: bool = False) -> LoopResult:
-    """Run the closed loop for every member of ``params`` (class-level values, (B,) each)."""
+             progress: bool = False, frame_input=None) -> LoopResult:
+    """Run the closed loop for every member of ``params`` (class-level values, (B,) each).
+
+    ``frame_input``: an optional ``f(frame, t_s, points_um) -> {cell: (B,) nA}`` called at
+    the start of every frame with the body's midline (B, 26, 2) (um, head first, in
+    ElegansBot's frame); its currents are held over the frame (the sensory closed loop,
+    :mod:`wormlab.loop`, injects its transducers' currents this way)."""
     from elegansbot import Worm
 
     from wormlab import circuit
@@ -160,12 +170,21 @@ def run_loop(params: dict | None = None, config: LoopConfig = LoopConfig(), net=
     # direction-specific proprioception: B-type in forward, A-type in backward
     kind = "B" if config.direction == "forward" else "A"
     targets, M = proprioceptive_matrix(base, p["prop_offset_rows"], kind)
-    gain = p["prop_gain_nA_rad"][:, None, None]
+    gain = p["prop_gain_nS_rad"][:, None, None]
     _, M0 = proprioceptive_matrix(base, torch.zeros_like(p["prop_offset_rows"]), kind)
-    sgain = p["self_gain_nA_rad"][:, None, None]
+    sgain = p["self_gain_nS_rad"][:, None, None]
     head_names, MH = head_matrix(base)
-    hgain = p["head_gain_nA_rad"][:, None]
+    hgain = p["head_gain_nS_rad"][:, None]
     targets = targets + head_names
+    if "g_stretch_cat" not in base.params:
+        raise ValueError("the motor network has no stretch conductances: build it with "
+                         "build_motor_network(stretch=True)")
+    stretch_idx = torch.tensor(base.indices(targets))
+    # nS -> mS/cm^2 on each target's membrane
+    ns_to_density = 100.0 / base.area_um2[stretch_idx].double()
+    ablate_idx = base.indices(list(config.ablate)) if config.ablate else []
+    keep_stretch = torch.tensor([0.0 if n in config.ablate else 1.0 for n in targets],
+                                dtype=torch.float64)
     J = joint_matrix().double()  # (95, 24)
     frame_ms = config.frame_dt_s * 1000.0
     n_frames = int(round(config.duration_s / config.frame_dt_s)) + 1
@@ -173,7 +192,6 @@ def run_loop(params: dict | None = None, config: LoopConfig = LoopConfig(), net=
     steps = int(round(frame_ms / cdt))
     if abs(steps * cdt - frame_ms) > 1e-9:
         raise ValueError(f"frame {frame_ms} ms is not a multiple of circuit_dt_ms {cdt}")
-    ablate_idx = base.indices(list(config.ablate)) if config.ablate else []
     muscle_idx = torch.tensor(base.indices(list(MUSCLES)))
     rec_idx = torch.tensor(base.indices(list(record)))
     ca_row = base.state_index("ca")
@@ -186,9 +204,20 @@ def run_loop(params: dict | None = None, config: LoopConfig = LoopConfig(), net=
 
     diverged = torch.zeros(B, dtype=torch.bool)
 
-    def advance(y, currents_nA, ms):
-        names = list(drive_cells) + targets
-        vals = torch.cat([p["drive_nA"][:, None].expand(B, len(drive_cells)), currents_nA], 1)
+    def set_stretch(signal_nS):
+        """Open the stretch conductances of every target: (B, K) signal in nS."""
+        g = signal_nS * keep_stretch * ns_to_density
+        g = torch.where(diverged[:, None], torch.zeros_like(g), g)
+        with torch.no_grad():
+            bnet.params["g_stretch_cat"][:, stretch_idx] = g.clamp_min(0.0)
+            bnet.params["g_stretch_k"][:, stretch_idx] = (-g).clamp_min(0.0)
+
+    def advance(y, ms, extra=None):
+        names = list(drive_cells)
+        vals = p["drive_nA"][:, None].expand(B, len(drive_cells))
+        if extra:  # frame inputs: {cell: (B,) nA}
+            names += list(extra)
+            vals = torch.cat([vals, torch.stack([extra[n] for n in extra], 1)], 1)
         vals = torch.where(diverged[:, None], torch.zeros_like(vals), vals)
         if ablate_idx:
             keep = [i for i, n in enumerate(names) if n not in config.ablate]
@@ -240,13 +269,16 @@ def run_loop(params: dict | None = None, config: LoopConfig = LoopConfig(), net=
     y = y_init.clone()
     if ablate_idx:
         bnet = _silence(bnet, base, ablate_idx)
-    zero = torch.zeros(B, len(targets), dtype=torch.float64)
     if config.warmup_ms > 0:
-        y = advance(y, zero, config.warmup_ms)
+        y = advance(y, config.warmup_ms)
     bodies = []
     rng = np.random.default_rng(config.seed)
-    bend0 = config.init_bend_rad * rng.standard_normal(N_RODS - 1)  # seeded symmetry breaking
-    for _ in range(B):
+    # seeded symmetry breaking: one initial bend for all members (a fit compares members on
+    # the same start), or one per member (independent trials); member 0 is the same either way
+    bends = config.init_bend_rad * rng.standard_normal(
+        (B if config.bend_per_member else 1, N_RODS - 1))
+    for b in range(B):
+        bend0 = bends[b if config.bend_per_member else 0]
         w = Worm(dt=config.physics_dt_s, scale_friction=config.scale_friction, simTime=None,
                  dt_snapshot=None)
         w.reset()
@@ -269,7 +301,10 @@ def run_loop(params: dict | None = None, config: LoopConfig = LoopConfig(), net=
         kappa = torch.from_numpy(-(s[:, 1:] - s[:, :-1]))          # (B, 24) joint, + dorsal
         com[f] = np.stack([[w.xc * 1000.0, w.yc * 1000.0] for w in bodies])
         tan[f] = s
-        cur = torch.cat([gain[..., 0] * torch.einsum("bkj,bj->bk", M, kappa)
+        inputs = None
+        if frame_input is not None:
+            inputs = _frame_inputs(frame_input, f, f * config.frame_dt_s, com[f], s, base, B)
+        sig = torch.cat([gain[..., 0] * torch.einsum("bkj,bj->bk", M, kappa)
                          + sgain[..., 0] * torch.einsum("bkj,bj->bk", M0, kappa),
                          hgain * (kappa @ MH.T)], 1)
         ca = y[:, ca_row, muscle_idx].clamp_min(0.0)
@@ -283,13 +318,33 @@ def run_loop(params: dict | None = None, config: LoopConfig = LoopConfig(), net=
         for b, w in enumerate(bodies):
             w.theta_ctrl = cmd[b].numpy()
             w.steps()
-        y = advance(y, cur, frame_ms)
+        set_stretch(sig)
+        y = advance(y, frame_ms, inputs)
     traj = Trajectory(np.arange(n_frames) * config.frame_dt_s, com, np.unwrap(tan, axis=0),
                       body_length_um=1000.0)
     return LoopResult(t_s=traj.t_s, trajectory=traj, activation=act_rec, ca_mM=ca_rec,
                       v_mV=v_rec, neurons=list(record), wall_s=time.perf_counter() - t0,
                       config=config, params={k: v.tolist() for k, v in p.items()},
                       diverged=diverged.numpy().copy())
+
+
+def _frame_inputs(fn, f, t_s, com_um, tangent, net, B) -> dict[str, torch.Tensor]:
+    from wormlab.body._physics import body_points
+
+    pts = body_points(com_um[None], tangent[None])[0]            # (B, 26, 2) um
+    out = fn(f, t_s, pts)
+    if not isinstance(out, dict):
+        raise TypeError(f"frame_input must return a dict of cell -> (B,) nA, got {type(out)}")
+    res = {}
+    for n, v in out.items():
+        if n not in net.index:
+            raise KeyError(f"frame_input names {n!r}, which is not a cell of the loop's network")
+        v = torch.as_tensor(v, dtype=torch.float64).reshape(-1)
+        if v.numel() != B or not torch.all(torch.isfinite(v)):
+            raise ValueError(f"frame_input current for {n} must be {B} finite values (nA), "
+                             f"got {v.tolist()[:4]}")
+        res[n] = v
+    return res
 
 
 def _member(bnet, b):

@@ -12,14 +12,20 @@ Added mechanisms (each labelled with its source, all parameters class-level and 
   neurons drives C. elegans forward locomotion": the bending of a body region is driven by the
   curvature of the region anterior to it, through the B-type motor neurons; for backward
   locomotion the A-type neurons, posterior field, as modelled by Boyle, Berri & Cohen 2012 and
-  Izquierdo & Beer 2018). A current ``I = gain * kappa(receptive field)`` into each B-type (A-type)
-  neuron; DB/DA take the dorsal sign, VB/VA the ventral one; the receptive field is
+  Izquierdo & Beer 2018). A stretch-gated *conductance* (:class:`Stretch`) into each B-type
+  (A-type) neuron: the signal ``s = gain * kappa(receptive field)`` (nS) opens a cation
+  conductance ``g = max(s, 0)`` (E = 0 mV; TRP-4 is the worm's stretch-gated cation channel,
+  Li et al. 2006) or, for the opposite bend, a K+ conductance ``g = max(-s, 0)`` (E = C1's
+  E_K, -60 mV); DB/DA take the dorsal sign, VB/VA the ventral one; the receptive field is
   ``offset_rows`` muscle rows anterior (B) / posterior (A) to the neuron's own position, which
-  is the mean row of the muscles it synapses onto in the connectome.
+  is the mean row of the muscles it synapses onto in the connectome. A conductance, unlike the
+  current source of the first version, cannot drive a cell beyond its reversal potentials:
+  c302's cells have ~18 GOhm input resistance when hyperpolarised, and a -2 pA current source
+  drove VB7 to -300 mV once AVB's gap junctions were removed (docs/crawl.md).
 * **Head motor neurons with local proprioception**: c302 innervates the head and neck
   muscles (rows 1-6) only from SMB, SMD and URA (the ventral-cord neurons reach row 5 at the
   most anterior), so without them nothing can bend the head and no forward wave can start.
-  They get a current ``head_gain * sign * kappa(own row)`` (sign = dorsal minus ventral share
+  They get the same stretch conductance with signal ``head_gain * sign * kappa(own row)`` (sign = dorsal minus ventral share
   of their neuromuscular weight): SMD neurons are proprioceptive through TRP-1/TRP-2 (Yeon et
   al. 2018, *PLoS Biol* 16:e2004929), and the head's own bend feeds back in both directions.
 * **Muscle activation with a time scale**: ``a`` follows ``min(1, [Ca]/max_ca)`` with a
@@ -34,11 +40,17 @@ Added mechanisms (each labelled with its source, all parameters class-level and 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from wormlab.body._muscles import MUSCLES, muscle_table
+from wormlab.circuit._mechanisms import Mechanism, Param
+
+#: reversal potentials of the two stretch-gated conductances (mV)
+E_STRETCH_CATION_MV = 0.0
+E_STRETCH_K_MV = -60.0
 
 COMMAND = ("AVAL", "AVAR", "AVBL", "AVBR", "AVDL", "AVDR", "AVEL", "AVER", "PVCL", "PVCR")
 MOTOR_CLASSES = ("DA", "DB", "DD", "VA", "VB", "VD", "AS")
@@ -66,15 +78,55 @@ def motor_class(name: str) -> str | None:
     return m.group(1) if m else None
 
 
-def build_motor_network(dtype=torch.float64):
+_STRETCH_SRC = "wormlab crawl loop (set each frame from curvature)"
+
+
+@dataclass(frozen=True)
+class Stretch(Mechanism):
+    """Stretch-gated conductances of the proprioceptive motor neurons, set by the closed loop
+    each frame from the body's curvature (per cell, so the network is built with
+    ``share="cell"``): ``I = g_stretch_cat (E_cat - V) + g_stretch_k (E_K - V)``. Zero (the
+    default) leaves the cell as c302 has it."""
+
+    name: str = "stretch"
+    params: tuple[Param, ...] = (
+        Param("g_stretch_cat", "mS/cm^2", "conductance_density", source=_STRETCH_SRC,
+              default=0.0, provenance="mechanistic-default"),
+        Param("e_stretch_cat", "mV", "reversal", default=E_STRETCH_CATION_MV,
+              source="non-selective cation channel (TRP-4; Li et al. 2006)",
+              provenance="mechanistic-default"),
+        Param("g_stretch_k", "mS/cm^2", "conductance_density", source=_STRETCH_SRC,
+              default=0.0, provenance="mechanistic-default"),
+        Param("e_stretch_k", "mV", "reversal", default=E_STRETCH_K_MV,
+              source="c302 C1 E_K (k_slow, k_fast)", provenance="mechanistic-default"))
+    equation: str = "I = g_stretch_cat (e_stretch_cat - V) + g_stretch_k (e_stretch_k - V)"
+    source: str = "wormlab crawling worm (proprioception as a conductance)"
+
+    def conductance(self, P, S, v, aux):
+        g = P["g_stretch_cat"] + P["g_stretch_k"]
+        return g, P["g_stretch_cat"] * P["e_stretch_cat"] + P["g_stretch_k"] * P["e_stretch_k"]
+
+
+def build_motor_network(dtype=torch.float64, stretch: bool = True,
+                        extra_cells: tuple[str, ...] = ()):
     """c302 C1 restricted to :func:`motor_cells` (wiring among those cells as c302 has it).
 
     Synapse kinetics are kept per synapse type (``syn_kinetics="per_type"``), so the
     neuromuscular types can get their own half-activation potential; with c302's values
-    this is the same circuit as the shared grouping."""
+    this is the same circuit as the shared grouping. ``stretch=True`` adds the
+    :class:`Stretch` conductances (zero until the loop sets them) and keeps cell parameters
+    per cell (``share="cell"``, same values as C1's two cell types); ``stretch=False`` is the
+    plain C1 sub-circuit (cell parameters per type), e.g. for NeuroML export.
+    ``extra_cells``: more c302 cells (e.g. sensory neurons and interneurons for the sensory
+    closed loop) with their c302 wiring to each other and to the motor circuit."""
     from wormlab import circuit
 
-    return circuit.build_network(cells=motor_cells(), syn_kinetics="per_type")
+    cells = motor_cells()
+    cells = cells + tuple(c for c in dict.fromkeys(extra_cells) if c not in cells)
+    if not stretch:
+        return circuit.build_network(cells=cells, syn_kinetics="per_type")
+    return circuit.build_network(cells=cells, syn_kinetics="per_type", share="cell",
+                                 mechanisms=[Stretch()])
 
 
 def neuron_rows(net) -> dict[str, float]:

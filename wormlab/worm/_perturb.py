@@ -40,7 +40,7 @@ PERTURBATIONS = (
                  published="unc-7/unc-9: forward locomotion impaired, uncoordinated",
                  source="Kawano et al. 2011 Neuron"),
     Perturbation("proprioception removed", "forward",
-                 params=(("prop_gain_nA_rad", 0.0), ("self_gain_nA_rad", 0.0)),
+                 params=(("prop_gain_nS_rad", 0.0), ("self_gain_nS_rad", 0.0)),
                  published="bending wave does not propagate past an immobilised region "
                            "(B-type proprioceptive coupling)",
                  source="Wen et al. 2012 Neuron"),

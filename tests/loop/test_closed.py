@@ -1,0 +1,112 @@
+"""The sensory closed loop: placement in the arena, sensing at the head, ablation, bad input."""
+
+import numpy as np
+import pytest
+import torch
+
+from wormlab import loop
+from wormlab.loop._arena import Arena, Constant, Field, Linear
+from wormlab.loop._closed import ClosedLoopConfig, closed_loop_network, run_closed_loop
+
+
+class _Adapting:
+    """A test double of a transducer (not a model): ON/OFF currents from the change of the
+    stimulus against a running mean, into ASEL (ON) and ASER (OFF)."""
+
+    neurons = ["ASEL", "ASER"]
+    units = "mM"
+
+    def initial_state(self, batch):
+        return torch.zeros(batch, dtype=torch.float64)
+
+    def step(self, x, h):
+        d = x - h
+        return torch.stack([0.004 * d.clamp_min(0), 0.004 * (-d).clamp_min(0)], 1), h + 0.2 * d
+
+
+def _arena(slope=5.0):
+    return Arena(radius_mm=5.0, fields=(Field("nacl", "mM", (Linear(value_at_centre=50.0,
+                                                                     slope_per_mm=slope),)),))
+
+
+@pytest.fixture(scope="module")
+def run():
+    starts = np.array([[0.0, 0.0], [-1500.0, 800.0]])
+    heads = np.array([0.0, 2.0])
+    return run_closed_loop(_arena(), starts, heads, config=ClosedLoopConfig(
+        duration_s=0.8, adapt_s=0.4), transducer=_Adapting(), record=("AIYL",))
+
+
+def test_trials_start_where_and_facing_where_they_are_placed(run):
+    assert run.head_um.shape == (21, 2, 2) and run.stimulus.shape == (21, 2)
+    np.testing.assert_allclose(run.com_um[0], run.starts_um, atol=1e-6)
+    d = run.head_um[0] - run.com_um[0]
+    ang = np.arctan2(d[:, 1], d[:, 0])
+    np.testing.assert_allclose(np.cos(ang - run.headings_rad), 1.0, atol=1e-9)
+
+
+def test_the_stimulus_is_the_field_at_the_head(run):
+    arena = _arena()
+    for f in (0, 10, 20):
+        want = arena.sample(run.head_um[f], f * 0.04)["nacl"]
+        # the loop samples at the start of the frame from the body state of that frame
+        np.testing.assert_allclose(run.stimulus[f], want, rtol=1e-9)
+    assert run.recorded[:2] == ["ASEL", "ASER"] and run.v_mV.shape == (21, 2, 3)
+    assert not run.diverged.any()
+
+
+def test_placement_is_a_rigid_motion_of_the_same_trial():
+    """In a constant field the body is isotropic: the same trial at another start and heading
+    is the same track rotated and shifted (a wrong rotation or offset breaks this)."""
+    flat = Arena(radius_mm=5.0, fields=(Field("nacl", "mM", (Constant(value=50.0),)),))
+    cfg = ClosedLoopConfig(duration_s=0.6, adapt_s=0.0)
+    a = run_closed_loop(flat, [[0.0, 0.0]], [0.0], config=cfg, transducer=_Adapting())
+    b = run_closed_loop(flat, [[1000.0, -500.0]], [np.pi / 2], config=cfg,
+                        transducer=_Adapting())
+    rel_a = a.com_um[:, 0] - a.com_um[0, 0]
+    rel_b = b.com_um[:, 0] - b.com_um[0, 0]
+    rot = np.array([[0.0, -1.0], [1.0, 0.0]])
+    np.testing.assert_allclose(rel_b, rel_a @ rot.T, atol=1e-6)
+    assert np.linalg.norm(rel_a[-1]) > 5.0  # it moved
+
+
+def test_ablated_sensory_neurons_are_silent_and_cut_off():
+    r = run_closed_loop(_arena(), [[0.0, 0.0]], [0.0], config=ClosedLoopConfig(
+        duration_s=0.4, adapt_s=0.0, ablate=("ASEL", "ASER")), transducer=_Adapting())
+    assert np.all(r.v_mV[:, 0, :2] == -70.0)
+
+
+def test_network_adds_sensory_and_path_cells_to_the_motor_circuit():
+    net = closed_loop_network(["ASEL", "ASER"])
+    for c in ("ASEL", "AIYL", "RIAR", "AVBL", "VB5", "MDL07"):
+        assert c in net.index, c
+    with pytest.raises(KeyError, match="XYZ"):
+        closed_loop_network(["XYZ"])
+
+
+def test_bad_input_is_named():
+    arena = _arena()
+    t = _Adapting()
+    with pytest.raises(ValueError, match=r"starts_um must be \(B, 2\)"):
+        run_closed_loop(arena, [0.0, 0.0], [0.0], transducer=t)
+    with pytest.raises(ValueError, match="headings_rad"):
+        run_closed_loop(arena, [[0.0, 0.0]], [0.0, 1.0], transducer=t)
+    with pytest.raises(ValueError, match="outside arena"):
+        run_closed_loop(arena, [[9000.0, 0.0]], [0.0], transducer=t)
+    with pytest.raises(KeyError, match="no 'odour' field"):
+        run_closed_loop(arena, [[0.0, 0.0]], [0.0], transducer=t,
+                        config=ClosedLoopConfig(modality="odour"))
+    with pytest.raises(KeyError, match="cannot ablate 'FOO'"):
+        run_closed_loop(arena, [[0.0, 0.0]], [0.0], transducer=t,
+                        config=ClosedLoopConfig(ablate=("FOO",), duration_s=0.1))
+    with pytest.raises(ValueError, match="finite"):
+        run_closed_loop(arena, [[np.nan, 0.0]], [0.0], transducer=t)
+
+
+def test_flattened_arena_keeps_the_centre_value():
+    from wormlab.loop._experiment import flattened
+
+    f = flattened(_arena())
+    xy = np.array([[0.0, 0.0], [3000.0, 0.0], [-2000.0, 1000.0]])
+    np.testing.assert_allclose(f.sample(xy)["nacl"], 50.0)
+    assert loop.load_arena  # the package's public loader stays importable

@@ -1,0 +1,185 @@
+"""Taxis experiments with the closed loop (issue 18 item 5): many trials per condition, the
+same starts and headings in every condition (a paired design), measured as the field measures
+taxis, against a no-gradient control and sensory ablations.
+
+Conditions: ``"gradient"`` (the arena as given), ``"no_gradient"`` (every field replaced by
+its value at the plate centre: the same stimulus level, no gradient) and
+``"ablate:CELL+CELL"`` (the arena as given, those cells silenced and cut from every path).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TaxisConfig:
+    """A taxis experiment. Units: um, s.
+
+    ``start_radius_um``: starts are uniform in a disc of that radius around the plate centre,
+    headings uniform; ``chunk``: trials per closed-loop batch (one Dask task).
+    ``zone_radius_um``: the chemotaxis index counts animals ending within this distance of the
+    attractant spot (the field's peak on the plate) or of the control spot opposite it
+    (Bargmann & Horvitz 1991, scaled to the arena)."""
+
+    arena: str = "wormlab/loop/arenas/nacl_local.yml"
+    modality: str = "nacl"
+    n_trials: int = 50
+    duration_s: float = 20.0
+    chunk: int = 10
+    start_radius_um: float = 1000.0
+    conditions: tuple[str, ...] = ("gradient", "no_gradient", "ablate:ASEL+ASER")
+    zone_radius_um: float = 2500.0
+    params: str = ""
+    seed: int = 0
+    out: str = "data/cache/loop/taxis"
+
+
+def flattened(arena):
+    """The no-gradient control: every field constant at its value at the plate centre."""
+    from wormlab.loop._arena import Arena, Constant, Field
+
+    centre = arena.sample(np.zeros((1, 2)), 0.0)
+    fields = tuple(Field(f.modality, f.unit, (Constant(value=float(centre[f.modality][0])),))
+                   for f in arena.fields)
+    return Arena(radius_mm=arena.radius_mm, fields=fields, name=f"{arena.name}_no_gradient",
+                 description=f"no-gradient control of {arena.name}")
+
+
+def trial_starts(cfg: TaxisConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 2) starts (um) and (N,) headings (rad), seeded; the same in every condition."""
+    rng = np.random.default_rng(cfg.seed)
+    r = cfg.start_radius_um * np.sqrt(rng.random(cfg.n_trials))
+    a = 2 * np.pi * rng.random(cfg.n_trials)
+    return np.stack([r * np.cos(a), r * np.sin(a)], 1), 2 * np.pi * rng.random(cfg.n_trials)
+
+
+def _condition(cond: str) -> tuple[bool, tuple[str, ...]]:
+    if cond == "gradient":
+        return True, ()
+    if cond == "no_gradient":
+        return False, ()
+    if cond.startswith("ablate:") and len(cond) > 7:
+        return True, tuple(c for c in cond[7:].split("+") if c)
+    raise ValueError(f"unknown condition {cond!r}; use 'gradient', 'no_gradient' or "
+                     "'ablate:CELL+CELL'")
+
+
+class _ChunkRunner:
+    """``spec -> arrays`` for :func:`wormlab.loop.run_trials`: one batch of trials."""
+
+    def __init__(self, cfg: TaxisConfig):
+        self.cfg = cfg
+
+    def __call__(self, spec: dict) -> dict:
+        from wormlab.loop._arena import load_arena
+        from wormlab.loop._closed import ClosedLoopConfig, run_closed_loop
+        from wormlab.worm._config import read_crawl_params
+
+        cfg = self.cfg
+        arena = load_arena(cfg.arena)
+        grad, ablate = _condition(spec["condition"])
+        if not grad:
+            arena = flattened(arena)
+        starts, heads = trial_starts(cfg)
+        sl = slice(spec["first"], spec["first"] + spec["n"])
+        params = read_crawl_params(cfg.params) if cfg.params else None
+        res = run_closed_loop(arena, starts[sl], heads[sl], params=params,
+                              config=ClosedLoopConfig(modality=cfg.modality,
+                                                      duration_s=cfg.duration_s,
+                                                      ablate=ablate, seed=spec["seed"]))
+        return res.arrays()
+
+
+def _specs(cfg: TaxisConfig) -> list[dict]:
+    specs = []
+    for cond in cfg.conditions:
+        _condition(cond)
+        for first in range(0, cfg.n_trials, cfg.chunk):
+            n = min(cfg.chunk, cfg.n_trials - first)
+            specs.append({"id": f"{cond.replace(':', '_').replace('+', '-')}_{first:04d}",
+                          "condition": cond, "first": first, "n": n, "seed": cfg.seed + first,
+                          "duration_s": cfg.duration_s, "modality": cfg.modality,
+                          "arena": str(cfg.arena), "params": cfg.params})
+    return specs
+
+
+def run_taxis(cfg: TaxisConfig, client=None, progress: bool = True) -> dict:
+    """Run (or resume) every chunk of every condition into ``cfg.out/trials`` (Dask,
+    :func:`wormlab.loop.run_trials`), then measure: returns and writes ``taxis.json``."""
+    from wormlab.loop._sweep import run_trials
+
+    out = Path(cfg.out)
+    run_trials(_ChunkRunner(cfg), _specs(cfg), out / "trials", client=client,
+               progress=progress)
+    return taxis_report(cfg)
+
+
+def load_condition(cfg: TaxisConfig, cond: str) -> dict[str, np.ndarray]:
+    """Arrays of one condition with the trials of all its chunks concatenated (B axis)."""
+    from wormlab.loop._sweep import load_trial
+
+    parts = [load_trial(Path(cfg.out) / "trials", s)[1] for s in _specs(cfg)
+             if s["condition"] == cond]
+    out = {}
+    for k in parts[0]:
+        axis = 0 if k in ("diverged", "starts_um", "headings_rad") else 1
+        out[k] = parts[0][k] if k == "t_s" else np.concatenate([p[k] for p in parts], axis)
+    return out
+
+
+def taxis_report(cfg: TaxisConfig) -> dict:
+    """Taxis measures of every condition and the gradient condition against each other one."""
+    from wormlab.loop import _taxis as tx
+    from wormlab.loop._arena import load_arena
+    from wormlab.runs import atomic_path
+
+    arena = load_arena(cfg.arena)
+    peak = arena.peak_um(cfg.modality)
+    control_spot = -peak
+    per = {}
+    scores, dvals, bearing = {}, {}, {}
+    for cond in cfg.conditions:
+        d = load_condition(cfg, cond)
+        head = d["head_um"]
+        dt = float(d["t_s"][1] - d["t_s"][0])
+        scores[cond] = tx.chemotaxis_scores(head[-1], peak, control_spot,
+                                            zone_radius_um=cfg.zone_radius_um)
+        vc = tx.value_change(arena, head, cfg.modality, t_end_s=cfg.duration_s)
+        dvals[cond] = vc["per_trial"]
+        tm = tx.track_measures(d["com_um"], dt, peak_um=peak)
+        bearing[cond] = tm["mean_cos_bearing"]
+        ci = tx.chemotaxis_index(head[-1], peak, control_spot, zone_radius_um=cfg.zone_radius_um)
+        per[cond] = {
+            "n_trials": int(head.shape[1]), "diverged": int(d["diverged"].sum()),
+            "chemotaxis_index": ci,
+            "value_change": {k: vc[k] for k in ("mean", "low", "high", "unit")},
+            "closer_fraction": tx.closer_fraction(head, peak),
+            "mean_cos_bearing": {"mean": float(np.nanmean(bearing[cond])),
+                                 "ci": list(tx.bootstrap_ci(bearing[cond][np.isfinite(
+                                     bearing[cond])]))},
+            "mean_speed_um_s": float(np.mean(tm["mean_speed_um_s"])),
+            "turning_rate_per_min": float(np.mean(tm["turning_rate_per_min"])),
+        }
+    report = {"config": {k: (list(v) if isinstance(v, tuple) else v)
+                         for k, v in cfg.__dict__.items()},
+              "arena_peak_um": peak.tolist(), "conditions": per, "comparisons": {},
+              "load_avg_1min": os.getloadavg()[0]}
+    if "gradient" in cfg.conditions:
+        others = [c for c in cfg.conditions if c != "gradient"]
+        if others:
+            report["comparisons"] = {
+                "chemotaxis_index": tx.compare_conditions(
+                    tx.ci_from_scores, scores["gradient"], {c: scores[c] for c in others}),
+                "value_change": tx.compare_conditions(
+                    np.mean, dvals["gradient"], {c: dvals[c] for c in others}),
+            }
+    path = Path(cfg.out) / "taxis.json"
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(report, indent=1, default=float))
+    return report

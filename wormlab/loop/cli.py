@@ -1,0 +1,145 @@
+"""``wormlab loop ...``: the sensory closed loop (issue 18).
+
+    wormlab loop run ARENA [--modality nacl] [--trials 4] [--duration 10] [--ablate ASEL,ASER]
+                     [--params FILE] [--seed 0] --out DIR
+        B trials from random starts near the centre; writes DIR/run.wcon (tracks, mm, arena
+        frame), DIR/trials.npz (time-first: head/COM um, stimulus in the field's unit,
+        transducer current nA, sensory V mV) and DIR/summary.json.
+    wormlab loop taxis [--arena FILE] [--modality nacl] [--trials 50] [--duration 20]
+                       [--chunk 10] [--conditions gradient,no_gradient,ablate:ASEL+ASER]
+                       [--out DIR] [--json]
+        The taxis experiment (Dask over chunks of trials, resumable): chemotaxis index,
+        change of the sensed value, fraction ending closer, bearing, per condition and the
+        gradient against each control; writes DIR/taxis.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="wormlab loop", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="a batch of closed-loop trials in an arena")
+    r.add_argument("arena", help="arena YAML file (docs/sensory.md)")
+    r.add_argument("--modality", default="nacl")
+    r.add_argument("--trials", type=int, default=4)
+    r.add_argument("--duration", type=float, default=10.0, help="seconds per trial")
+    r.add_argument("--start-radius", type=float, default=1000.0, help="um around the centre")
+    r.add_argument("--ablate", default="", help="comma-separated cells to silence")
+    r.add_argument("--params", default="", help="crawl parameter file (default: shipped)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--out", required=True)
+    t = sub.add_parser("taxis", help="taxis indices over many trials against controls")
+    t.add_argument("--arena", default="wormlab/loop/arenas/nacl_local.yml")
+    t.add_argument("--modality", default="nacl")
+    t.add_argument("--trials", type=int, default=50)
+    t.add_argument("--duration", type=float, default=20.0)
+    t.add_argument("--chunk", type=int, default=10)
+    t.add_argument("--conditions", default="gradient,no_gradient,ablate:ASEL+ASER")
+    t.add_argument("--zone-radius", type=float, default=2500.0, help="um")
+    t.add_argument("--params", default="")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", default="data/cache/loop/taxis")
+    t.add_argument("--json", action="store_true")
+    return ap
+
+
+def _positive(name, v):
+    if not v > 0:
+        raise ValueError(f"--{name} must be > 0, got {v}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from wormlab.loop._arena import ArenaError, load_arena
+    from wormlab.runs import configure_torch
+
+    configure_torch()
+    try:
+        if args.cmd == "run":
+            return _run(args, load_arena)
+        from wormlab.loop._experiment import TaxisConfig, run_taxis
+
+        for n in ("trials", "duration", "chunk", "zone_radius"):
+            _positive(n.replace("_", "-"), getattr(args, n))
+        load_arena(args.arena)  # fail early on a bad file
+        cfg = TaxisConfig(arena=args.arena, modality=args.modality, n_trials=args.trials,
+                          duration_s=args.duration, chunk=args.chunk,
+                          conditions=tuple(c for c in args.conditions.split(",") if c),
+                          zone_radius_um=args.zone_radius, params=args.params,
+                          seed=args.seed, out=args.out)
+        rep = run_taxis(cfg)
+        if args.json:
+            print(json.dumps(rep, indent=1, default=float))
+        else:
+            for c, m in rep["conditions"].items():
+                ci = m["chemotaxis_index"]
+                vc = m["value_change"]
+                print(f"{c:>24}: CI {ci['ci']:+.2f} [{ci['ci_low']:+.2f}, {ci['ci_high']:+.2f}]"
+                      f" (A={ci['A']}, C={ci['C']}, N={ci['N']}); change "
+                      f"{vc['mean']:+.2f} {vc['unit']} [{vc['low']:+.2f}, {vc['high']:+.2f}]")
+            print(f"[wormlab loop] wrote {Path(args.out) / 'taxis.json'}")
+        return 0
+    except (ArenaError, ValueError, KeyError, FileNotFoundError, NotImplementedError) as exc:
+        print(f"wormlab loop: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args, load_arena) -> int:
+    import shutil
+    import tempfile
+
+    from wormlab.body._wcon import write_wcon
+    from wormlab.loop._closed import ClosedLoopConfig, run_closed_loop
+    from wormlab.worm._config import read_crawl_params
+
+    for n in ("trials", "duration", "start_radius"):
+        _positive(n.replace("_", "-"), getattr(args, n))
+    arena = load_arena(args.arena)
+    rng = np.random.default_rng(args.seed)
+    B = args.trials
+    r = args.start_radius * np.sqrt(rng.random(B))
+    a = 2 * np.pi * rng.random(B)
+    starts = np.stack([r * np.cos(a), r * np.sin(a)], 1)
+    heads = 2 * np.pi * rng.random(B)
+    params = read_crawl_params(args.params) if args.params else None
+    cfg = ClosedLoopConfig(modality=args.modality, duration_s=args.duration,
+                           ablate=tuple(c for c in args.ablate.split(",") if c), seed=args.seed)
+    res = run_closed_loop(arena, starts, heads, params=params, config=cfg, progress=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        write_wcon(tmp / "run.wcon", res.trajectory(),
+                   ids=[f"wormlab-loop-{args.modality}-{b}" for b in range(B)],
+                   metadata={"wormlab": {"command": "wormlab loop run", "arena": arena.name,
+                                         "modality": args.modality,
+                                         "ablate": list(cfg.ablate),
+                                         "note": "simulated worm (closed loop), not a recording"}})
+        np.savez(tmp / "trials.npz", **res.arrays())
+        summary = {"arena": arena.name, "modality": args.modality, "units": res.units,
+                   "trials": B, "duration_s": args.duration, "ablate": list(cfg.ablate),
+                   "sensory_neurons": res.sensory_neurons, "wall_s": res.wall_s,
+                   "stimulus_start": res.stimulus[0].tolist(),
+                   "stimulus_end": res.stimulus[-1].tolist(),
+                   "net_displacement_um": np.linalg.norm(res.com_um[-1] - res.com_um[0],
+                                                         axis=-1).tolist(),
+                   "diverged": res.diverged.tolist()}
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=1))
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    print(json.dumps(summary, indent=1))
+    print(f"[wormlab loop] wrote {out}/run.wcon, trials.npz, summary.json")
+    return 0
