@@ -67,14 +67,19 @@ def test_resume_skips_finished_trials_and_redoes_half_written_ones(walk, tmp_pat
     # trial 1 with a truncated npz
     p1 = tmp_path / f"{ids[1]}.npz"
     p1.write_bytes(p1.read_bytes()[:50])
+    # trial 0 with a readable npz that lacks one of the arrays its JSON lists
+    with np.load(tmp_path / f"{ids[0]}.npz") as z:
+        part = {k: z[k] for k in z.files if k != "turns"}
+    np.savez(tmp_path / f"{ids[0]}.npz", **part)
     again = Counting(walk)
     r = loop.run_trials(again, specs, tmp_path, client="sync", progress=False)
-    assert sorted(again.calls) == [1, 2, 3, 4]
-    assert (r["n_computed"], r["n_skipped"]) == (4, 1)
+    assert sorted(again.calls) == [0, 1, 2, 3, 4]
+    assert (r["n_computed"], r["n_skipped"]) == (5, 0)
     assert not list(tmp_path.glob(".*.tmp"))
     third = Counting(walk)
     r = loop.run_trials(third, specs, tmp_path, client="sync", progress=False)
     assert third.calls == [] and r["n_skipped"] == 5
+    assert "turns" in loop.load_trial(tmp_path, specs[0])[1]
 
 
 def test_same_id_with_another_spec_is_refused(walk, tmp_path):

@@ -56,6 +56,13 @@ def test_track_measures_straight_and_back_and_forth():
     np.testing.assert_allclose(m["bearing_deg"][:, 0], 0.0, atol=1e-9)
     np.testing.assert_allclose(np.abs(m["bearing_deg"][10:, 1]), 180.0, atol=1e-9)
     np.testing.assert_allclose(m["mean_cos_bearing"], [1.0, 0.0], atol=1e-9)
+    # heading +y: the peak straight ahead is bearing 0, a peak on the +x side (to the worm's
+    # right, clockwise) is +90
+    up = _line([0, 0], [0, 1000], 11)[:, None]
+    np.testing.assert_allclose(loop.track_measures(up, dt, peak_um=[0, 1e9])["bearing_deg"], 0.0,
+                               atol=1e-6)
+    np.testing.assert_allclose(loop.track_measures(up, dt, peak_um=[1e9, 500])["bearing_deg"],
+                               90.0, atol=1e-4)
     # a worm sitting still has no heading
     still = np.zeros((5, 1, 2))
     m = loop.track_measures(still, dt, peak_um=[1, 0])

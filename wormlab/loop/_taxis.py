@@ -105,8 +105,9 @@ def track_measures(tracks_um, dt_s: float, *, peak_um=None, min_speed_um_s: floa
         length / duration), ``turning_rate_per_min`` (B,): sharp turns per minute, a turn being
         a heading change of more than ``turn_deg`` within ``turn_window_s`` (counted once per
         bout; steps slower than ``min_speed_um_s`` carry no heading). With ``peak_um`` (2,) also
-        ``bearing_deg`` (T-1, B): angle between the direction of travel and the direction to
-        the peak (0 = straight at it, +-180 = away; NaN while not moving), and
+        ``bearing_deg`` (T-1, B): heading minus the direction to the peak, wrapped to
+        [-180, 180) (0 = straight at it, +-180 = away, positive = the peak lies clockwise, to
+        the worm's right with y up; NaN while not moving), and
         ``mean_cos_bearing`` (B,) (1 = always straight at the peak, 0 = no bias).
     """
     if not dt_s > 0:
