@@ -97,6 +97,19 @@ def test_same_id_with_another_spec_is_refused(walk, tmp_path):
     assert loop.trial_id({"b": 1, "a": 2}) == loop.trial_id({"a": 2, "b": 1})
 
 
+def test_results_of_a_differently_configured_fn_are_refused(walk, tmp_path):
+    import dataclasses
+
+    specs = _specs(2)
+    loop.run_trials(walk, specs, tmp_path, client="sync", progress=False, config=walk.config())
+    r = loop.run_trials(walk, specs, tmp_path, client="sync", progress=False,
+                        config=walk.config())
+    assert r["n_skipped"] == 2
+    other = dataclasses.replace(walk, gain=2.0)
+    with pytest.raises(ValueError, match="was run with another fn config"):
+        loop.run_trials(other, specs, tmp_path, client="sync", config=other.config())
+
+
 def test_bad_trial_results_name_the_trial(tmp_path):
     with pytest.raises(TypeError, match="trial 'x': fn must return a non-empty dict"):
         loop.run_trials(lambda s: [1, 2], [{"id": "x"}], tmp_path, client="sync")

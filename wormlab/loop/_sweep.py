@@ -4,8 +4,10 @@ trial's track, and a cheap synthetic stand-in trial (a biased random walk, label
 A trial is ``fn(spec) -> {name: array}`` for a JSON-able ``spec`` (seed, start position,
 heading, condition, ...). :func:`run_trials` writes ``<out_dir>/<id>.npz`` (the arrays) and then
 ``<out_dir>/<id>.json`` (the spec, array shapes, wall time), each atomically; a trial counts as
-done only when both exist, the JSON holds the same spec and the npz holds the listed arrays,
-so a killed sweep resumes where it stopped and a half-written trial is redone.
+done only when both exist, the JSON holds the same spec (and the same ``config``, the
+description of ``fn``'s own settings, when one is given) and the npz holds the listed arrays,
+so a killed sweep resumes where it stopped, a half-written trial is redone, and results of a
+differently configured ``fn`` are refused rather than silently reused.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def _paths(out_dir: Path, tid: str) -> tuple[Path, Path]:
     return out_dir / f"{tid}.npz", out_dir / f"{tid}.json"
 
 
-def _done(out_dir: Path, spec: dict, tid: str) -> bool:
+def _done(out_dir: Path, spec: dict, tid: str, config: dict | None = None) -> bool:
     npz, js = _paths(out_dir, tid)
     if not (npz.is_file() and js.is_file()):
         return False
@@ -62,6 +64,9 @@ def _done(out_dir: Path, spec: dict, tid: str) -> bool:
     if json.dumps(meta.get("spec"), sort_keys=True) != _canonical(spec):
         raise ValueError(f"{js}: trial {tid!r} was run with another spec ({meta.get('spec')!r}"
                          f", now {spec!r}); give the new spec another id or another out_dir")
+    if config is not None and meta.get("config") != json.loads(json.dumps(config)):
+        raise ValueError(f"{js}: trial {tid!r} was run with another fn config "
+                         f"({meta.get('config')!r}, now {config!r}); use another out_dir")
     return keys == set(meta.get("arrays", {}))
 
 
@@ -83,7 +88,8 @@ def _arrays(result, tid: str) -> dict[str, np.ndarray]:
     return out
 
 
-def _run_one(fn: Callable, spec: dict, tid: str, out_dir: str) -> str:
+def _run_one(fn: Callable, spec: dict, tid: str, out_dir: str, config: dict | None = None
+             ) -> str:
     """Run one trial and write its files atomically (npz first, then the JSON marker)."""
     from wormlab.runs import atomic_path
 
@@ -95,7 +101,7 @@ def _run_one(fn: Callable, spec: dict, tid: str, out_dir: str) -> str:
     with atomic_path(npz) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
-    meta = {"id": tid, "spec": spec, "wall_s": round(wall, 4),
+    meta = {"id": tid, "spec": spec, "config": config, "wall_s": round(wall, 4),
             "arrays": {k: {"shape": list(a.shape), "dtype": str(a.dtype)}
                        for k, a in arrays.items()},
             "fn": f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"}
@@ -105,7 +111,8 @@ def _run_one(fn: Callable, spec: dict, tid: str, out_dir: str) -> str:
 
 
 def run_trials(fn: Callable[[dict], dict], specs: Sequence[dict], out_dir: str | Path,
-               client=None, progress: bool = True, *, n_workers: int = 2) -> dict:
+               client=None, progress: bool = True, *, n_workers: int = 2,
+               config: dict | None = None) -> dict:
     """Run ``fn(spec)`` for every spec not yet done in ``out_dir``; one result per trial.
 
     Args:
@@ -119,6 +126,10 @@ def run_trials(fn: Callable[[dict], dict], specs: Sequence[dict], out_dir: str |
             releases the GIL in its ops), closed afterwards; a ``distributed.Client`` to use
             yours; ``"sync"`` to run in this process without Dask (debugging).
         progress: show a progress bar (``wormlab.runs.progress``).
+        n_workers: workers of the default LocalCluster (2 for the 2 shared cores here).
+        config: a JSON-able description of ``fn``'s settings (e.g. ``walk.config()``), written
+            into every result; finished results with a different config raise instead of being
+            skipped. ``None``: not recorded or checked.
 
     Returns:
         ``{"out_dir", "ids" (in spec order), "n_total", "n_computed", "n_skipped"}``.
@@ -138,7 +149,12 @@ def run_trials(fn: Callable[[dict], dict], specs: Sequence[dict], out_dir: str |
     dup = sorted({i for i in ids if ids.count(i) > 1})
     if dup:
         raise ValueError(f"run_trials: duplicate trial ids {dup[:5]} (identical specs?)")
-    todo = [(s, i) for s, i in zip(specs, ids) if not _done(out, s, i)]
+    if config is not None:
+        try:
+            json.dumps(config, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"run_trials: config is not JSON-able ({exc})") from None
+    todo = [(s, i) for s, i in zip(specs, ids) if not _done(out, s, i, config)]
     res = {"out_dir": str(out), "ids": ids, "n_total": len(specs),
            "n_computed": 0, "n_skipped": len(specs) - len(todo)}
     if not todo:
@@ -147,7 +163,7 @@ def run_trials(fn: Callable[[dict], dict], specs: Sequence[dict], out_dir: str |
     try:
         if client == "sync":
             for s, i in todo:
-                _run_one(fn, s, i, str(out))
+                _run_one(fn, s, i, str(out), config)
                 res["n_computed"] += 1
                 bar.update(1)
             return res
@@ -159,7 +175,7 @@ def run_trials(fn: Callable[[dict], dict], specs: Sequence[dict], out_dir: str |
                                    dashboard_address=None)
             client = Client(cluster)
         try:
-            futs = [client.submit(_run_one, fn, s, i, str(out), pure=False)
+            futs = [client.submit(_run_one, fn, s, i, str(out), config, pure=False)
                     for s, i in todo]
             for fut in as_completed(futs):
                 fut.result()  # re-raises a trial's exception here
@@ -264,6 +280,13 @@ class SyntheticWalk:
     memory_s: float = 1.0
     rot_diffusion_rad2_s: float = 0.02
     body_length_um: float = 1000.0
+
+    def config(self) -> dict:
+        """The walk's settings as JSON (for ``run_trials(..., config=walk.config())``)."""
+        import dataclasses
+
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "arena"}
+        return {"synthetic_walk": d, "arena": self.arena.to_dict()}
 
     def __call__(self, spec: dict) -> dict:
         cond = spec.get("condition", "gradient")
