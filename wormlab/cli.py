@@ -22,6 +22,8 @@ BENCHMARKS: dict[str, str] = {
     "autofit": "wormlab.fit.bench",
     # the closed loop per simulated second, forward + backward, ElegansBot and circuit alone
     "crawl": "wormlab.worm.bench",
+    # the sensory closed loop per simulated second, one trial and a batch (issue 18)
+    "loop": "wormlab.loop.bench",
 }
 
 # Component tools: ``wormlab NAME ...`` -> module exposing ``main(argv: list[str]) -> int``.
@@ -35,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "fit": "wormlab.fit.cli",
     "models": "wormlab.models.cli",  # shipped models: list | verify (issue 19)
     "worm": "wormlab.worm.cli",  # the integrated worm: run | fit | diagnose (issue 17)
+    "sensory": "wormlab.sensory.cli",  # reference responses, GRU transducers (issue 18)
     "loop": "wormlab.loop.cli",  # the sensory closed loop: run | taxis (issue 18)
 }
 
