@@ -379,7 +379,7 @@ def train(config: TrainConfig, ref: Reference | None = None, *, log=print) -> tu
     net = sensory_network(ref.neurons)
     t, s, r = _stack(ref, ref.train)
     gain = TARGET_SPAN_MV / float(max(
-        np.abs(p.response[n]).max() for p in ref.protocols.values() for n in ref.neurons))
+        np.abs(ref.protocols[p].response[n]).max() for p in ref.train for n in ref.neurons))
     keep = torch.as_tensor(t >= SKIP_S)
     ck = checkpoint_path(modality, config.seed)
     hist = {"stage_a": [], "stage_b": [], "gain_mV_per_dff": gain}
@@ -407,7 +407,7 @@ def train(config: TrainConfig, ref: Reference | None = None, *, log=print) -> tu
             loss.backward()
             opt.step()
             if step % 50 == 0 or step == config.stage_a_steps - 1:
-                hist["stage_a"].append([step, float(loss)])
+                hist["stage_a"].append([step, float(loss.detach())])
         start_a = config.stage_a_steps
         _save_ckpt(ck, {"config": config.__dict__, "model": model.state_dict(), "history": hist,
                         "stage_a_done": start_a, "stage_b_done": 0, "opt": None})
@@ -434,7 +434,7 @@ def train(config: TrainConfig, ref: Reference | None = None, *, log=print) -> tu
             best = (float(loss), {k: x.detach().clone() for k, x in model.state_dict().items()})
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        hist["stage_b"].append([ep, float(loss)])
+        hist["stage_b"].append([ep, float(loss.detach())])
         bar.set_postfix(loss=f"{float(loss):.4f}")
         _save_ckpt(ck, {"config": config.__dict__, "model": model.state_dict(), "history": hist,
                         "stage_a_done": start_a, "stage_b_done": ep + 1,
