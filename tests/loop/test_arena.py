@@ -142,6 +142,15 @@ def test_bad_arena_files_name_file_field_and_value(tmp_path, text, msg):
     assert str(p) in str(exc.value)
 
 
+def test_a_ramp_just_below_zero_at_an_odd_angle_is_caught():
+    # minimum -1e-5 mM exactly at the rim point at 180.5 deg; the 1-degree rim samples miss it
+    with pytest.raises(ArenaError, match="fields.nacl is negative"):
+        Arena(radius_mm=5, fields=(Field("nacl", "mM", (
+            Linear(value_at_centre=9.99999, slope_per_mm=2.0, direction_deg=0.5),)),))
+    Arena(radius_mm=5, fields=(Field("nacl", "mM", (
+        Linear(value_at_centre=10.0, slope_per_mm=2.0, direction_deg=0.5),)),))
+
+
 def test_good_file_and_direct_construction_agree(tmp_path):
     p = tmp_path / "good.yml"
     p.write_text(GOOD)

@@ -287,6 +287,18 @@ class Arena:
         x, y = _disk_grid(self.radius_mm)
         ts = [0.0, *self.switch_times_s, *(t - 1e-9 for t in self.switch_times_s)]
         for f in self.fields:
+            # the extremes of a ramp lie on the rim along its direction, of a peak at its centre:
+            # add those points exactly so no grid spacing can miss them
+            ex, ey = [x], [y]
+            for c in f.components:
+                if isinstance(c, Linear):
+                    a = math.radians(c.direction_deg)
+                    ex.append(self.radius_mm * np.array([math.cos(a), -math.cos(a)]))
+                    ey.append(self.radius_mm * np.array([math.sin(a), -math.sin(a)]))
+                elif isinstance(c, Gaussian):
+                    ex.append(np.array([c.centre_mm[0]]))
+                    ey.append(np.array([c.centre_mm[1]]))
+            x, y = np.concatenate(ex), np.concatenate(ey)
             for t in ts:
                 v = f.value(x, y, t, np)
                 i = int(np.argmin(v))
