@@ -274,8 +274,10 @@ def _add_pulses(root, network, stimulus, keep) -> None:
                                           "destination": "synapses"})
 
 
-def write_lems(net_nml: str | Path, duration_ms: float = 100.0, dt_ms: float = 0.05) -> Path:
-    """A LEMS simulation file next to ``net_nml`` recording every cell's V (one file)."""
+def write_lems(net_nml: str | Path, duration_ms: float = 100.0, dt_ms: float = 0.05,
+               ca_cells=()) -> Path:
+    """A LEMS simulation file next to ``net_nml`` recording every cell's V (one file) and,
+    for ``ca_cells``, their [Ca] (``caConc``) into ``<network id>.ca.dat``."""
     from wormlab.circuit import read_net_nml
     from wormlab.runs import atomic_path
 
@@ -286,6 +288,17 @@ def write_lems(net_nml: str | Path, duration_ms: float = 100.0, dt_ms: float = 0
     nid = spec.name
     cols = "\n".join(f'            <OutputColumn id="{c}_v" quantity="{c}/0/{t}/v"/>'
                      for c, t in zip(spec.cells, spec.cell_type))
+    ctype = dict(zip(spec.cells, spec.cell_type))
+    missing = [c for c in ca_cells if c not in ctype]
+    if missing:
+        raise NeuroMLExportError(f"ca_cells {missing} are not cells of {net_nml.name}")
+    ca = "\n".join(f'            <OutputColumn id="{c}_ca" quantity="{c}/0/{ctype[c]}/caConc"/>'
+                    for c in ca_cells)
+    if ca:
+        ca = f"""
+        <OutputFile id="all_ca" fileName="{nid}.ca.dat">
+{ca}
+        </OutputFile>"""
     text = f"""<Lems>
     <Target component="sim_{nid}"/>
     <Include file="Cells.xml"/>
@@ -296,7 +309,7 @@ def write_lems(net_nml: str | Path, duration_ms: float = 100.0, dt_ms: float = 0
     <Simulation id="sim_{nid}" length="{float(duration_ms)!r}ms" step="{float(dt_ms)!r}ms" target="{nid}">
         <OutputFile id="all_v" fileName="{nid}.v.dat">
 {cols}
-        </OutputFile>
+        </OutputFile>{ca}
     </Simulation>
 </Lems>
 """
@@ -307,15 +320,17 @@ def write_lems(net_nml: str | Path, duration_ms: float = 100.0, dt_ms: float = 0
 
 
 def run_neuroml(net_nml: str | Path, duration_ms: float, dt_ms: float = 0.05,
-                method: str = "cvode", tol: float = 1e-7):
+                method: str = "cvode", tol: float = 1e-7, ca_cells=()):
     """Run an exported network in NEURON (jNeuroML -> NEURON, via
     :mod:`wormlab.circuit.reference`); returns ``reference.ReferenceTraces`` (t_ms, v_mV (T, N)
-    in mV, names)."""
+    in mV, names). With ``ca_cells``, ``meta["ca_t_ms"]`` (T2,) and ``meta["ca_mM"]``
+    (T2, len(ca_cells)) hold their [Ca] (NEURON's caConc, mol/m3 = mM)."""
     from wormlab.circuit import reference
 
     reference.require_neuron("running an exported NeuroML network")
     net_nml = Path(net_nml)
-    lems = write_lems(net_nml, duration_ms, dt_ms)
+    ca_cells = list(ca_cells)
+    lems = write_lems(net_nml, duration_ms, dt_ms, ca_cells)
     d = net_nml.parent
     for stale in (d / f"{lems.stem}_nrn.py", d / "x86_64"):  # re-export: regenerate
         if stale.is_symlink() or stale.is_file():
@@ -334,4 +349,10 @@ def run_neuroml(net_nml: str | Path, duration_ms: float, dt_ms: float = 0.05,
         cols.append(arr[:, 1:] * 1e3)
     meta = {"duration_ms": float(duration_ms), "dt_ms": float(dt_ms), "method": method,
             "tol": tol, "nml": net_nml.name}
+    if ca_cells:
+        arr = np.loadtxt(d / f"{lems.stem.removeprefix('LEMS_')}.ca.dat", ndmin=2)
+        if arr.shape[1] != len(ca_cells) + 1:
+            raise reference.ReferenceError(f"[Ca] output: {arr.shape[1]} columns, LEMS lists "
+                                           f"{len(ca_cells)}+1")
+        meta.update(ca_cells=ca_cells, ca_t_ms=arr[:, 0] * 1e3, ca_mM=arr[:, 1:])
     return reference.ReferenceTraces(t, np.concatenate(cols, 1), names, wall, meta, net_nml)

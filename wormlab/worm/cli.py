@@ -7,6 +7,9 @@
                                              re-running continues)
     wormlab worm diagnose [--drive-nA X]     why c302 C1 does not move the body: the muscle
         [--duration-ms T] [--json OUT]       drive chain with numbers (issue 17 item 1)
+    wormlab worm export PARAMS OUT_DIR       the crawl circuit as c302-style NeuroML (+ a JSON
+        [--check] [--json]                   sidecar of the loop parameters); --check runs it
+                                             in NEURON against the torch circuit (item 6)
 
 Exit codes: 0 ok, 2 bad input or a part not available yet.
 """
@@ -33,6 +36,18 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--drive-nA", type=float, default=0.003)
     d.add_argument("--duration-ms", type=float, default=300.0)
     d.add_argument("--json", default=None, metavar="OUT", help="also write the JSON to OUT")
+    e = sub.add_parser("export", help="the crawl circuit as NeuroML (+ loop-parameter sidecar)")
+    e.add_argument("params", help="crawl parameter JSON (wormlab worm fit)")
+    e.add_argument("out_dir")
+    e.add_argument("--name", default="crawl_c1", help="NeuroML network id / file stem")
+    e.add_argument("--drive", choices=("forward", "backward", "none"), default="forward",
+                   help="tonic drive written as inputs and used by --check")
+    e.add_argument("--check", action="store_true",
+                   help="run the export in NEURON and the torch circuit on the tonic drive "
+                        "and compare V and muscle [Ca] (writes OUT_DIR/neuron_check/)")
+    e.add_argument("--duration-ms", type=float, default=1000.0, help="--check: simulated ms")
+    e.add_argument("--tol", type=float, default=1e-6, help="--check: NEURON CVODE tolerance")
+    e.add_argument("--json", action="store_true", help="print the full result as JSON")
     return p
 
 
@@ -78,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             out = diagnose_muscle_drive(drive_nA=args.drive_nA, duration_ms=args.duration_ms)
             emit_json(out, args.json)
             return 0
+        if args.cmd == "export":
+            return _export(args)
     except NotImplementedError as exc:
         print(f"wormlab worm: not available: {exc}", file=sys.stderr)
         return 2
@@ -85,6 +102,61 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wormlab worm: error: {exc}", file=sys.stderr)
         return 2
     return 2
+
+
+def _export(args) -> int:
+    from wormlab.circuit.reference import NeuronStackMissing
+    from wormlab.fit._neuroml import NeuroMLExportError
+    from wormlab.runs import emit_json
+    from wormlab.worm._export import export_crawl, neuron_check
+
+    drive = None if args.drive == "none" else args.drive
+    if args.check and drive is None:
+        raise ValueError("--check needs a drive (--drive forward or backward)")
+    try:
+        path = export_crawl(args.params, args.out_dir, name=args.name, drive=drive)
+    except NeuroMLExportError as exc:
+        print(f"wormlab worm: cannot export: {exc}", file=sys.stderr)
+        return 2
+    side = path.with_name(f"{args.name}.loop.json")
+    out = {"nml": str(path), "sidecar": str(side)}
+    if not args.json:
+        print(f"[wormlab worm] wrote {path} (+ cell_C.xml) and {side}")
+    if args.check:
+        try:
+            chk = neuron_check(args.params, args.out_dir, duration_ms=args.duration_ms,
+                               direction=drive, tol=args.tol)
+        except NeuronStackMissing as exc:
+            print(f"wormlab worm: NEURON check skipped: {exc}", file=sys.stderr)
+            out["neuron_check"] = {"skipped": str(exc)}
+        else:
+            report = Path(args.out_dir) / "neuron_check" / "check.json"
+            emit_json(chk, report, echo=False)
+            out["neuron_check"] = chk
+            if not args.json:
+                _print_check(chk, report)
+    if args.json:
+        emit_json(out)
+    return 0
+
+
+def _print_check(chk: dict, report: Path) -> None:
+    nrn = chk["neuron"]
+    print(f"NEURON CVODE tol {nrn['tol']}: {nrn['neuron_sim_s']} s simulation; "
+          f"{chk['duration_ms']:.0f} ms, drive {chk['drive_nA'] * 1000:.3g} pA ({chk['direction']})")
+    for run, r in chk["torch"].items():
+        for g in ("motor_neurons", "muscles"):
+            s = r[g]
+            line = (f"  torch {run} {g} ({s['max_dv_mV']['n']}): max |dV| first "
+                    f"{r['window_ms']:.0f} ms median {s['max_dv_mV_window']['median']:.3g} / "
+                    f"worst {s['max_dv_mV_window']['worst']:.3g} mV "
+                    f"({s['max_dv_mV_window']['worst_cell']}); whole run worst "
+                    f"{s['max_dv_mV']['worst']:.3g} mV; corr worst {s['corr'].get('worst', 0):.4f}")
+            if g == "muscles":
+                line += (f"; [Ca] rel. error median {s['ca_rel_err']['median']:.3g} / worst "
+                         f"{s['ca_rel_err']['worst']:.3g}")
+            print(line)
+    print(f"covers: {chk['covers']}\nnot covered: {chk['does_not_cover']}\nfull report: {report}")
 
 
 if __name__ == "__main__":  # pragma: no cover
