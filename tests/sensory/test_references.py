@@ -39,8 +39,13 @@ def _bad(doc, edit):
 
 
 def test_unknown_neuron_is_named(doc):
-    d = _bad(doc, lambda m: m["nacl"]["neurons"].append("ASEX"))
-    with pytest.raises(sensory.ReferenceError, match="ASEX"):
+    def edit(m):
+        m["nacl"]["neurons"][0] = "ASEX"
+        for p in m["nacl"]["protocols"].values():
+            p["response"]["ASEX"] = p["response"].pop("ASEL")
+
+    d = _bad(doc, edit)
+    with pytest.raises(sensory.ReferenceError, match="ASEX.*connectome"):
         sensory.parse_references(d, "refs.json")
 
 
