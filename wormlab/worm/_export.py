@@ -254,7 +254,8 @@ def compare_traces(t_ms: np.ndarray, v_torch: np.ndarray, ref, names: list[str],
     Per cell: ``max_dv_mV_window`` (max |dV| over the first ``window_ms``),
     ``max_dv_mV_after`` (after it), ``max_dv_mV`` (whole run), ``corr`` (Pearson r of the V traces over the run; None for a flat trace),
     ``mean_dv_mV`` (difference of the time-mean V); per muscle also ``ca_rel_err`` (max |d[Ca]|
-    over the run / NEURON's peak [Ca]), ``ca_rel_err_window`` and ``ca_peak_ratio`` (torch /
+    over the run / NEURON's peak [Ca]), ``ca_rel_err_window``, ``ca_rel_err_after`` (first
+    ``window_ms`` / after it, same scale) and ``ca_peak_ratio`` (torch /
     NEURON peak)."""
     col = {n: k for k, n in enumerate(ref.names)}
     k = ref.covered(t_ms)
@@ -278,6 +279,7 @@ def compare_traces(t_ms: np.ndarray, v_torch: np.ndarray, ref, names: list[str],
             d = np.abs(a - b)
             out.setdefault(m, {}).update(
                 ca_rel_err=float(d.max() / peak), ca_rel_err_window=float(d[win].max() / peak),
+                ca_rel_err_after=float(d[~win].max() / peak) if (~win).any() else None,
                 ca_peak_ratio=float(np.abs(a).max() / peak), ca_peak_mM=peak)
     return {"cells": out, "t_end_ms": float(t[-1]), "window_ms": float(window_ms)}
 
@@ -311,7 +313,7 @@ def torch_vs_neuron(net, stim, ref, duration_ms: float, solver: str = "exp2",
                      "mean_dv_mV": _summary(
                          {c: {"a": abs(v["mean_dv_mV"])} for c, v in sub.items()}, "a")}
         if g == "muscles":
-            for key in ("ca_rel_err_window", "ca_rel_err"):
+            for key in ("ca_rel_err_window", "ca_rel_err_after", "ca_rel_err"):
                 groups[g][key] = _summary(sub, key)
     return {"solver": solver, "dt_ms": dt_ms, "wall_s": round(wall, 2), **cmp, **groups,
             **({"per_cell": cells} if per_cell else {})}

@@ -150,11 +150,14 @@ def _print_check(chk: dict, report: Path) -> None:
             line = (f"  torch {run} {g} ({s['max_dv_mV']['n']}): max |dV| first "
                     f"{r['window_ms']:.0f} ms median {s['max_dv_mV_window']['median']:.3g} / "
                     f"worst {s['max_dv_mV_window']['worst']:.3g} mV "
-                    f"({s['max_dv_mV_window']['worst_cell']}); whole run worst "
-                    f"{s['max_dv_mV']['worst']:.3g} mV; corr worst {s['corr'].get('worst', 0):.4f}")
+                    f"({s['max_dv_mV_window']['worst_cell']}); after it worst "
+                    f"{s['max_dv_mV_after'].get('worst', 0):.3g} mV; corr worst "
+                    f"{s['corr'].get('worst', 0):.4f}")
             if g == "muscles":
                 line += (f"; [Ca] rel. error median {s['ca_rel_err']['median']:.3g} / worst "
-                         f"{s['ca_rel_err']['worst']:.3g}")
+                         f"{s['ca_rel_err']['worst']:.3g} (after the first "
+                         f"{r['window_ms']:.0f} ms: worst "
+                         f"{s['ca_rel_err_after'].get('worst', 0):.3g})")
             print(line)
     print(f"covers: {chk['covers']}\nnot covered: {chk['does_not_cover']}\nfull report: {report}")
 
