@@ -155,13 +155,14 @@ def _protocol_stimuli(modality: str) -> dict[str, tuple[np.ndarray, np.ndarray, 
     out = {}
     if modality == "nacl":
         t = _frames(20.0)
-        for a, b in ((0, 50), (50, 0), (0, 10), (50, 40), (0, 25), (50, 25)):
+        for a, b in ((0, 50), (50, 0), (0, 10), (50, 40), (10, 50), (50, 10), (0, 25),
+                     (50, 25)):
             kind = "up" if b > a else "down"
             out[f"{kind}_{a}_{b}"] = (t, _step(t, a, b, 5.0),
                                       f"NaCl step {a} -> {b} mM at 5 s")
     elif modality == "odour":
         t = _frames(20.0)
-        for a, b in ((920, 0), (92, 0), (0, 920), (300, 0)):
+        for a, b in ((920, 0), (92, 0), (0, 920), (30, 0), (0, 92), (300, 0)):
             kind = "off" if b < a else "on"
             out[f"{kind}_{a}_{b}"] = (t, _step(t, a, b, 5.0),
                                       f"isoamyl alcohol {a} -> {b} uM at 5 s "
@@ -169,19 +170,21 @@ def _protocol_stimuli(modality: str) -> dict[str, tuple[np.ndarray, np.ndarray, 
     elif modality == "temperature":
         t = _frames(20.0)
         for name, start, rate in (("warm_18_21", 18.0, 0.25), ("warm_13_16", 13.0, 0.25),
-                                  ("cool_22_19", 22.0, -0.25), ("warm_18.5_20.3", 18.5, 0.15)):
+                                  ("cool_22_19", 22.0, -0.25), ("warm_18_19.2", 18.0, 0.1),
+                                  ("cool_21_19.8", 21.0, -0.1), ("warm_18.5_20.3", 18.5, 0.15)):
             out[name] = (t, _ramp(t, start, rate, 4.0, 16.0),
                          f"hold {start} degC 4 s, ramp {rate:+} degC/s for 12 s, hold")
     elif modality == "touch":
         t = _frames(10.0)
         for name, amp in (("anterior_10", 10.0), ("posterior_10", -10.0), ("anterior_3", 3.0),
-                          ("posterior_20", -20.0), ("anterior_6", 6.0), ("posterior_6", -6.0)):
+                          ("posterior_20", -20.0), ("anterior_20", 20.0), ("posterior_3", -3.0),
+                          ("anterior_6", 6.0), ("posterior_6", -6.0)):
             out[name] = (t, _pulse(t, 0.0, amp, 2.0, 0.2),
                          f"{abs(amp)} um indentation, 200 ms, at 2 s, "
                          f"{'anterior (ALM/AVM field)' if amp > 0 else 'posterior (PLM field)'}")
     elif modality == "noxious":
         t = _frames(15.0)
-        for amp in (1.0, 2.0, 0.25, 0.5):
+        for amp in (1.0, 2.0, 0.25, 0.75, 0.5):
             out[f"glycerol_{amp:g}M"] = (t, _pulse(t, 0.0, amp, 3.0, 5.0),
                                          f"{amp} M glycerol for 5 s from 3 s")
     else:

@@ -44,13 +44,14 @@ CIRCUIT_DT_MS = 1.0
 SOLVER = "exp2"
 WARMUP_FRAMES = 50  # 2 s of the first stimulus value to adapt the GRU state
 SKIP_S = 1.0  # frames before this are excluded from losses and metrics (circuit settling)
-HIDDEN = 16
+HIDDEN = 32
 DATA = Path(__file__).parent / "data"
 
 # normalisation of the stimulus inside the module: x = f(s) (stated constants)
 NORMALISATION = {
     "temperature": ("(s - 20 degC) / 5 degC", lambda s: (s - 20.0) / 5.0),
-    "nacl": ("s / 50 mM", lambda s: s / 50.0),
+    "nacl": ("log1p(s / 10 mM) / log1p(5)", lambda s: torch.log1p(s.clamp_min(0) / 10.0)
+             / math.log1p(5.0)),
     "odour": ("log1p(s / 92 uM) / log1p(10)", lambda s: torch.log1p(s.clamp_min(0) / 92.0)
               / math.log1p(10.0)),
     "touch": ("s / 10 um (signed: > 0 anterior, < 0 posterior)", lambda s: s / 10.0),
@@ -330,10 +331,10 @@ class TrainConfig:
     modality: str = "nacl"
     seed: int = 0
     hidden: int = HIDDEN
-    stage_a_steps: int = 250
+    stage_a_steps: int = 500
     stage_a_lr: float = 1e-2
-    weight_decay: float = 1e-3
-    epochs: int = 12
+    weight_decay: float = 0.0
+    epochs: int = 8
     lr: float = 1e-3
     compile: bool = True
     max_minutes: float = 14.0

@@ -1,4 +1,4 @@
-"""``wormlab sensory``: check | train | references.
+"""``wormlab sensory``: check | train | references | atlas.
 
 * ``wormlab sensory check [--json] [--modality M ...] [--out FILE]``: re-simulates every
   shipped transducer through the circuit and prints the per-modality held-out metrics
@@ -7,6 +7,8 @@
   modality (resumes from its checkpoint in data/cache/sensory/train) and writes
   ``transducer_<modality>.safetensors`` + ``.json`` to DIR (default: the shipped folder).
 * ``wormlab sensory references [--write]``: list (or regenerate) the reference curves.
+* ``wormlab sensory atlas [--json] [--out FILE]``: propagation from each sensory neuron in c302
+  C1 vs the Randi 2023 atlas (needs ``wormlab[atlas]`` or its extracted cache).
 """
 
 from __future__ import annotations
@@ -105,6 +107,21 @@ def _cmd_references(args) -> int:
     return 0
 
 
+def _cmd_atlas(args) -> int:
+    from wormlab.runs import configure_torch, emit_json
+    from wormlab.sensory._atlas import atlas_propagation
+
+    configure_torch()
+    out = atlas_propagation()
+    if args.json or args.out:
+        emit_json(out, args.out, echo=args.json)
+    if not args.json:
+        for n, x in out["per_neuron"].items():
+            print(f"{n:6s} {x['modality']:12s} r = {x['r']:.3f} over {x['n_pairs']} atlas pairs")
+        print(f"all    r = {out['all']['r']:.3f} over {out['all']['n_pairs']} pairs")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wormlab sensory", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -124,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("references", help="list (or --write) the reference curves")
     r.add_argument("--write", action="store_true")
     r.set_defaults(func=_cmd_references)
+    a = sub.add_parser("atlas", help="propagation from the sensory neurons vs Randi 2023")
+    a.add_argument("--json", action="store_true")
+    a.add_argument("--out", default=None)
+    a.set_defaults(func=_cmd_atlas)
     return p
 
 
