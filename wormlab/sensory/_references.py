@@ -351,10 +351,16 @@ def build_references() -> dict:
 
 def write_references(path: str | Path = REFERENCES_FILE) -> Path:
     """Regenerate the reference file (atomically)."""
+    import re
+
     from wormlab.runs import atomic_path
 
+    text = json.dumps(build_references(), indent=1)
+    # one line per number list (the curves), keeping the rest readable
+    text = re.sub(r"\[\s+([-0-9.e,\s]+?)\s+\]",
+                  lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text)
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(build_references(), indent=1) + "\n", encoding="utf-8")
+        tmp.write_text(text + "\n", encoding="utf-8")
     return Path(path)
 
 
