@@ -143,6 +143,21 @@ def test_cli_export_and_bad_input(tmp_path, capsys):
     assert not (tmp_path / "bad").exists()
 
 
+def test_cli_check_without_neuron_skips_cleanly(tmp_path, capsys, monkeypatch):
+    from wormlab.circuit import reference
+    from wormlab.cli import main
+    from wormlab.worm._config import write_crawl_params
+
+    monkeypatch.setattr(reference, "neuron_missing", lambda: "'java' is not on PATH")
+    pf = write_crawl_params(tmp_path / "p.json", PARAMS_SET)
+    assert main(["worm", "export", str(pf), str(tmp_path / "nml"), "--check", "--json"]) == 0
+    cap = capsys.readouterr()
+    assert "NEURON check skipped" in cap.err and "java" in cap.err
+    assert "java" in json.loads(cap.out)["neuron_check"]["skipped"]
+    assert (tmp_path / "nml" / "crawl_c1.net.nml").exists()  # the export itself is done
+    assert not (tmp_path / "nml" / "neuron_check").exists()
+
+
 @pytest.mark.neuron
 @pytest.mark.slow
 def test_neuron_reproduces_the_crawl_circuit(tmp_path):
