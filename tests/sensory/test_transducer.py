@@ -116,7 +116,7 @@ def test_calibration_recovers_an_affine_map():
 
 def test_training_never_sees_heldout(tmp_path, monkeypatch):
     """Stage A on a reference whose held-out curves are corrupted gives the same weights."""
-    monkeypatch.setattr(T, "checkpoint_path", lambda m, s: tmp_path / f"{len(list(tmp_path.iterdir()))}.pt")
+    monkeypatch.setattr(T, "checkpoint_path", lambda m, s, c=None: tmp_path / f"{len(list(tmp_path.iterdir()))}.pt")
     ref = sensory.load_references()["noxious"]
     cfg = sensory.TrainConfig(modality="noxious", stage_a_steps=3, epochs=0)
     a, _ = sensory.train(cfg, ref, log=lambda *_: None)
@@ -141,3 +141,25 @@ def test_shipped_transducers(modality):
     s = torch.as_tensor(np.stack([p.stimulus for p in ref.protocols.values()], 1))
     i = t(s)
     assert bool(torch.isfinite(i).all()) and float(i.max()) <= sensory.I_MAX_NA
+
+
+def test_training_is_seeded_and_resumes(tmp_path, monkeypatch):
+    """Same seed, same weights; a second call finds the checkpoint and does not retrain."""
+    monkeypatch.setattr(T, "checkpoint_path", lambda m, s, c=None: tmp_path / f"{m}_{s}.pt")
+    ref = sensory.load_references()["noxious"]
+    cfg = sensory.TrainConfig(modality="noxious", stage_a_steps=3, epochs=0)
+    logs = []
+    a, _ = sensory.train(cfg, ref, log=logs.append)
+    assert not logs and (tmp_path / "noxious_0.pt").exists()
+    b, _ = sensory.train(cfg, ref, log=logs.append)
+    assert logs and "resumed" in logs[0] and "stage A 3/3" in logs[0]
+    (tmp_path / "noxious_0.pt").unlink()
+    c, _ = sensory.train(cfg, ref, log=logs.append)
+    for k, x in a.state_dict().items():
+        torch.testing.assert_close(x, b.state_dict()[k], msg=k)
+        torch.testing.assert_close(x, c.state_dict()[k], msg=k)
+    other = sensory.TrainConfig(modality="noxious", stage_a_steps=3, epochs=0, seed=1)
+    monkeypatch.setattr(T, "checkpoint_path", lambda m, s, c=None: tmp_path / f"{m}_{s}.pt")
+    d, _ = sensory.train(other, ref, log=logs.append)
+    assert not torch.equal(d.state_dict()["head.bias"], a.state_dict()["head.bias"]) or not \
+        torch.equal(d.state_dict()["gru.weight_hh_l0"], a.state_dict()["gru.weight_hh_l0"])

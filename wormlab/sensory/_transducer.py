@@ -354,10 +354,14 @@ def _teacher_currents(net, ref: Reference, r: torch.Tensor, gain_mV: float) -> t
     return torch.as_tensor(out)
 
 
-def checkpoint_path(modality: str, seed: int) -> Path:
+def checkpoint_path(modality: str, seed: int, config: dict | None = None) -> Path:
+    """``data/cache/sensory/train/<modality>_seed<S>_<hash of the config>.pt``."""
+    import hashlib
+
     from wormlab.paths import cache_dir
 
-    return cache_dir("sensory", "train") / f"{modality}_seed{seed}.pt"
+    tag = hashlib.sha256(json.dumps(config or {}, sort_keys=True).encode()).hexdigest()[:8]
+    return cache_dir("sensory", "train") / f"{modality}_seed{seed}_{tag}.pt"
 
 
 def _save_ckpt(path: Path, state: dict) -> None:
@@ -382,7 +386,7 @@ def train(config: TrainConfig, ref: Reference | None = None, *, log=print) -> tu
     gain = TARGET_SPAN_MV / float(max(
         np.abs(ref.protocols[p].response[n]).max() for p in ref.train for n in ref.neurons))
     keep = torch.as_tensor(t >= SKIP_S)
-    ck = checkpoint_path(modality, config.seed)
+    ck = checkpoint_path(modality, config.seed, config.__dict__)
     hist = {"stage_a": [], "stage_b": [], "gain_mV_per_dff": gain}
     opt = torch.optim.AdamW(model.parameters(), lr=config.stage_a_lr,
                             weight_decay=config.weight_decay)

@@ -73,6 +73,8 @@ def _cmd_train(args) -> int:
     kw = {"modality": args.modality, "seed": args.seed}
     if args.epochs is not None:
         kw["epochs"] = args.epochs
+    if args.lr is not None:
+        kw["lr"] = args.lr
     cfg = TrainConfig(**kw)
     ref = refs[args.modality]
     model, hist = train(cfg, ref)
@@ -88,7 +90,8 @@ def _cmd_train(args) -> int:
             "config": dataclasses.asdict(cfg), "seed": cfg.seed, "history": hist,
             "metrics": ev,
             "command": f"wormlab sensory train {args.modality} --seed {args.seed}"
-                       + (f" --epochs {args.epochs}" if args.epochs is not None else "")}
+                       + (f" --epochs {args.epochs}" if args.epochs is not None else "")
+                       + (f" --lr {args.lr}" if args.lr is not None else "")}
     path = save_transducer(model, meta, args.out)
     print(f"{args.modality}: held-out max |peak error| "
           f"{ev['heldout_max_abs_peak_error_pct']:.1f} %, NRMSE {ev['heldout_mean_nrmse']:.3f}"
@@ -137,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", default=None, help="output folder (default: wormlab/sensory/data)")
     t.add_argument("--epochs", type=int, default=None)
+    t.add_argument("--lr", type=float, default=None, help="stage B learning rate")
     t.set_defaults(func=_cmd_train)
     r = sub.add_parser("references", help="list (or --write) the reference curves")
     r.add_argument("--write", action="store_true")
