@@ -22,6 +22,8 @@ BENCHMARKS: dict[str, str] = {
     "autofit": "wormlab.fit.bench",
     # the closed loop per simulated second, forward + backward, ElegansBot and circuit alone
     "crawl": "wormlab.worm.bench",
+    # the sensory closed loop per simulated second, one trial and a batch (issue 18)
+    "loop": "wormlab.loop.bench",
 }
 
 # Component tools: ``wormlab NAME ...`` -> module exposing ``main(argv: list[str]) -> int``.

@@ -110,3 +110,41 @@ def test_flattened_arena_keeps_the_centre_value():
     xy = np.array([[0.0, 0.0], [3000.0, 0.0], [-2000.0, 1000.0]])
     np.testing.assert_allclose(f.sample(xy)["nacl"], 50.0)
     assert loop.load_arena  # the package's public loader stays importable
+
+
+def test_linear_arena_replaces_one_field_and_keeps_the_checks():
+    from wormlab.loop._arena import ArenaError
+    from wormlab.loop._closed import linear_arena
+
+    a = linear_arena(_arena(), "nacl", 20.0, 2.0, 90.0)
+    v = a.sample(np.array([[0.0, 0.0], [0.0, 1000.0], [1000.0, 0.0]]))["nacl"]
+    np.testing.assert_allclose(v, [20.0, 22.0, 20.0])
+    with pytest.raises(ArenaError):  # 20 mM - 10 mM/mm * 5 mm < 0 at the rim
+        linear_arena(_arena(), "nacl", 20.0, 10.0, 0.0)
+    with pytest.raises(KeyError, match="odour"):
+        linear_arena(_arena(), "odour", 1.0, 0.1)
+
+
+def test_pathway_scale_reaches_the_interneurons_and_is_bounded():
+    """c302's synapses leave AIY at rest when ASE is depolarised by ~1 pA; scaling the
+    pathway's synapses (and only those) lets the signal through."""
+    arena = _arena(slope=10.0)
+    cfg = ClosedLoopConfig(duration_s=0.6, adapt_s=0.0)
+    r1 = run_closed_loop(arena, [[-2000.0, 0.0]], [0.0], config=cfg, transducer=_Strong(),
+                         record=("AIYL",))
+    r3 = run_closed_loop(arena, [[-2000.0, 0.0]], [0.0], transducer=_Strong(), record=("AIYL",),
+                         config=ClosedLoopConfig(duration_s=0.6, adapt_s=0.0,
+                                                 path_syn_scale=10.0))
+    aiy = r1.recorded.index("AIYL")
+    assert r1.v_mV[:, 0, aiy].max() < -55.0 < r3.v_mV[:, 0, aiy].max()
+    with pytest.raises(ValueError, match="path_syn_scale"):
+        run_closed_loop(arena, [[0.0, 0.0]], [0.0], transducer=_Strong(),
+                        config=ClosedLoopConfig(path_syn_scale=-1.0))
+
+
+class _Strong(_Adapting):
+    """Test double: a constant 1 pA into ASEL/ASER (the shipped NaCl transducer's order of
+    magnitude; depolarises them to about -35 mV)."""
+
+    def step(self, x, h):
+        return torch.full((x.shape[0], 2), 0.001, dtype=torch.float64), h

@@ -22,6 +22,23 @@ from wormlab.loop._arena import (
     plot_arena,
     save_arena,
 )
+from wormlab.loop._closed import (
+    PATH_INTERNEURONS,
+    ClosedLoopConfig,
+    ClosedLoopResult,
+    closed_loop_network,
+    linear_arena,
+    run_closed_loop,
+)
+from wormlab.loop._experiment import (
+    TaxisConfig,
+    flattened,
+    load_condition,
+    plot_taxis,
+    run_taxis,
+    taxis_report,
+    trial_starts,
+)
 from wormlab.loop._sweep import (
     SyntheticWalk,
     load_trial,
@@ -46,6 +63,9 @@ from wormlab.loop._taxis import (
 )
 
 __all__ = [
+    "PATH_INTERNEURONS", "ClosedLoopConfig", "ClosedLoopResult", "closed_loop_network",
+    "linear_arena", "run_closed_loop", "TaxisConfig", "flattened", "load_condition",
+    "plot_taxis", "run_taxis", "taxis_report", "trial_starts",
     "KINDS", "MODALITIES", "Arena", "ArenaError", "Constant", "Field", "Gaussian", "Linear",
     "Step", "SyntheticWalk", "arena_from_dict", "bootstrap_ci", "chemotaxis_index",
     "chemotaxis_scores", "ci_from_scores", "closer_fraction", "compare_conditions",

@@ -49,7 +49,11 @@ class ClosedLoopConfig:
     ``adapt_s``: the transducer first runs this long on the start position's stimulus (the
     worm has sat there), so a trial does not begin with an onset transient.
     ``path_cells``: interneurons added to the motor circuit (default
-    :data:`PATH_INTERNEURONS`)."""
+    :data:`PATH_INTERNEURONS`). ``path_syn_scale``: class-level scale (0-1000, c302 = 1) of
+    every chemical synapse whose presynaptic cell is a sensory or path cell, the pathway's
+    analogue of the crawl's neuromuscular scales: c302's graded synapses half-activate at
+    0 mV, and a sensory neuron depolarised to about -36 mV by its stimulus releases almost
+    nothing (docs/sensory.md)."""
 
     modality: str = "nacl"
     duration_s: float = 20.0
@@ -57,6 +61,7 @@ class ClosedLoopConfig:
     ablate: tuple[str, ...] = ()
     adapt_s: float = 2.0
     path_cells: tuple[str, ...] = PATH_INTERNEURONS
+    path_syn_scale: float = 1.0
     frame_dt_s: float = 0.04
     circuit_dt_ms: float = 1.0
     seed: int = 0
@@ -170,6 +175,13 @@ def run_closed_loop(arena, starts_um, headings_rad, params: dict | None = None,
         transducer = sensory.load_transducer(config.modality)
     neurons = list(transducer.neurons)
     net = closed_loop_network(neurons, config.path_cells)
+    if not 0.0 <= config.path_syn_scale <= 1000.0:
+        raise ValueError(f"path_syn_scale={config.path_syn_scale} outside [0, 1000]")
+    if config.path_syn_scale != 1.0:
+        pre = torch.tensor(net.indices([c for c in (*neurons, *config.path_cells)]))
+        sel = torch.isin(net.syn_pre, pre)
+        with torch.no_grad():
+            net.params["w_syn"][sel] *= config.path_syn_scale
     for n in config.ablate:
         if n not in net.index:
             raise KeyError(f"cannot ablate {n!r}: not a cell of the closed-loop network")
@@ -226,3 +238,20 @@ def run_closed_loop(arena, starts_um, headings_rad, params: dict | None = None,
         recorded=list(rec), diverged=res.diverged, wall_s=time.perf_counter() - t0,
         config=config, starts_um=starts, headings_rad=heads)
 
+
+
+def linear_arena(arena, modality: str, value_at_centre: float, slope_per_mm: float,
+                 direction_deg: float = 0.0):
+    """A copy of ``arena`` whose ``modality`` field is one linear ramp (the other fields kept);
+    the arena's own checks apply (e.g. a concentration that would go negative on the plate)."""
+    from wormlab.loop._arena import Arena, Field, Linear
+
+    if modality not in arena.modalities:
+        raise KeyError(f"arena {arena.name!r} has no {modality!r} field "
+                       f"(it has {list(arena.modalities)})")
+    new = Field(modality, arena.units[modality], (Linear(
+        value_at_centre=float(value_at_centre), slope_per_mm=float(slope_per_mm),
+        direction_deg=float(direction_deg)),))
+    fields = tuple(new if f.modality == modality else f for f in arena.fields)
+    return Arena(radius_mm=arena.radius_mm, fields=fields, name=f"{arena.name}_linear",
+                 description=f"{arena.name} with a linear {modality} field")

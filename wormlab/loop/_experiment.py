@@ -25,7 +25,8 @@ class TaxisConfig:
     headings uniform; ``chunk``: trials per closed-loop batch (one Dask task).
     ``zone_radius_um``: the chemotaxis index counts animals ending within this distance of the
     attractant spot (the field's peak on the plate) or of the control spot opposite it
-    (Bargmann & Horvitz 1991, scaled to the arena)."""
+    (Bargmann & Horvitz 1991, scaled to the arena). ``path_syn_scale``: see
+    :class:`ClosedLoopConfig` (1 = c302)."""
 
     arena: str = "wormlab/loop/arenas/nacl_local.yml"
     modality: str = "nacl"
@@ -35,6 +36,7 @@ class TaxisConfig:
     start_radius_um: float = 1000.0
     conditions: tuple[str, ...] = ("gradient", "no_gradient", "ablate:ASEL+ASER")
     zone_radius_um: float = 2500.0
+    path_syn_scale: float = 1.0
     params: str = ""
     seed: int = 0
     out: str = "data/cache/loop/taxis"
@@ -92,7 +94,8 @@ class _ChunkRunner:
         res = run_closed_loop(arena, starts[sl], heads[sl], params=params,
                               config=ClosedLoopConfig(modality=cfg.modality,
                                                       duration_s=cfg.duration_s,
-                                                      ablate=ablate, seed=spec["seed"]))
+                                                      ablate=ablate, seed=spec["seed"],
+                                                      path_syn_scale=cfg.path_syn_scale))
         return res.arrays()
 
 
@@ -113,10 +116,17 @@ def run_taxis(cfg: TaxisConfig, client=None, progress: bool = True) -> dict:
     """Run (or resume) every chunk of every condition into ``cfg.out/trials`` (Dask,
     :func:`wormlab.loop.run_trials`), then measure: returns and writes ``taxis.json``."""
     from wormlab.loop._sweep import run_trials
+    from wormlab.paths import package_data
+    from wormlab.worm._config import read_crawl_params
 
     out = Path(cfg.out)
+    pfile = cfg.params or package_data("worm", "data", "crawl_params.json")
+    # results of other crawl parameters or trial settings are refused, not reused
+    fn_config = {"crawl_params": read_crawl_params(pfile), "start_radius_um":
+                 cfg.start_radius_um, "n_trials": cfg.n_trials,
+                 "path_syn_scale": cfg.path_syn_scale}
     run_trials(_ChunkRunner(cfg), _specs(cfg), out / "trials", client=client,
-               progress=progress)
+               progress=progress, config=fn_config)
     return taxis_report(cfg)
 
 
@@ -183,3 +193,40 @@ def taxis_report(cfg: TaxisConfig) -> dict:
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(report, indent=1, default=float))
     return report
+
+
+def plot_taxis(report: dict, axes=None):
+    """Bars per condition with 95 % intervals: chemotaxis index, change of the sensed value,
+    fraction of trials ending closer to the peak (simulated worms)."""
+    import matplotlib.pyplot as plt
+
+    conds = list(report["conditions"])
+    per = report["conditions"]
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    x = np.arange(len(conds))
+
+    def bars(ax, vals, lo, hi, label):
+        vals, lo, hi = (np.asarray(v, dtype=float) for v in (vals, lo, hi))
+        err = np.stack([vals - lo, hi - vals])
+        ax.bar(x, vals, yerr=np.where(np.isfinite(err), err, 0.0), capsize=4,
+               color="tab:blue", alpha=0.7)
+        ax.axhline(0.0, color="k", lw=0.8)
+        ax.set_xticks(x, conds, rotation=20, fontsize=8)
+        ax.set_ylabel(label)
+
+    ci = [per[c]["chemotaxis_index"] for c in conds]
+    bars(axes[0], [m["ci"] for m in ci], [m["ci_low"] for m in ci], [m["ci_high"] for m in ci],
+         "chemotaxis index")
+    vc = [per[c]["value_change"] for c in conds]
+    bars(axes[1], [m["mean"] for m in vc], [m["low"] for m in vc], [m["high"] for m in vc],
+         f"change at the head ({vc[0]['unit']})")
+    cf = [per[c]["closer_fraction"] for c in conds]
+    bars(axes[2], [m["fraction"] for m in cf], [m["low"] for m in cf], [m["high"] for m in cf],
+         "fraction ending closer")
+    axes[2].axhline(0.5, color="grey", ls="--", lw=0.8)
+    n = per[conds[0]]["n_trials"]
+    axes[0].figure.suptitle(f"taxis of the simulated worm: {n} trials per condition, "
+                            f"{report['config']['duration_s']:g} s each (95 % intervals)")
+    axes[0].figure.tight_layout()
+    return axes

@@ -1,13 +1,13 @@
 """``wormlab loop ...``: the sensory closed loop (issue 18).
 
     wormlab loop run ARENA [--modality nacl] [--trials 4] [--duration 10] [--ablate ASEL,ASER]
-                     [--params FILE] [--seed 0] --out DIR
+                     [--params FILE] [--path-syn-scale 1] [--seed 0] --out DIR
         B trials from random starts near the centre; writes DIR/run.wcon (tracks, mm, arena
         frame), DIR/trials.npz (time-first: head/COM um, stimulus in the field's unit,
         transducer current nA, sensory V mV) and DIR/summary.json.
     wormlab loop taxis [--arena FILE] [--modality nacl] [--trials 50] [--duration 20]
                        [--chunk 10] [--conditions gradient,no_gradient,ablate:ASEL+ASER]
-                       [--out DIR] [--json]
+                       [--path-syn-scale 1] [--out DIR] [--json]
         The taxis experiment (Dask over chunks of trials, resumable): chemotaxis index,
         change of the sensed value, fraction ending closer, bearing, per condition and the
         gradient against each control; writes DIR/taxis.json.
@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--start-radius", type=float, default=1000.0, help="um around the centre")
     r.add_argument("--ablate", default="", help="comma-separated cells to silence")
     r.add_argument("--params", default="", help="crawl parameter file (default: shipped)")
+    r.add_argument("--path-syn-scale", type=float, default=1.0,
+                   help="scale of the sensory pathway's synapses (c302 = 1)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--out", required=True)
     t = sub.add_parser("taxis", help="taxis indices over many trials against controls")
@@ -45,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--chunk", type=int, default=10)
     t.add_argument("--conditions", default="gradient,no_gradient,ablate:ASEL+ASER")
     t.add_argument("--zone-radius", type=float, default=2500.0, help="um")
+    t.add_argument("--path-syn-scale", type=float, default=1.0,
+                   help="scale of the sensory pathway's synapses (c302 = 1)")
     t.add_argument("--params", default="")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", default="data/cache/loop/taxis")
@@ -75,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                           duration_s=args.duration, chunk=args.chunk,
                           conditions=tuple(c for c in args.conditions.split(",") if c),
                           zone_radius_um=args.zone_radius, params=args.params,
+                          path_syn_scale=args.path_syn_scale,
                           seed=args.seed, out=args.out)
         rep = run_taxis(cfg)
         if args.json:
@@ -112,7 +117,8 @@ def _run(args, load_arena) -> int:
     heads = 2 * np.pi * rng.random(B)
     params = read_crawl_params(args.params) if args.params else None
     cfg = ClosedLoopConfig(modality=args.modality, duration_s=args.duration,
-                           ablate=tuple(c for c in args.ablate.split(",") if c), seed=args.seed)
+                           ablate=tuple(c for c in args.ablate.split(",") if c), seed=args.seed,
+                           path_syn_scale=args.path_syn_scale)
     res = run_closed_loop(arena, starts, heads, params=params, config=cfg, progress=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
