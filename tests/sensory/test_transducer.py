@@ -99,8 +99,12 @@ def test_metrics_on_known_errors():
     assert list(m["neurons"]) == ["A"]            # B does not respond
     assert m["neurons"]["A"]["peak_error_pct"] == pytest.approx(10.0)
     assert m["neurons"]["A"]["time_to_peak_error_s"] == pytest.approx(0.08)
+    assert m["neurons"]["A"]["time_to_half_peak_error_s"] == pytest.approx(0.08)
     neg = T.protocol_metrics(t, -0.5 * ref, -ref, ["A", "B"])
     assert neg["neurons"]["A"]["peak_error_pct"] == pytest.approx(50.0)
+    quiet = T.protocol_metrics(t, 0.01 * ref, 0.001 * ref, ["A", "B"], scale=1.0)
+    assert quiet["silent"] and quiet["neurons"] == {}   # no % error on a silent reference
+    assert quiet["nrmse"] < 0.01
 
 
 def test_calibration_recovers_an_affine_map():

@@ -260,27 +260,38 @@ def fit_calibration(v: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.n
 
 
 def protocol_metrics(t_s: np.ndarray, sim: np.ndarray, ref: np.ndarray, neurons: list[str],
-                     rel_threshold: float = 0.25) -> dict:
+                     rel_threshold: float = 0.25, scale: float | None = None) -> dict:
     """Metrics of one protocol, sim/ref (T, K) dF/F: for each *responding* neuron (|ref| peak >=
-    ``rel_threshold`` x the protocol's largest |ref| peak) the peak amplitude error (%, signed,
-    at the extreme in the reference's direction), the time-to-peak error (s); and the normalised
-    RMSE over all neurons (RMSE / largest |ref|), frames after :data:`SKIP_S`."""
+    ``rel_threshold`` x the protocol's largest |ref| peak, and >= 0.1 x ``scale``, the
+    modality's largest |ref|, when given) the peak amplitude error (%, signed, at the extreme in
+    the reference's direction), the time-to-peak error (s); and the normalised RMSE over all
+    neurons (RMSE / the protocol's largest |ref|; for a *silent* protocol, whose largest |ref|
+    is < 0.1 x ``scale``, RMSE / ``scale``, and ``silent`` is True), frames after
+    :data:`SKIP_S`."""
     keep = t_s >= SKIP_S
     t, s, r = t_s[keep], sim[keep], ref[keep]
     top = float(np.abs(r).max())
+    silent = scale is not None and top < 0.1 * scale
     per = {}
     for k, n in enumerate(neurons):
         j = int(np.abs(r[:, k]).argmax())
         peak = float(r[j, k])
-        if top == 0 or abs(peak) < rel_threshold * top:
+        if top == 0 or silent or abs(peak) < rel_threshold * top:
             continue
         sign = 1.0 if peak > 0 else -1.0
         js = int((sign * s[:, k]).argmax())
+        # first crossing of half the peak: robust where the maximum is a flat plateau (ramps)
+        jh = int(np.argmax(sign * r[:, k] >= 0.5 * abs(peak)))
+        above = sign * s[:, k] >= 0.5 * abs(float(s[js, k]))
+        jsh = int(np.argmax(above))
         per[n] = {"ref_peak": peak, "sim_peak": float(s[js, k]),
                   "peak_error_pct": 100.0 * (float(s[js, k]) - peak) / abs(peak),
-                  "time_to_peak_error_s": float(t[js] - t[j])}
+                  "time_to_peak_error_s": float(t[js] - t[j]),
+                  "time_to_half_peak_error_s": float(t[jsh] - t[jh])}
     rmse = float(np.sqrt(np.mean((s - r) ** 2)))
-    return {"neurons": per, "nrmse": rmse / top if top > 0 else float("nan"),
+    denom = scale if silent else top
+    return {"neurons": per, "nrmse": rmse / denom if denom else float("nan"), "silent": silent,
+            "max_abs_sim": float(np.abs(s).max()),
             "max_abs_peak_error_pct": max((abs(v["peak_error_pct"]) for v in per.values()),
                                           default=float("nan"))}
 
@@ -306,8 +317,9 @@ def evaluate(transducer: Transducer, ref: Reference, *, calibration: np.ndarray 
     sim = v * cal[:, 0] + cal[:, 1]
     out = {"modality": ref.modality, "neurons": ref.neurons, "calibration": cal.tolist(),
            "protocols": {}}
+    scale = float(np.abs(rn).max())
     for b, p in enumerate(names):
-        m = protocol_metrics(t, sim[:, b], rn[:, b], ref.neurons)
+        m = protocol_metrics(t, sim[:, b], rn[:, b], ref.neurons, scale=scale)
         m["split"] = "heldout" if p in ref.heldout else "train"
         m["current_range_nA"] = [float(i[:, b].min()), float(i[:, b].max())]
         out["protocols"][p] = m
@@ -335,7 +347,7 @@ class TrainConfig:
     stage_a_lr: float = 1e-2
     weight_decay: float = 0.0
     epochs: int = 8
-    lr: float = 1e-3
+    lr: float = 1e-4
     compile: bool = True
     max_minutes: float = 14.0
 
