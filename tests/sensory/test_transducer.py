@@ -143,7 +143,8 @@ def test_shipped_transducers(modality):
     assert t.neurons == ref.neurons == meta["neurons"]
     assert meta["split"]["heldout"] == ref.heldout and meta["tag"] == "ml"
     s = torch.as_tensor(np.stack([p.stimulus for p in ref.protocols.values()], 1))
-    i = t(s)
+    with torch.no_grad():
+        i = t(s)
     assert bool(torch.isfinite(i).all()) and float(i.max()) <= sensory.I_MAX_NA
 
 
@@ -167,3 +168,18 @@ def test_training_is_seeded_and_resumes(tmp_path, monkeypatch):
     d, _ = sensory.train(other, ref, log=logs.append)
     assert not torch.equal(d.state_dict()["head.bias"], a.state_dict()["head.bias"]) or not \
         torch.equal(d.state_dict()["gru.weight_hh_l0"], a.state_dict()["gru.weight_hh_l0"])
+
+
+@pytest.mark.slow
+def test_shipped_noxious_transducer_reproduces_its_heldout_metric():
+    """Re-simulating the shipped ASH transducer through the circuit gives the held-out peak
+    error recorded at training time (within the +-20 % goal)."""
+    path = T.weights_path("noxious")
+    if not path.exists():
+        pytest.skip("no shipped noxious transducer")
+    meta = json.loads(path.with_suffix(".json").read_text())
+    ev = sensory.evaluate(sensory.load_transducer("noxious"),
+                          sensory.load_references()["noxious"], compile=False)
+    assert ev["heldout_max_abs_peak_error_pct"] <= 20.0
+    assert ev["heldout_max_abs_peak_error_pct"] == pytest.approx(
+        meta["metrics"]["heldout_max_abs_peak_error_pct"], abs=0.05)
