@@ -80,3 +80,18 @@ def test_surrogate_vs_physics_uses_the_loop_trajectory(short_run):
     assert np.isfinite(r["speed_surrogate_um_s"]) and r["fallback_triggered"] is False
     rows = _validate.surrogate_vs_physics(short_run, model=model, skip_s=0.4, threshold_pct=0.0)
     assert rows[0]["fallback_triggered"] is True
+
+
+def test_fit_history_of_two_stages_accumulates_wall_time():
+    st = {"stages": [
+        {"label": "a", "history": [{"wall_s": 60.0, "best_loss": 2.0, "median_loss": 3.0},
+                                   {"wall_s": 120.0, "best_loss": 1.0, "median_loss": 2.0}]},
+        {"label": "b", "history": [{"wall_s": 60.0, "best_loss": 0.5, "median_loss": 1.0}]}]}
+    ax = worm.plot_fit_history(st)
+    best_b = [ln for ln in ax.lines if ln.get_label() == "b: best of generation"][0]
+    assert best_b.get_xdata().tolist() == [3.0]          # 2 min of stage a + 1 min
+    with pytest.raises(ValueError, match="stage 1 has no generations"):
+        worm.plot_fit_history({"stages": [st["stages"][0], {"history": []}]})
+    import matplotlib.pyplot as plt
+
+    plt.close("all")

@@ -99,19 +99,26 @@ def midline_animation(res, member: int = 0, every: int = 1, fps: int = 12):
 
 
 def plot_fit_history(state: dict, ax=None):
-    """Best and median loss per CMA-ES generation against wall time (a fit's state dict)."""
+    """Best and median loss per CMA-ES generation against wall time: a fit's state dict, or
+    ``{"stages": [{"label", "history", ...}, ...]}`` for fits run one after another (wall
+    time accumulates across stages; each stage's loss is on its own run length)."""
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.2))
-    h = state["history"]
-    if not h:
-        raise ValueError("the fit state has no generations yet")
-    w = [r["wall_s"] / 60 for r in h]
-    ax.plot(w, [r["best_loss"] for r in h], "o-", label="best of generation")
-    ax.plot(w, [r["median_loss"] for r in h], ".-", alpha=0.6, label="median")
+    stages = state["stages"] if "stages" in state else [{"label": "", **state}]
+    offset = 0.0
+    for k, st in enumerate(stages):
+        h = st["history"]
+        if not h:
+            raise ValueError(f"fit stage {k} has no generations yet")
+        w = [offset + r["wall_s"] / 60 for r in h]
+        lab = f"{st.get('label', '')}: " if st.get("label") else ""
+        ax.plot(w, [r["best_loss"] for r in h], "o-", ms=3, label=f"{lab}best of generation")
+        ax.plot(w, [r["median_loss"] for r in h], ".-", alpha=0.6, label=f"{lab}median")
+        offset = w[-1]
     ax.set(xlabel="wall time (min)", ylabel="crawl loss (0 = inside every target band)",
            title="CMA-ES on the closed loop (ElegansBot)")
     ax.set_yscale("symlog", linthresh=0.1)
-    ax.legend()
+    ax.legend(fontsize=7)
     return ax
