@@ -183,3 +183,24 @@ def test_shipped_noxious_transducer_reproduces_its_heldout_metric():
     assert ev["heldout_max_abs_peak_error_pct"] <= 20.0
     assert ev["heldout_max_abs_peak_error_pct"] == pytest.approx(
         meta["metrics"]["heldout_max_abs_peak_error_pct"], abs=0.05)
+
+
+def test_checkpoint_depends_on_config_and_training_data(tmp_path, monkeypatch):
+    """Changed training curves or config never resume an old checkpoint."""
+    seen = []
+    real = T.checkpoint_path
+
+    def spy(m, s, c=None):
+        seen.append(real(m, s, c).name)
+        return tmp_path / seen[-1]
+
+    monkeypatch.setattr(T, "checkpoint_path", spy)
+    ref = sensory.load_references()["noxious"]
+    cfg = sensory.TrainConfig(modality="noxious", stage_a_steps=1, epochs=0)
+    sensory.train(cfg, ref, log=lambda *_: None)
+    sensory.train(sensory.TrainConfig(modality="noxious", stage_a_steps=2, epochs=0), ref,
+                  log=lambda *_: None)
+    p = ref.train[0]
+    ref.protocols[p].response[ref.neurons[0]] = ref.protocols[p].response[ref.neurons[0]] * 2
+    sensory.train(cfg, ref, log=lambda *_: None)
+    assert len(set(seen)) == 3

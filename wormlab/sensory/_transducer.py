@@ -398,7 +398,12 @@ def train(config: TrainConfig, ref: Reference | None = None, *, log=print) -> tu
     gain = TARGET_SPAN_MV / float(max(
         np.abs(ref.protocols[p].response[n]).max() for p in ref.train for n in ref.neurons))
     keep = torch.as_tensor(t >= SKIP_S)
-    ck = checkpoint_path(modality, config.seed, config.__dict__)
+    # the checkpoint belongs to this config *and* these training curves (a regenerated
+    # reference file must never resume weights trained on other data)
+    data_id = {p: [ref.protocols[p].stimulus.tolist(),
+                   {n: ref.protocols[p].response[n].tolist() for n in ref.neurons}]
+               for p in ref.train}
+    ck = checkpoint_path(modality, config.seed, {**config.__dict__, "data": data_id})
     hist = {"stage_a": [], "stage_b": [], "gain_mV_per_dff": gain}
     opt = torch.optim.AdamW(model.parameters(), lr=config.stage_a_lr,
                             weight_decay=config.weight_decay)
