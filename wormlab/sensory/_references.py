@@ -155,11 +155,16 @@ def _protocol_stimuli(modality: str) -> dict[str, tuple[np.ndarray, np.ndarray, 
     out = {}
     if modality == "nacl":
         t = _frames(20.0)
-        for a, b in ((0, 50), (50, 0), (0, 10), (50, 40), (10, 50), (50, 10), (0, 25),
-                     (50, 25)):
+        for a, b in ((0, 50), (50, 0), (0, 10), (50, 40), (10, 50), (50, 10), (50, 75),
+                     (75, 50), (0, 25), (50, 25)):
             kind = "up" if b > a else "down"
             out[f"{kind}_{a}_{b}"] = (t, _step(t, a, b, 5.0),
                                       f"NaCl step {a} -> {b} mM at 5 s")
+        # the closed loop's arenas hold 25-75 mM with slow changes along a track
+        out["ramp_40_60"] = (t, _ramp(t, 40.0, 2.0, 5.0, 15.0),
+                             "NaCl hold 40 mM 5 s, ramp +2 mM/s for 10 s, hold 60 mM")
+        out["ramp_60_40"] = (t, _ramp(t, 60.0, -2.0, 5.0, 15.0),
+                             "NaCl hold 60 mM 5 s, ramp -2 mM/s for 10 s, hold 40 mM")
     elif modality == "odour":
         t = _frames(20.0)
         for a, b in ((920, 0), (92, 0), (0, 920), (30, 0), (0, 92), (300, 0)):

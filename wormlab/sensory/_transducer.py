@@ -452,12 +452,13 @@ def train(config: TrainConfig, ref: Reference | None = None, *, log=print) -> tu
         tgt = r - r[keep].mean(0)
         loss = (((pred - tgt) / scale) ** 2)[keep].mean()
         loss.backward()
-        if best is None or float(loss) < best[0]:
-            best = (float(loss), {k: x.detach().clone() for k, x in model.state_dict().items()})
+        lv = float(loss.detach())
+        if best is None or lv < best[0]:
+            best = (lv, {k: x.detach().clone() for k, x in model.state_dict().items()})
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         hist["stage_b"].append([ep, float(loss.detach())])
-        bar.set_postfix(loss=f"{float(loss):.4f}")
+        bar.set_postfix(loss=f"{lv:.4f}")
         _save_ckpt(ck, {"config": config.__dict__, "model": model.state_dict(), "history": hist,
                         "stage_a_done": start_a, "stage_b_done": ep + 1,
                         "opt": opt.state_dict(), "best": best})
