@@ -21,7 +21,7 @@ def test_plot_evaluation_draws_reference_and_circuit_per_neuron():
                   "dff": dff.tolist()},
           "protocols": {p: {"split": "heldout" if p in ref.heldout else "train",
                             "max_abs_peak_error_pct": 1.0} for p in names}}
-    axes = plot_evaluation(ev, ref)
+    axes = plot_evaluation(ev, ref, max_protocols=len(names))
     assert sum(ax.get_visible() for ax in axes) == len(names)
     ax1 = axes[1]
     assert len(ax1.lines) == 2 * K
