@@ -78,11 +78,19 @@ EXPECTED = {
         # full activation; measured 9.3e-6 over 300 ms (docs/crawl.md). Near 1 would mean the
         # diagnosis no longer describes C1.
         "c1_muscle_ca_fraction_of_saturation": (0.0, 1e-3),
-        # 2 s runs with the shipped crawl parameters (first 0.5 s dropped): measured +52 um/s
-        # forward and -84 um/s backward; the worm must move in the driven direction (the
-        # literature's 100-300 um/s is not reached yet: docs/crawl.md)
+        # 2 s runs with the shipped crawl parameters (first 0.5 s dropped): measured +46 um/s
+        # forward and -93 um/s backward (the start-up; 6 s runs: +100 / -46, docs/crawl.md);
+        # the worm must move in the driven direction
         "forward_speed_um_s": (10.0, 1000.0),
         "backward_speed_um_s": (-1000.0, -10.0),
+    },
+    "09_closed_loop": {
+        # the shipped NaCl transducer through the ASE sub-circuit, held-out protocols 0->25 mM
+        # up and 50->25 mM down: measured 10.0 % worst peak error (docs/sensory.md); the
+        # issue's goal is 20 %
+        "nacl_heldout_max_abs_peak_error_pct": (0.0, 20.0),
+        # 4 trials x 2 s in the closed loop (smoke): the worm crawls (~60-100 um/s)
+        "closed_loop_mean_displacement_um": (20.0, 1000.0),
     },
     "07_posture": {
         # 6 PCs on 3 Flavell 2023 worms (smoke): measured 0.998, as docs/posture.md (6 worms)

@@ -23,9 +23,11 @@ class TaxisConfig:
 
     ``start_radius_um``: starts are uniform in a disc of that radius around the plate centre,
     headings uniform; ``chunk``: trials per closed-loop batch (one Dask task).
-    ``zone_radius_um``: the chemotaxis index counts animals ending within this distance of the
-    attractant spot (the field's peak on the plate) or of the control spot opposite it
-    (Bargmann & Horvitz 1991, scaled to the arena). ``path_syn_scale``: see
+    ``zone_radius_um``: the chemotaxis index counts animals ending in the attractant zone or
+    the control zone (Bargmann & Horvitz 1991, scaled to the trials): two discs of this radius
+    whose centres lie this far from the plate centre, towards the field's peak and away from
+    it, so that they touch at the centre (a trial of 20 s covers ~1-2 mm, far less than the
+    distance to the rim of the plate). ``path_syn_scale``: see
     :class:`ClosedLoopConfig` (1 = c302)."""
 
     arena: str = "wormlab/loop/arenas/nacl_local.yml"
@@ -112,21 +114,28 @@ def _specs(cfg: TaxisConfig) -> list[dict]:
     return specs
 
 
-def run_taxis(cfg: TaxisConfig, client=None, progress: bool = True) -> dict:
+def run_taxis(cfg: TaxisConfig, client=None, progress: bool = True,
+              processes: bool = False) -> dict:
     """Run (or resume) every chunk of every condition into ``cfg.out/trials`` (Dask,
-    :func:`wormlab.loop.run_trials`), then measure: returns and writes ``taxis.json``."""
+    :func:`wormlab.loop.run_trials`; ``processes``: worker processes, for notebooks), then
+    measure: returns and writes ``taxis.json``."""
+    import hashlib
+
     from wormlab.loop._sweep import run_trials
     from wormlab.paths import package_data
+    from wormlab.sensory._transducer import weights_path
     from wormlab.worm._config import read_crawl_params
 
     out = Path(cfg.out)
     pfile = cfg.params or package_data("worm", "data", "crawl_params.json")
-    # results of other crawl parameters or trial settings are refused, not reused
+    # results of other crawl parameters, transducer weights or trial settings are refused
+    weights = weights_path(cfg.modality)
     fn_config = {"crawl_params": read_crawl_params(pfile), "start_radius_um":
                  cfg.start_radius_um, "n_trials": cfg.n_trials,
-                 "path_syn_scale": cfg.path_syn_scale}
+                 "path_syn_scale": cfg.path_syn_scale,
+                 "transducer_sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
     run_trials(_ChunkRunner(cfg), _specs(cfg), out / "trials", client=client,
-               progress=progress, config=fn_config)
+               progress=progress, config=fn_config, processes=processes)
     return taxis_report(cfg)
 
 
@@ -151,20 +160,22 @@ def taxis_report(cfg: TaxisConfig) -> dict:
 
     arena = load_arena(cfg.arena)
     peak = arena.peak_um(cfg.modality)
-    control_spot = -peak
+    axis = peak / max(float(np.hypot(*peak)), 1e-9)
+    spot = axis * cfg.zone_radius_um          # zones touch at the plate centre
+    control_spot = -spot
     per = {}
     scores, dvals, bearing = {}, {}, {}
     for cond in cfg.conditions:
         d = load_condition(cfg, cond)
         head = d["head_um"]
         dt = float(d["t_s"][1] - d["t_s"][0])
-        scores[cond] = tx.chemotaxis_scores(head[-1], peak, control_spot,
+        scores[cond] = tx.chemotaxis_scores(head[-1], spot, control_spot,
                                             zone_radius_um=cfg.zone_radius_um)
         vc = tx.value_change(arena, head, cfg.modality, t_end_s=cfg.duration_s)
         dvals[cond] = vc["per_trial"]
         tm = tx.track_measures(d["com_um"], dt, peak_um=peak)
         bearing[cond] = tm["mean_cos_bearing"]
-        ci = tx.chemotaxis_index(head[-1], peak, control_spot, zone_radius_um=cfg.zone_radius_um)
+        ci = tx.chemotaxis_index(head[-1], spot, control_spot, zone_radius_um=cfg.zone_radius_um)
         per[cond] = {
             "n_trials": int(head.shape[1]), "diverged": int(d["diverged"].sum()),
             "chemotaxis_index": ci,
@@ -178,7 +189,8 @@ def taxis_report(cfg: TaxisConfig) -> dict:
         }
     report = {"config": {k: (list(v) if isinstance(v, tuple) else v)
                          for k, v in cfg.__dict__.items()},
-              "arena_peak_um": peak.tolist(), "conditions": per, "comparisons": {},
+              "arena_peak_um": peak.tolist(), "attractant_zone_um": spot.tolist(),
+              "control_zone_um": control_spot.tolist(), "conditions": per, "comparisons": {},
               "load_avg_1min": os.getloadavg()[0]}
     if "gradient" in cfg.conditions:
         others = [c for c in cfg.conditions if c != "gradient"]

@@ -112,7 +112,7 @@ def _run_one(fn: Callable, spec: dict, tid: str, out_dir: str, config: dict | No
 
 def run_trials(fn: Callable[[dict], dict], specs: Sequence[dict], out_dir: str | Path,
                client=None, progress: bool = True, *, n_workers: int = 2,
-               config: dict | None = None) -> dict:
+               config: dict | None = None, processes: bool = False) -> dict:
     """Run ``fn(spec)`` for every spec not yet done in ``out_dir``; one result per trial.
 
     Args:
@@ -126,6 +126,9 @@ def run_trials(fn: Callable[[dict], dict], specs: Sequence[dict], out_dir: str |
             releases the GIL in its ops), closed afterwards; a ``distributed.Client`` to use
             yours; ``"sync"`` to run in this process without Dask (debugging).
         progress: show a progress bar (``wormlab.runs.progress``).
+        processes: with ``client=None``, worker processes instead of threads (``fn`` and the
+            specs are pickled). Use it inside Jupyter: an in-process cluster's threads have
+            been seen to stall the kernel's next widget cell until papermill's timeout.
         n_workers: workers of the default LocalCluster (2 for the 2 shared cores here).
         config: a JSON-able description of ``fn``'s settings (e.g. ``walk.config()``), written
             into every result; finished results with a different config raise instead of being
@@ -171,8 +174,8 @@ def run_trials(fn: Callable[[dict], dict], specs: Sequence[dict], out_dir: str |
 
         own = client is None
         if own:
-            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=False,
-                                   dashboard_address=None)
+            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1,
+                                   processes=processes, dashboard_address=None)
             client = Client(cluster)
         try:
             futs = [client.submit(_run_one, fn, s, i, str(out), config, pure=False)

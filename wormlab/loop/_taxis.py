@@ -353,5 +353,6 @@ def compare_conditions(stat: Callable, condition, controls: dict, *, n_boot: int
             hits += bool(np.isfinite(d) and abs(d) >= abs(d0) - 1e-12)
         out[name] = {"index": float(stat(x)), "control_index": float(stat(y)),
                      "difference": float(d0), "low": float(lo), "high": float(hi),
-                     "p_value": (1 + hits) / (1 + n_perm), "n": len(x), "n_control": len(y)}
+                     "p_value": ((1 + hits) / (1 + n_perm) if np.isfinite(d0) else math.nan),
+                     "n": len(x), "n_control": len(y)}
     return out

@@ -9,6 +9,7 @@ Every reference curve is *reconstructed from a published description (not pixel-
 see ``docs/sensory.md`` and :mod:`wormlab.sensory._references`.
 """
 
+from wormlab.sensory._plots import plot_evaluation
 from wormlab.sensory._references import (
     FRAME_DT_MS,
     KIND_RECONSTRUCTED,
@@ -37,7 +38,7 @@ from wormlab.sensory._transducer import (
     transducer_metadata,
 )
 
-__all__ = ["FRAME_DT_MS", "KIND_RECONSTRUCTED", "MODALITIES", "UNITS", "Protocol", "Reference",
+__all__ = ["plot_evaluation", "FRAME_DT_MS", "KIND_RECONSTRUCTED", "MODALITIES", "UNITS", "Protocol", "Reference",
            "ReferenceError", "load_references", "parse_references", "response_curve",
            "write_references", "I_MAX_NA", "TrainConfig", "Transducer",
            "TransducerError", "evaluate", "load_transducer", "save_transducer", "sensory_cells",
