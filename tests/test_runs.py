@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from wormlab.runs import atomic_path, seed_everything
+from wormlab.runs import atomic_dir, atomic_path, seed_everything
 
 
 def test_atomic_path_replaces_only_on_success(tmp_path):
@@ -44,3 +44,17 @@ def test_seed_everything_seeds_every_stream_from_the_seed():
     assert not np.array_equal(np.random.rand(3), want[1])
     assert random.random() != want[2]
     assert not np.array_equal(other.normal(size=2), want[3])
+
+
+def test_atomic_dir_replaces_the_folder_only_on_success(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError), atomic_dir(out) as tmp:
+        (tmp / "half.txt").write_text("half")
+        raise RuntimeError("killed")
+    assert sorted(p.name for p in out.iterdir()) == ["old.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]     # no temporary left behind
+    with atomic_dir(out) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert sorted(p.name for p in out.iterdir()) == ["new.txt"]

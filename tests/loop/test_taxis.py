@@ -165,3 +165,12 @@ def test_synthetic_walk_shows_taxis_only_with_a_gradient():
     assert loop.closer_fraction(tracks["gradient"], peak)["low"] > 0.5
     m = loop.track_measures(tracks["gradient"], walk.dt_s, peak_um=peak)
     assert np.nanmean(m["mean_cos_bearing"]) > 0.1
+
+
+def test_comparison_of_an_undefined_index_has_no_p_value():
+    """No animal in either zone: the index is undefined, and so is its p-value (it was 0)."""
+    from wormlab.loop import ci_from_scores, compare_conditions
+
+    zeros = np.zeros(10)
+    out = compare_conditions(ci_from_scores, zeros, {"control": zeros}, n_boot=50, n_perm=50)
+    assert np.isnan(out["control"]["difference"]) and np.isnan(out["control"]["p_value"])

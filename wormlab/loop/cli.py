@@ -99,11 +99,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args, load_arena) -> int:
-    import shutil
-    import tempfile
 
     from wormlab.body._wcon import write_wcon
     from wormlab.loop._closed import ClosedLoopConfig, run_closed_loop
+    from wormlab.runs import atomic_dir
     from wormlab.worm._config import read_crawl_params
 
     for n in ("trials", "duration", "start_radius"):
@@ -121,9 +120,7 @@ def _run(args, load_arena) -> int:
                            path_syn_scale=args.path_syn_scale)
     res = run_closed_loop(arena, starts, heads, params=params, config=cfg, progress=True)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         write_wcon(tmp / "run.wcon", res.trajectory(),
                    ids=[f"wormlab-loop-{args.modality}-{b}" for b in range(B)],
                    metadata={"wormlab": {"command": "wormlab loop run", "arena": arena.name,
@@ -140,12 +137,6 @@ def _run(args, load_arena) -> int:
                                                          axis=-1).tolist(),
                    "diverged": res.diverged.tolist()}
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1))
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     print(json.dumps(summary, indent=1))
     print(f"[wormlab loop] wrote {out}/run.wcon, trials.npz, summary.json")
     return 0

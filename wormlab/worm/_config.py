@@ -229,12 +229,10 @@ def run_from_config(cfg: WormRunConfig, progress: bool = True) -> dict:
     ``traces.npz`` (time-first: t_s, muscle activation and [Ca] (mM), recorded neurons' V
     (mV)), ``metrics.json`` (crawl kinematics). The folder is written to a temporary sibling
     and renamed at the end, so a failed run leaves nothing half-written."""
-    import shutil
-    import tempfile
-
     import numpy as np
 
     from wormlab.body._wcon import write_wcon
+    from wormlab.runs import atomic_dir
     from wormlab.worm._fit import crawl_metrics
     from wormlab.worm._loop import LoopConfig, run_loop
 
@@ -251,10 +249,7 @@ def run_from_config(cfg: WormRunConfig, progress: bool = True) -> dict:
                     seed=cfg.seed)
     res = run_loop(params, lc, progress=progress)
     m = {k: float(np.asarray(v)[0]) for k, v in crawl_metrics(res).items()}
-    out = Path(cfg.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(cfg.out) as tmp:
         write_wcon(tmp / "run.wcon", res.trajectory, ids=[f"wormlab-crawl-{cfg.direction}"],
                    metadata={"wormlab": {"config": cfg.source, "params": cfg.params,
                                          "direction": cfg.direction}})
@@ -267,10 +262,4 @@ def run_from_config(cfg: WormRunConfig, progress: bool = True) -> dict:
                              "wavelength_bl": "body lengths", "oscillation_rad": "rad",
                              "amplitude_rad": "rad"}}
         (tmp / "metrics.json").write_text(json.dumps(summary, indent=1))
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return summary
