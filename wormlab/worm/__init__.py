@@ -8,6 +8,7 @@ from wormlab.worm._config import (
     write_crawl_params,
 )
 from wormlab.worm._diagnose import diagnose_muscle_drive
+from wormlab.worm._export import export_crawl, neuron_check, read_sidecar
 from wormlab.worm._fit import TARGETS, CrawlFitConfig, crawl_loss, crawl_metrics, fit_crawl
 from wormlab.worm._loop import PARAMS, LoopConfig, LoopResult, default_params, run_loop
 from wormlab.worm._motor import (
@@ -15,6 +16,7 @@ from wormlab.worm._motor import (
     COMMAND,
     FORWARD_DRIVE,
     HEAD_MOTOR,
+    Stretch,
     build_motor_network,
     connection_groups,
     head_matrix,
@@ -40,5 +42,5 @@ __all__ = [
     "crawl_loss", "crawl_metrics", "fit_crawl", "TARGETS", "diagnose_muscle_drive",
     "PERTURBATIONS", "Perturbation", "perturbation_table", "midline_animation",
     "muscle_kymograph", "plot_fit_history", "plot_kymographs", "plot_real_kymograph",
-    "flavell_crawl_ranges",
+    "flavell_crawl_ranges", "export_crawl", "neuron_check", "read_sidecar", "Stretch",
 ]
