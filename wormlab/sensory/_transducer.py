@@ -410,7 +410,7 @@ def train(config: TrainConfig, ref: Reference | None = None, *, log=print) -> tu
     best = None  # (train loss, weights): stage B keeps the weights of its lowest training loss
     start_a, start_b = 0, 0
     if ck.exists():
-        st = torch.load(ck, weights_only=False)
+        st = torch.load(ck, weights_only=True)  # plain containers + tensors, no pickle
         if st["config"] != config.__dict__:
             raise ValueError(f"{ck}: checkpoint of another configuration {st['config']}; "
                              "delete it or use another seed")
@@ -435,7 +435,7 @@ def train(config: TrainConfig, ref: Reference | None = None, *, log=print) -> tu
                         "stage_a_done": start_a, "stage_b_done": 0, "opt": None})
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     if start_b and ck.exists():
-        st = torch.load(ck, weights_only=False)
+        st = torch.load(ck, weights_only=True)  # plain containers + tensors, no pickle
         if st.get("opt"):
             opt.load_state_dict(st["opt"])
     rw = r.clone()
