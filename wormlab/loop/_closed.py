@@ -115,14 +115,15 @@ def closed_loop_network(sensory_neurons, path_cells=PATH_INTERNEURONS):
     return build_motor_network(extra_cells=extra)
 
 
-def _rigid(starts_um, headings_rad, com0, head0):
-    """Rotation (B, 2, 2) and offsets taking ElegansBot's frame to the arena's."""
+def _rigid(headings_rad, com0, head0):
+    """Rotation (B, 2, 2) and its angle (B,) turning each body's initial head direction
+    (``head0 - com0`` in ElegansBot's frame) to ``headings_rad``."""
     d = head0 - com0
     phi0 = np.arctan2(d[:, 1], d[:, 0])
     a = headings_rad - phi0
     c, s = np.cos(a), np.sin(a)
     R = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)  # (B, 2, 2)
-    return R, a, com0, starts_um
+    return R, a
 
 
 def _place(x_um, R, com0, starts_um):
@@ -178,7 +179,7 @@ def run_closed_loop(arena, starts_um, headings_rad, params: dict | None = None,
     if not 0.0 <= config.path_syn_scale <= 1000.0:
         raise ValueError(f"path_syn_scale={config.path_syn_scale} outside [0, 1000]")
     if config.path_syn_scale != 1.0:
-        pre = torch.tensor(net.indices([c for c in (*neurons, *config.path_cells)]))
+        pre = torch.tensor(net.indices([*neurons, *config.path_cells]))
         sel = torch.isin(net.syn_pre, pre)
         with torch.no_grad():
             net.params["w_syn"][sel] *= config.path_syn_scale
@@ -210,8 +211,8 @@ def run_closed_loop(arena, starts_um, headings_rad, params: dict | None = None,
     def frame_input(f, t_s, points_um):
         if f == 0:  # the rigid motion from ElegansBot's frame: COM -> start, head -> heading
             com_b = (0.5 * (points_um[:, 1:] + points_um[:, :-1])).mean(1)
-            state["R"], state["rot"], state["com0"], _ = _rigid(starts, heads, com_b,
-                                                               points_um[:, 0])
+            state["R"], state["rot"] = _rigid(heads, com_b, points_um[:, 0])
+            state["com0"] = com_b
         head_arena = _place(points_um[:, 0], state["R"], state["com0"], starts)  # (B, 2)
         vals = arena.sample(head_arena, t_s, clip=True)[config.modality]
         with torch.no_grad():
@@ -226,7 +227,7 @@ def run_closed_loop(arena, starts_um, headings_rad, params: dict | None = None,
                          bend_per_member=True)
     rec = tuple(dict.fromkeys(tuple(neurons) + tuple(record)))
     t0 = time.perf_counter()
-    res = worm.run_loop({k: v for k, v in p.items()}, lc, net=net, record=rec,
+    res = worm.run_loop(p, lc, net=net, record=rec,
                         progress=progress, frame_input=frame_input)
     traj = res.trajectory
     com = _place(traj.com_um, state["R"], state["com0"], starts)

@@ -102,18 +102,16 @@ def _run(args, load_arena) -> int:
 
     from wormlab.body._wcon import write_wcon
     from wormlab.loop._closed import ClosedLoopConfig, run_closed_loop
+    from wormlab.loop._experiment import TaxisConfig, trial_starts
     from wormlab.runs import atomic_dir
     from wormlab.worm._config import read_crawl_params
 
     for n in ("trials", "duration", "start_radius"):
         _positive(n.replace("_", "-"), getattr(args, n))
     arena = load_arena(args.arena)
-    rng = np.random.default_rng(args.seed)
     B = args.trials
-    r = args.start_radius * np.sqrt(rng.random(B))
-    a = 2 * np.pi * rng.random(B)
-    starts = np.stack([r * np.cos(a), r * np.sin(a)], 1)
-    heads = 2 * np.pi * rng.random(B)
+    starts, heads = trial_starts(TaxisConfig(n_trials=B, start_radius_um=args.start_radius,
+                                             seed=args.seed))
     params = read_crawl_params(args.params) if args.params else None
     cfg = ClosedLoopConfig(modality=args.modality, duration_s=args.duration,
                            ablate=tuple(c for c in args.ablate.split(",") if c), seed=args.seed,

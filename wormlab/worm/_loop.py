@@ -19,6 +19,7 @@ import torch
 
 from wormlab.body._muscles import MUSCLES, joint_matrix
 from wormlab.body._physics import N_RODS, Trajectory
+from wormlab.circuit._mechanisms import PA_TO_UA_PER_CM2_TIMES_AREA_UM2
 from wormlab.worm._motor import (
     BACKWARD_DRIVE,
     FORWARD_DRIVE,
@@ -59,8 +60,8 @@ class LoopConfig:
     """How the closed loop is stepped. ``direction``: ``"forward"`` drives AVB,
     ``"backward"`` AVA/AVD/AVE; the body is ElegansBot (physics, ground truth).
     ``bend_per_member``: each member starts from its own seeded random bend (independent
-    trials) instead of a shared one. ``on_diverge``: ``"raise"`` stops with :class:`~wormlab.circuit.CircuitBlowUpError`
-    naming the member; ``"mark"`` (fits) holds a diverged member at its initial state from
+    trials) instead of a shared one. ``on_diverge``: ``"raise"`` stops with
+    :class:`~wormlab.circuit.CircuitBlowUpError` naming the member; ``"mark"`` (fits) holds a diverged member at its initial state from
     then on and reports it in ``LoopResult.diverged``."""
 
     duration_s: float = 4.0
@@ -181,7 +182,7 @@ def run_loop(params: dict | None = None, config: LoopConfig = LoopConfig(), net=
                          "build_motor_network(stretch=True)")
     stretch_idx = torch.tensor(base.indices(targets))
     # nS -> mS/cm^2 on each target's membrane
-    ns_to_density = 100.0 / base.area_um2[stretch_idx].double()
+    ns_to_density = PA_TO_UA_PER_CM2_TIMES_AREA_UM2 / base.area_um2[stretch_idx].double()
     ablate_idx = base.indices(list(config.ablate)) if config.ablate else []
     keep_stretch = torch.tensor([0.0 if n in config.ablate else 1.0 for n in targets],
                                 dtype=torch.float64)
