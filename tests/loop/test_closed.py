@@ -16,8 +16,10 @@ class _Adapting:
     neurons = ["ASEL", "ASER"]
     units = "mM"
 
-    def initial_state(self, batch):
-        return torch.zeros(batch, dtype=torch.float64)
+    def initial_state(self, batch, stimulus=None):
+        if stimulus is None:
+            return torch.zeros(batch, dtype=torch.float64)
+        return torch.as_tensor(stimulus, dtype=torch.float64).expand(batch).clone()
 
     def step(self, x, h):
         d = x - h
@@ -35,6 +37,15 @@ def run():
     heads = np.array([0.0, 2.0])
     return run_closed_loop(_arena(), starts, heads, config=ClosedLoopConfig(
         duration_s=0.8, adapt_s=0.4), transducer=_Adapting(), record=("AIYL",))
+
+
+def test_the_transducer_starts_adapted_to_the_start_stimulus():
+    """No onset transient: without extra adaptation a trial in a constant field at its start
+    value gets no current in the first frame (a state adapted to baseline 0 mM would)."""
+    arena = Arena(radius_mm=5.0, fields=(Field("nacl", "mM", (Constant(value=50.0),)),))
+    r = run_closed_loop(arena, np.zeros((1, 2)), np.zeros(1), transducer=_Adapting(),
+                        config=ClosedLoopConfig(duration_s=0.2, adapt_s=0.0))
+    assert np.all(r.current_nA[0] == 0.0)
 
 
 def test_trials_start_where_and_facing_where_they_are_placed(run):

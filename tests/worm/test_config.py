@@ -125,3 +125,14 @@ def test_fit_cli_runs_resumes_and_writes_params(tmp_path, capsys):
     assert cli.main(["fit", str(c), "--quiet"]) == 0
     assert len(json.loads((out / "fit" / "cma_state.json").read_text())["fitness"]) == 1
     assert worm.read_crawl_params(out / "crawl_params.json") == p
+
+
+def test_bend_seeds_and_processes_are_checked(tmp_path):
+    c = _write(tmp_path, "worm:\n  bend_seeds: [0, 1, 2]\n  processes: 2\n")
+    cfg = worm.load_run_config(c)
+    assert cfg.bend_seeds == (0, 1, 2) and cfg.processes == 2
+    for bad, msg in (("bend_seeds: [0, -1]", "bend_seeds must be a list of seeds"),
+                     ("bend_seeds: 3", "bend_seeds must be a list of seeds"),
+                     ("processes: 0", r"worm.processes=0 outside \[1, 64\]")):
+        with pytest.raises(ValueError, match=msg):
+            worm.load_run_config(_write(tmp_path, f"worm:\n  {bad}\n"))

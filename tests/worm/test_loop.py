@@ -2,6 +2,7 @@
 loss, parameter mapping and bad input."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -84,3 +85,25 @@ def test_seed_gives_identical_runs_and_another_seed_another_start():
 def test_on_diverge_choice_is_checked():
     with pytest.raises(ValueError, match="on_diverge must be 'raise' or 'mark'"):
         worm.run_loop({}, worm.LoopConfig(duration_s=0.08, on_diverge="ignore"))
+
+
+def test_bend_seeds_give_each_member_the_start_of_its_own_seed():
+    cfg = worm.LoopConfig(duration_s=0.08, warmup_ms=20.0)
+    both = worm.run_loop(worm.default_params(2), replace(cfg, bend_seeds=(5, 6)))
+    for b, s in enumerate((5, 6)):
+        one = worm.run_loop({}, replace(cfg, seed=s))
+        assert np.allclose(both.trajectory.joints_rad[0, b], one.trajectory.joints_rad[0, 0])
+    with pytest.raises(ValueError, match="bend_seeds has 1 seeds for 2 members"):
+        worm.run_loop(worm.default_params(2), replace(cfg, bend_seeds=(5,)))
+
+
+def test_fit_scores_each_member_as_the_mean_over_its_bend_seeds_in_one_or_two_processes():
+    u = _fit.to_unit({"drive_nA": 0.004}, ("drive_nA",))[None].repeat(2, 0)
+    u[1, 0] = 0.9
+    cfg = _fit.CrawlFitConfig(names=("drive_nA",), duration_s=0.4, bend_seeds=(1, 2))
+    L, info = _fit.evaluate(u, cfg)
+    per = [_fit.evaluate(u, replace(cfg, bend_seeds=(), seed=s))[0] for s in (1, 2)]
+    assert L.shape == (2,) and np.allclose(L, (per[0] + per[1]) / 2)
+    assert info["fwd"]["speed_um_s"].shape == (2,)
+    L2, _ = _fit.evaluate(u, replace(cfg, processes=2))
+    assert np.array_equal(L, L2)

@@ -46,8 +46,9 @@ class ClosedLoopConfig:
 
     ``modality``: the transducer (:data:`wormlab.sensory.MODALITIES`) and the arena field it
     reads. ``ablate``: cells held silent and cut from every path (e.g. ``("ASEL", "ASER")``).
-    ``adapt_s``: the transducer first runs this long on the start position's stimulus (the
-    worm has sat there), so a trial does not begin with an onset transient.
+    ``adapt_s``: the transducer starts from its state adapted to the start position's
+    stimulus (``initial_state(B, x0)``: the worm has sat there, so a trial does not begin
+    with an onset transient) and runs this much longer there.
     ``path_cells``: interneurons added to the motor circuit (default
     :data:`PATH_INTERNEURONS`). ``path_syn_scale``: class-level scale (0-1000, c302 = 1) of
     every chemical synapse whose presynaptic cell is a sensory or path cell, the pathway's
@@ -200,10 +201,11 @@ def run_closed_loop(arena, starts_um, headings_rad, params: dict | None = None,
     cur_rec = np.zeros((T, B, len(neurons)))
     dtype = torch.float64
     units = arena.units[config.modality]
-    # pre-adaptation of the transducer to the start stimulus
+    # the transducer's state adapted to the start stimulus (no onset transient), then
+    # ``adapt_s`` more frames there
     x0 = arena.sample(starts, 0.0, clip=True)[config.modality]
-    h = transducer.initial_state(B)
     with torch.no_grad():
+        h = transducer.initial_state(B, torch.as_tensor(x0, dtype=dtype))
         for _ in range(int(round(config.adapt_s / config.frame_dt_s))):
             _, h = transducer.step(torch.as_tensor(x0, dtype=dtype), h)
     state = {"h": h}

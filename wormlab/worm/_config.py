@@ -11,6 +11,8 @@ Example (``wormlab/worm/configs/crawl_forward.yml``)::
       ablate: []                  # cells of the motor circuit held silent
       body: physics               # physics (ElegansBot) | surrogate
       seed: 0
+      bend_seeds: []              # fits: score each member from these initial bends (mean loss)
+      processes: 1                # fits: forward and backward runs in parallel processes
     ml:
       differentiable_backend: torch
       auto_fit:
@@ -36,7 +38,8 @@ from pathlib import Path
 from wormlab.worm._loop import PARAMS
 
 TOP_KEYS = ("worm", "ml", "out")
-WORM_KEYS = ("direction", "duration_s", "params", "ablate", "body", "seed")
+WORM_KEYS = ("direction", "duration_s", "params", "ablate", "body", "seed", "bend_seeds",
+             "processes")
 ML_KEYS = ("differentiable_backend", "auto_fit", "sph_surrogate", "sensory_model")
 AUTO_FIT_KEYS = ("target_metrics", "max_epochs", "learning_rate", "parameter_bounds")
 SURROGATE_KEYS = ("surrogate_model", "surrogate_fallback_threshold")
@@ -51,6 +54,8 @@ class WormRunConfig:
     ablate: tuple[str, ...] = ()
     body: str = "physics"
     seed: int = 0
+    bend_seeds: tuple[int, ...] = ()
+    processes: int = 1
     differentiable_backend: str = "torch"
     target_metrics: tuple[str, ...] = TARGET_METRICS
     max_epochs: int = 30
@@ -124,6 +129,15 @@ def load_run_config(path: str | Path) -> WormRunConfig:
         kw["body"] = _choice(w["body"], ("physics", "surrogate"), "worm.body", path)
     if "seed" in w:
         kw["seed"] = _num(w["seed"], "worm.seed", path, 0, 2**31 - 1, int)
+    if w.get("bend_seeds"):
+        bs = w["bend_seeds"]
+        if not isinstance(bs, list) or not all(isinstance(x, int) and not isinstance(x, bool)
+                                               and 0 <= x < 2**31 for x in bs):
+            raise ValueError(f"{path}: worm.bend_seeds must be a list of seeds (integers >= 0), "
+                             f"got {bs!r}")
+        kw["bend_seeds"] = tuple(bs)
+    if "processes" in w:
+        kw["processes"] = _num(w["processes"], "worm.processes", path, 1, 64, int)
     if "differentiable_backend" in ml:
         kw["differentiable_backend"] = _choice(ml["differentiable_backend"], ("torch",),
                                                "ml.differentiable_backend", path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -127,23 +128,49 @@ class CrawlFitConfig:
     seed: int = 0
     bounds: dict = field(default_factory=dict)
     metrics: tuple[str, ...] = tuple(TARGETS)
+    bend_seeds: tuple[int, ...] = ()
+    processes: int = 1
     out: str = "data/cache/worm/fit"
 
 
+def _run_metrics(base: dict, lc: LoopConfig) -> tuple[dict, np.ndarray]:
+    res = run_loop(base, lc)
+    return crawl_metrics(res), res.diverged.copy()
+
+
+def _runs(base: dict, lcs: list[LoopConfig], processes: int) -> list[tuple[dict, np.ndarray]]:
+    """Run the loop once per config, in up to ``processes`` forked worker processes (each
+    with one torch thread, like the parent) or in this process."""
+    if processes <= 1 or len(lcs) == 1:
+        return [_run_metrics(base, lc) for lc in lcs]
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(min(processes, len(lcs)), mp_context=mp.get_context("fork")) as ex:
+        futs = [ex.submit(_run_metrics, base, lc) for lc in lcs]
+        return [f.result() for f in futs]
+
+
 def evaluate(u: np.ndarray, cfg: CrawlFitConfig) -> tuple[np.ndarray, dict]:
+    """Loss per member (rows of ``u`` in the unit box). With ``cfg.bend_seeds`` every member
+    runs once per seed (one batch) and its loss is the mean over those starts; the metrics
+    returned are the means over starts too."""
     p = from_unit(u, cfg.names, cfg.bounds)
-    base = {k: torch.full((len(u),), float(v[0]), dtype=torch.float64) for k, v in PARAMS.items()}
+    P, S = len(u), max(1, len(cfg.bend_seeds))
+    base = {k: torch.full((P,), float(v[0]), dtype=torch.float64) for k, v in PARAMS.items()}
     base.update(p)
     lc = LoopConfig(duration_s=cfg.duration_s, seed=cfg.seed, on_diverge="mark")
+    if cfg.bend_seeds:  # member-major tiling: row m*S + s = member m from bend seed s
+        base = {k: v.repeat_interleave(S) for k, v in base.items()}
+        lc = replace(lc, bend_seeds=tuple(int(s) for s in cfg.bend_seeds) * P)
     try:
-        rf = run_loop(base, lc)
-        fwd = crawl_metrics(rf)
-        div = rf.diverged.copy()
+        lcs = [lc] + ([replace(lc, direction="backward")] if cfg.both_directions else [])
+        out = _runs(base, lcs, cfg.processes)
+        fwd, div = out[0]
         bwd = None
         if cfg.both_directions:
-            rb = run_loop(base, replace(lc, direction="backward"))
-            bwd = crawl_metrics(rb)
-            div |= rb.diverged
+            bwd = out[1][0]
+            div = div | out[1][1]
     except (ValueError, FloatingPointError, RuntimeError) as exc:
         # something other than the circuit failed for the batch (e.g. the body physics):
         # score the members one by one, the failing one(s) as the worst outcome
@@ -153,6 +180,16 @@ def evaluate(u: np.ndarray, cfg: CrawlFitConfig) -> tuple[np.ndarray, dict]:
         return np.array(Ls), {"error": f"{type(exc).__name__}: {exc}"}
     L = crawl_loss(fwd, bwd, cfg.metrics)
     L = np.where(div, 1e3, L)  # a diverging circuit is the worst outcome
+    if S > 1:
+        L = L.reshape(P, S).mean(1)
+        div = div.reshape(P, S).any(1)
+        with warnings.catch_warnings():  # all-NaN rows (no wave) stay NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            fwd = {k: np.nanmean(np.asarray(v, dtype=np.float64).reshape(P, S), 1)
+                   for k, v in fwd.items()}
+            if bwd is not None:
+                bwd = {k: np.nanmean(np.asarray(v, dtype=np.float64).reshape(P, S), 1)
+                       for k, v in bwd.items()}
     return L, {"fwd": fwd, "bwd": bwd, "diverged": div}
 
 
@@ -170,7 +207,8 @@ def fit_crawl(cfg: CrawlFitConfig, show_progress: bool = True) -> dict:
     es = cma.CMAEvolutionStrategy(x0, cfg.sigma0, {"seed": cfg.seed + 1, "popsize": cfg.popsize,
                                                    "bounds": [0, 1], "verbose": -9})
     # JSON-normalised (tuples -> lists) so a stored state compares equal on resume
-    state = {"config": json.loads(json.dumps(asdict(cfg))), "fitness": [], "history": [],
+    ident = {k: v for k, v in asdict(cfg).items() if k != "processes"}  # how, not what
+    state = {"config": json.loads(json.dumps(ident)), "fitness": [], "history": [],
              "best": None}
     if ck.exists():
         old = json.loads(ck.read_text())

@@ -60,7 +60,9 @@ class LoopConfig:
     """How the closed loop is stepped. ``direction``: ``"forward"`` drives AVB,
     ``"backward"`` AVA/AVD/AVE; the body is ElegansBot (physics, ground truth).
     ``bend_per_member``: each member starts from its own seeded random bend (independent
-    trials) instead of a shared one. ``on_diverge``: ``"raise"`` stops with
+    trials) instead of a shared one. ``bend_seeds``: one seed per member; member ``b`` starts
+    from the bend a single-member run with ``seed=bend_seeds[b]`` would start from (a fit
+    scores each parameter set on several starts in one batch). ``on_diverge``: ``"raise"`` stops with
     :class:`~wormlab.circuit.CircuitBlowUpError` naming the member; ``"mark"`` (fits) holds a diverged member at its initial state from
     then on and reports it in ``LoopResult.diverged``."""
 
@@ -76,6 +78,7 @@ class LoopConfig:
     ablate: tuple[str, ...] = ()
     init_bend_rad: float = 0.05
     bend_per_member: bool = False
+    bend_seeds: tuple[int, ...] = ()
     on_diverge: str = "raise"
     seed: int = 0
 
@@ -156,6 +159,10 @@ def run_loop(params: dict | None = None, config: LoopConfig = LoopConfig(), net=
         raise ValueError(f"direction must be 'forward' or 'backward', got {config.direction!r}")
     p = check_params(params or {})
     B = p["drive_nA"].numel()
+    if config.bend_seeds:
+        if len(config.bend_seeds) != B or config.bend_per_member:
+            raise ValueError(f"bend_seeds has {len(config.bend_seeds)} seeds for {B} members "
+                             "(one per member, and not together with bend_per_member)")
     net = net if net is not None else build_motor_network()
     base = net
     groups = connection_groups(base)
@@ -278,8 +285,11 @@ def run_loop(params: dict | None = None, config: LoopConfig = LoopConfig(), net=
     # the same start), or one per member (independent trials); member 0 is the same either way
     bends = config.init_bend_rad * rng.standard_normal(
         (B if config.bend_per_member else 1, N_RODS - 1))
+    if config.bend_seeds:
+        bends = np.stack([config.init_bend_rad * np.random.default_rng(int(s)).standard_normal(
+            (1, N_RODS - 1))[0] for s in config.bend_seeds])
     for b in range(B):
-        bend0 = bends[b if config.bend_per_member else 0]
+        bend0 = bends[b if (config.bend_per_member or config.bend_seeds) else 0]
         w = Worm(dt=config.physics_dt_s, scale_friction=config.scale_friction, simTime=None,
                  dt_snapshot=None)
         w.reset()

@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             fc = CrawlFitConfig(names=names, start=start, sigma0=cfg.learning_rate,
                                 duration_s=cfg.duration_s,
                                 generations=cfg.max_epochs, seed=cfg.seed,
+                                bend_seeds=cfg.bend_seeds, processes=cfg.processes,
                                 bounds={k: list(v) for k, v in cfg.parameter_bounds.items()},
                                 metrics=cfg.target_metrics, out=str(Path(cfg.out) / "fit"))
             state = fit_crawl(fc, show_progress=not args.quiet)
