@@ -107,3 +107,22 @@ def test_fit_scores_each_member_as_the_mean_over_its_bend_seeds_in_one_or_two_pr
     assert info["fwd"]["speed_um_s"].shape == (2,)
     L2, _ = _fit.evaluate(u, replace(cfg, processes=2))
     assert np.array_equal(L, L2)
+
+
+def test_speed_windows_follow_a_crawl_that_stops():
+    from types import SimpleNamespace
+
+    from wormlab.body._physics import Trajectory
+
+    t = np.arange(0, 20.0 + 1e-9, 0.04)
+    x = np.where(t < 6.0, 100.0 * t, 600.0)  # +100 um/s head-first for 6 s, then at rest
+    com = np.stack([x, 0 * x], -1)[:, None]
+    tan = np.full((len(t), 1, 25), np.pi)  # head at +x: forward is +x
+    res = SimpleNamespace(trajectory=Trajectory(t, com, tan))
+    edges, v = worm.speed_windows(res, window_s=5.0, skip_s=1.0)
+    np.testing.assert_allclose(edges, [1, 6, 11, 16, 20])
+    np.testing.assert_allclose(v[:, 0], [100.0, 0.0, 0.0, 0.0], atol=1e-9)
+    back = SimpleNamespace(trajectory=Trajectory(t, com[::-1].copy(), tan))
+    assert worm.speed_windows(back, 5.0)[1][-1, 0] < -99  # tail first (last 6 s): negative
+    with pytest.raises(ValueError, match="too short for one 50.0 s window"):
+        worm.speed_windows(res, window_s=50.0)

@@ -9,7 +9,8 @@ from wormlab.worm._config import (
 )
 from wormlab.worm._diagnose import diagnose_muscle_drive
 from wormlab.worm._export import export_crawl, neuron_check, read_sidecar
-from wormlab.worm._fit import TARGETS, CrawlFitConfig, crawl_loss, crawl_metrics, fit_crawl
+from wormlab.worm._fit import (TARGETS, CrawlFitConfig, crawl_loss, crawl_metrics, fit_crawl,
+                             speed_windows)
 from wormlab.worm._loop import PARAMS, LoopConfig, LoopResult, default_params, run_loop
 from wormlab.worm._motor import (
     BACKWARD_DRIVE,
@@ -43,4 +44,5 @@ __all__ = [
     "PERTURBATIONS", "Perturbation", "perturbation_table", "midline_animation",
     "muscle_kymograph", "plot_fit_history", "plot_kymographs", "plot_real_kymograph",
     "flavell_crawl_ranges", "export_crawl", "neuron_check", "read_sidecar", "Stretch",
+    "speed_windows",
 ]

@@ -85,6 +85,34 @@ def crawl_metrics(res, skip_s: float | None = None) -> dict[str, np.ndarray]:
             "amplitude_rad": amp}
 
 
+def speed_windows(res, window_s: float = 5.0, skip_s: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Whether a crawl is sustained: forward speed (um/s, signed; backward < 0) per member in
+    consecutive windows of ``window_s`` after dropping ``skip_s``; a last window shorter than
+    half ``window_s`` joins the one before. Returns (edges_s (W + 1,), speed (W, B))."""
+    from wormlab.body._physics import Trajectory, forward_speed
+
+    tr = res.trajectory
+    t = np.asarray(tr.t_s, dtype=np.float64)
+    if not window_s > 0 or not skip_s >= 0:
+        raise ValueError(f"window_s must be > 0 and skip_s >= 0, got {window_s}, {skip_s}")
+    if t[-1] - skip_s < window_s / 2:
+        raise ValueError(f"run of {t[-1]:.2f} s is too short for one {window_s} s window "
+                         f"after {skip_s} s")
+    edges = list(np.arange(skip_s, t[-1] + 1e-9, window_s))
+    if t[-1] - edges[-1] < window_s / 2:
+        edges[-1] = t[-1]
+    else:
+        edges.append(t[-1])
+    edges = np.asarray(edges[:1] + [e for e in edges[1:] if e > edges[0]])
+    out = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        i, j = int(np.searchsorted(t, a - 1e-9)), int(np.searchsorted(t, b + 1e-9))
+        sub = Trajectory(t[i:j] - t[i], tr.com_um[i:j], tr.tangent_rad[i:j],
+                         tr.body_length_um, tr.source)
+        out.append(np.asarray(forward_speed(sub, skip_s=0.0)))
+    return edges, np.stack(out)
+
+
 def _band(x, lo, hi, scale):
     """0 inside [lo, hi], growing linearly (per ``scale``) outside; 1 for NaN (undefined)."""
     x = np.asarray(x, dtype=np.float64)
