@@ -124,3 +124,41 @@ def test_stretch_conductance_holds_a_cell_between_its_reversal_potentials(net):
 def test_plain_motor_network_has_no_stretch_mechanism():
     plain = worm.build_motor_network(stretch=False)
     assert "g_stretch_cat" not in plain.params and plain.params["c_m"].numel() == 2
+
+
+def test_adaptation_repolarises_a_depolarised_motor_neuron_slowly(net):
+    """A cut-off DB3 held up by a step current: with the slow K+ open (member 1) its V sags
+    over a second towards E_K while the gate opens; without it (member 0) V stays up."""
+    from wormlab import circuit
+
+    assert net.params["g_adapt"].shape == (net.n_cells,) and float(net.params["g_adapt"].abs().max()) == 0.0
+    i = net.index["DB3"]
+    b = net.batched(2)
+    with torch.no_grad():
+        b.params["g_adapt"][1, i] = 100.0 * 0.5 / float(net.area_um2[i])  # 0.5 nS
+        b.params["w_gap"][:, (net.gap_a == i) | (net.gap_b == i)] = 0.0
+        b.params["w_syn"][:, net.syn_post == i] = 0.0
+        r = circuit.simulate(b, circuit.Stimulus.step("DB3", 0.004), 3000.0, 1.0,
+                             solver="exp2", record=["DB3"])
+    v = r.trace("DB3")
+    t = np.asarray(r.t_ms)
+    early, late = int(np.searchsorted(t, 150.0)), -1
+    assert abs(float(v[early, 0] - v[early, 1])) < 0.5 * abs(float(v[late, 0] - v[late, 1]))
+    assert float(v[late, 1]) < float(v[late, 0]) - 5.0  # the adapted cell sits lower
+    assert float(v[late, 0]) > -40.0  # the step holds it depolarised without adaptation
+
+
+def test_loop_adaptation_is_set_on_cholinergic_motor_neurons_only(net):
+    from wormlab.worm._loop import ADAPTING_CLASSES, _network_params, check_params
+
+    p = check_params({"adapt_g_nS": 0.5, "adapt_tau_ms": 800.0})
+    over = _network_params(net, p, worm.connection_groups(net))
+    g = over["g_adapt"][0] * net.area_um2.double() / 100.0  # back to nS
+    for n, k in net.index.items():
+        want = 0.5 if motor_class(n) in ADAPTING_CLASSES else 0.0
+        assert float(g[k]) == pytest.approx(want, abs=1e-12), n
+        if want:
+            assert float(over["tau_adapt"][0, k]) == 800.0
+    with pytest.raises(ValueError, match="needs the Adaptation mechanism"):
+        plain = worm.build_motor_network(stretch=False)
+        _network_params(plain, p, worm.connection_groups(plain))

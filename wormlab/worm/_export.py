@@ -8,8 +8,9 @@ written as the ``Vth`` of the ``neuron_to_muscle_*`` synapse types) through
 :func:`wormlab.fit.export_neuroml`, so that ``circuit.build_network(path)`` reads the same
 circuit back. Everything else in :data:`~wormlab.worm.PARAMS` belongs to the closed loop, not
 to NeuroML (the tonic drive, the proprioceptive stretch conductances' gains and receptive
-field, the muscle [Ca] -> activation mapping and its lag): it goes to a JSON sidecar
-``<name>.loop.json`` next to the ``.net.nml``, with units, bounds and meaning.
+field, motor-neuron adaptation, the muscle [Ca] -> activation mapping and its lag): it goes
+to a JSON sidecar ``<name>.loop.json`` next to the ``.net.nml``, with units, bounds and
+meaning.
 
 :func:`neuron_check` runs the exported network in NEURON (jNeuroML -> NEURON, CVODE) and the
 torch circuit of the loop (``build_motor_network()`` with the same parameters, stretch
@@ -96,6 +97,8 @@ def crawl_network(params=None, c1_only: bool = True):
     from wormlab.worm._motor import build_motor_network, connection_groups
 
     p, _ = _params(params)
+    if c1_only:  # motor-neuron adaptation is not a C1 mechanism: it goes to the sidecar
+        p = {**p, "adapt_g_nS": torch.zeros_like(p["adapt_g_nS"])}
     net = _c1_motor_network() if c1_only else build_motor_network()
     over = _network_params(net, p, connection_groups(net))
     with torch.no_grad():
@@ -136,7 +139,10 @@ def _sidecar(p: dict, source: str, nml_name: str, drive: str | None) -> dict:
             "to gain x curvature of the receptive field (wormlab.worm.Stretch; per cell and "
             "time-varying, so not expressible as c302 NeuroML); muscle activation (first-order "
             "lag tau_act_ms of min(1, [Ca]/max_ca_mM)); the body (ElegansBot) and the "
-            "activation -> joint-angle mapping"),
+            "activation -> joint-angle mapping; motor-neuron adaptation (wormlab.worm."
+            "Adaptation: slow K+ of adapt_g_nS per A/B-type motor neuron, time constant "
+            "adapt_tau_ms; c302's NeuroML has one cell type for all neurons, so a channel on "
+            "A/B-type cells only needs cell types this export does not write yet)"),
     }
 
 
@@ -351,7 +357,9 @@ def neuron_check(params=None, out_dir: str | Path = "crawl_neuroml", duration_ms
     path = export_crawl(vals, d, drive=direction)
     ref = run_neuroml(path, duration_ms, tol=tol, ca_cells=list(MUSCLES))
     wall_neuron = time.perf_counter() - t0
-    net = crawl_network(vals, c1_only=False)
+    # the loop's torch circuit with its non-C1 conductances closed (stretch: by default;
+    # adaptation: here), so both sides hold the same mechanisms
+    net = crawl_network({**vals, "adapt_g_nS": 0.0}, c1_only=False)
     stim = _drive_stimulus(p, direction)
     runs = {f"{solver}@{dt}ms": torch_vs_neuron(net, stim, ref, duration_ms, solver, dt,
                                                 window_ms, per_cell)
@@ -374,5 +382,6 @@ def neuron_check(params=None, out_dir: str | Path = "crawl_neuroml", duration_ms
                    "of the 89 neurons and 95 muscles, muscle [Ca]"),
         "does_not_cover": ("proprioception (stretch conductances set each frame from the "
                            "body's curvature: not expressible as current pulses or c302 "
-                           "NeuroML), muscle activation, the body, the closed loop"),
+                           "NeuroML), motor-neuron adaptation (closed on both sides: not "
+                           "exported yet), muscle activation, the body, the closed loop"),
     }

@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 from wormlab.body._muscles import MUSCLES, muscle_table
-from wormlab.circuit._mechanisms import Mechanism, Param
+from wormlab.circuit._mechanisms import Gate, Mechanism, Param
 
 #: reversal potentials of the two stretch-gated conductances (mV)
 E_STRETCH_CATION_MV = 0.0
@@ -107,6 +107,40 @@ class Stretch(Mechanism):
         return g, P["g_stretch_cat"] * P["e_stretch_cat"] + P["g_stretch_k"] * P["e_stretch_k"]
 
 
+_ADAPT_SRC = ("slow K+ adaptation of the cholinergic motor neurons (Ca2+/voltage-activated "
+              "K+ such as SLO-2; Liu et al. 2014); value set by the crawl loop")
+
+
+@dataclass(frozen=True)
+class Adaptation(Mechanism):
+    """A slow voltage-gated K+ conductance (spike-frequency/plateau adaptation): a gate
+    ``w`` with a time constant of about a second opens while the cell is depolarised, so a
+    motor neuron held up by tonic drive repolarises and releases its antagonists. Zero
+    conductance (the default) leaves the cell as c302 has it; the crawl loop sets it on the
+    A- and B-type motor neurons (``adapt_g_nS``, ``adapt_tau_ms``)."""
+
+    name: str = "adaptation"
+    params: tuple[Param, ...] = (
+        Param("g_adapt", "mS/cm^2", "conductance_density", source=_ADAPT_SRC, default=0.0,
+              provenance="mechanistic-default"),
+        Param("e_adapt", "mV", "reversal", default=E_STRETCH_K_MV,
+              source="c302 C1 E_K (k_slow, k_fast)", provenance="mechanistic-default"),
+        Param("tau_adapt", "ms", "time_constant", default=1000.0, source=_ADAPT_SRC,
+              provenance="mechanistic-default"),
+        Param("mid_adapt", "mV", "midpoint", default=-30.0, source=_ADAPT_SRC,
+              provenance="mechanistic-default"),
+        Param("scale_adapt", "mV", "slope", default=5.0, source=_ADAPT_SRC,
+              provenance="mechanistic-default"))
+    gates: tuple[Gate, ...] = (Gate("w_adapt", "mid_adapt", "scale_adapt", "tau_adapt"),)
+    equation: str = ("I = g_adapt w (e_adapt - V); w_inf = 1/(1+exp(-(V-mid_adapt)/scale_adapt)), "
+                     "dw/dt = (w_inf - w)/tau_adapt")
+    source: str = "wormlab crawling worm (motor neuron adaptation)"
+
+    def conductance(self, P, S, v, aux):
+        g = P["g_adapt"] * S["w_adapt"]
+        return g, g * P["e_adapt"]
+
+
 def build_motor_network(dtype=torch.float64, stretch: bool = True,
                         extra_cells: tuple[str, ...] = ()):
     """c302 C1 restricted to :func:`motor_cells` (wiring among those cells as c302 has it).
@@ -114,7 +148,7 @@ def build_motor_network(dtype=torch.float64, stretch: bool = True,
     Synapse kinetics are kept per synapse type (``syn_kinetics="per_type"``), so the
     neuromuscular types can get their own half-activation potential; with c302's values
     this is the same circuit as the shared grouping. ``stretch=True`` adds the
-    :class:`Stretch` conductances (zero until the loop sets them) and keeps cell parameters
+    :class:`Stretch` and :class:`Adaptation` conductances (zero until the loop sets them) and keeps cell parameters
     per cell (``share="cell"``, same values as C1's two cell types); ``stretch=False`` is the
     plain C1 sub-circuit (cell parameters per type), e.g. for NeuroML export.
     ``extra_cells``: more c302 cells (e.g. sensory neurons and interneurons for the sensory
@@ -126,7 +160,7 @@ def build_motor_network(dtype=torch.float64, stretch: bool = True,
     if not stretch:
         return circuit.build_network(cells=cells, syn_kinetics="per_type")
     return circuit.build_network(cells=cells, syn_kinetics="per_type", share="cell",
-                                 mechanisms=[Stretch()])
+                                 mechanisms=[Stretch(), Adaptation()])
 
 
 def neuron_rows(net) -> dict[str, float]:
