@@ -70,7 +70,7 @@ def test_params_file_round_trip_and_errors(tmp_path):
 def test_not_available_parts_exit_2_and_write_nothing(tmp_path, capsys):
     out = tmp_path / "out"
     for body, sens, what in (("surrogate", "generic", "surrogate is not available"),
-                             ("physics", "learned", "learned is not available")):
+                             ("physics", "learned", "learned runs one modality at a time")):
         c = _write(tmp_path, f"worm:\n  body: {body}\nml:\n  sensory_model: {sens}\n"
                    f"out: {out}\n")
         assert cli.main(["run", str(c), "--quiet"]) == 2
@@ -136,3 +136,46 @@ def test_bend_seeds_and_processes_are_checked(tmp_path):
                      ("processes: 0", r"worm.processes=0 outside \[1, 64\]")):
         with pytest.raises(ValueError, match=msg):
             worm.load_run_config(_write(tmp_path, f"worm:\n  {bad}\n"))
+
+
+def test_learned_sensing_and_the_intestine_run_in_the_same_loop(tmp_path):
+    out = tmp_path / "out"
+    c = _write(tmp_path, "worm:\n  duration_s: 0.4\n  intestine: true\nml:\n"
+               f"  sensory_model: learned\n  sensory_modalities: [nacl]\nout: {out}\n")
+    assert cli.main(["run", str(c), "--quiet"]) == 0
+    tr = np.load(out / "traces.npz")
+    T = len(tr["t_s"])
+    assert T == 11 and tr["stimulus"].shape == (T, 1)
+    # the arena's NaCl at the head (nacl_local: 50 mM at the centre, where the worm starts)
+    assert 40.0 < float(tr["stimulus"][0, 0]) < 60.0
+    assert tr["sensory_current_nA"].shape[:2] == (T, 1) and list(tr["sensory_neurons"]) == [
+        "ASEL", "ASER"]
+    ca = tr["intestine_ca_uM"]
+    assert ca.shape == (T, 20) and np.all(np.isfinite(ca)) and np.all(ca > 0)
+    assert list(tr["intestine_cells"])[0] == "INT1DL"
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["sensory_model"] == "learned" and m["intestine"] is True
+
+
+def test_sensing_and_organ_keys_are_checked(tmp_path):
+    for text, err, msg in (
+            ("ml:\n  sensory_modalities: [smell]\n", ValueError,
+             r"sensory_modalities\[\]='smell'; valid: \['temperature'"),
+            ("worm:\n  intestine: 1\n", ValueError, "worm.intestine must be true or false"),
+            ("worm:\n  arena: nowhere.yml\n", FileNotFoundError, "worm.arena nowhere.yml")):
+        with pytest.raises(err, match=msg):
+            worm.load_run_config(_write(tmp_path, text))
+
+
+def test_arena_without_learned_sensing_and_two_modalities_are_refused(tmp_path):
+    arena = tmp_path / "a.yml"
+    arena.write_text("x")
+    out = tmp_path / "o"
+    c = _write(tmp_path, f"worm:\n  arena: {arena}\nout: {out}\n")
+    with pytest.raises(ValueError, match="worm.arena is for ml.sensory_model: learned"):
+        worm.run_from_config(worm.load_run_config(c))
+    c = _write(tmp_path, "ml:\n  sensory_model: learned\n  sensory_modalities: [nacl, odour]\n"
+               f"out: {out}\n")
+    with pytest.raises(NotImplementedError, match="one modality at a time"):
+        worm.run_from_config(worm.load_run_config(c))
+    assert not out.exists()

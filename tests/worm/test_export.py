@@ -73,7 +73,7 @@ def test_network_parameters_are_exactly_those_that_change_the_circuit():
         changed = any(not torch.equal(out[x], ref[x]) for x in ref)
         assert changed == (k in E.NETWORK_PARAMS), k
     # the loop's own network does carry the adaptation
-    net = E.crawl_network({**PARAMS_SET, "adapt_g_nS": 0.5}, c1_only=False)
+    net = E.crawl_network({**PARAMS_SET, "adapt_a_nS": 0.5}, c1_only=False)
     assert float(net.params["g_adapt"].max()) > 0
 
 

@@ -149,13 +149,14 @@ def test_adaptation_repolarises_a_depolarised_motor_neuron_slowly(net):
 
 
 def test_loop_adaptation_is_set_on_cholinergic_motor_neurons_only(net):
-    from wormlab.worm._loop import ADAPTING_CLASSES, _network_params, check_params
+    from wormlab.worm._loop import _network_params, check_params
 
-    p = check_params({"adapt_g_nS": 0.5, "adapt_tau_ms": 800.0})
+    p = check_params({"adapt_a_nS": 0.5, "adapt_b_nS": 0.2, "adapt_tau_ms": 800.0})
     over = _network_params(net, p, worm.connection_groups(net))
     g = over["g_adapt"][0] * net.area_um2.double() / 100.0  # back to nS
     for n, k in net.index.items():
-        want = 0.5 if motor_class(n) in ADAPTING_CLASSES else 0.0
+        c = motor_class(n)
+        want = 0.5 if c in ("DA", "VA", "AS") else 0.2 if c in ("DB", "VB") else 0.0
         assert float(g[k]) == pytest.approx(want, abs=1e-12), n
         if want:
             assert float(over["tau_adapt"][0, k]) == 800.0

@@ -134,7 +134,8 @@ def _place(x_um, R, com0, starts_um):
 
 def run_closed_loop(arena, starts_um, headings_rad, params: dict | None = None,
                     config: ClosedLoopConfig = ClosedLoopConfig(), transducer=None,
-                    record: tuple[str, ...] = (), progress: bool = False) -> ClosedLoopResult:
+                    record: tuple[str, ...] = (), progress: bool = False,
+                    frame_hook=None) -> ClosedLoopResult:
     """Run B trials of the closed loop in ``arena`` (a :class:`wormlab.loop.Arena`).
 
     Args:
@@ -145,6 +146,8 @@ def run_closed_loop(arena, starts_um, headings_rad, params: dict | None = None,
             with ``neurons``, ``units``, ``initial_state(B)`` and ``step(stim (B,), h) ->
             (current (B, K) nA, h)``.
         record: extra cells whose V (mV) is recorded (the sensory neurons always are).
+        frame_hook: optional ``f(frame)`` called at the start of every frame (e.g. another
+            organ stepped on the same clock, :class:`wormlab.worm._organs.IntestineClock`).
 
     Raises:
         ValueError / KeyError: bad shapes, a start outside the arena, a modality the arena
@@ -211,6 +214,8 @@ def run_closed_loop(arena, starts_um, headings_rad, params: dict | None = None,
     state = {"h": h}
 
     def frame_input(f, t_s, points_um):
+        if frame_hook is not None:
+            frame_hook(f)
         if f == 0:  # the rigid motion from ElegansBot's frame: COM -> start, head -> heading
             com_b = (0.5 * (points_um[:, 1:] + points_um[:, :-1])).mean(1)
             state["R"], state["rot"] = _rigid(heads, com_b, points_um[:, 0])

@@ -9,8 +9,14 @@ from wormlab.worm._config import (
 )
 from wormlab.worm._diagnose import diagnose_muscle_drive
 from wormlab.worm._export import export_crawl, neuron_check, read_sidecar
-from wormlab.worm._fit import (TARGETS, CrawlFitConfig, crawl_loss, crawl_metrics, fit_crawl,
-                             speed_windows)
+from wormlab.worm._fit import (
+    TARGETS,
+    CrawlFitConfig,
+    crawl_loss,
+    crawl_metrics,
+    fit_crawl,
+    speed_windows,
+)
 from wormlab.worm._loop import PARAMS, LoopConfig, LoopResult, default_params, run_loop
 from wormlab.worm._motor import (
     BACKWARD_DRIVE,

@@ -13,6 +13,8 @@ Example (``wormlab/worm/configs/crawl_forward.yml``)::
       seed: 0
       bend_seeds: []              # fits: score each member from these initial bends (mean loss)
       processes: 1                # fits: forward and backward runs in parallel processes
+      intestine: false            # step the intestinal Ca2+ oscillator in the same loop
+      arena: null                 # learned sensing: arena YAML (default: NaCl ramp)
     ml:
       differentiable_backend: torch
       auto_fit:
@@ -23,7 +25,8 @@ Example (``wormlab/worm/configs/crawl_forward.yml``)::
       sph_surrogate:
         surrogate_model: body_surrogate
         surrogate_fallback_threshold: 0.15
-      sensory_model: generic      # generic | learned
+      sensory_model: generic      # generic | learned (the closed loop of wormlab.loop)
+      sensory_modalities: []      # learned: one of wormlab.sensory.MODALITIES
     out: reports/worm_run
 
 Every key is checked; an unknown key or value names the valid ones.
@@ -39,8 +42,9 @@ from wormlab.worm._loop import PARAMS
 
 TOP_KEYS = ("worm", "ml", "out")
 WORM_KEYS = ("direction", "duration_s", "params", "ablate", "body", "seed", "bend_seeds",
-             "processes")
-ML_KEYS = ("differentiable_backend", "auto_fit", "sph_surrogate", "sensory_model")
+             "processes", "intestine", "arena")
+ML_KEYS = ("differentiable_backend", "auto_fit", "sph_surrogate", "sensory_model",
+           "sensory_modalities")
 AUTO_FIT_KEYS = ("target_metrics", "max_epochs", "learning_rate", "parameter_bounds")
 SURROGATE_KEYS = ("surrogate_model", "surrogate_fallback_threshold")
 TARGET_METRICS = ("speed_um_s", "frequency_hz", "wavelength_bl", "oscillation_rad")
@@ -56,6 +60,8 @@ class WormRunConfig:
     seed: int = 0
     bend_seeds: tuple[int, ...] = ()
     processes: int = 1
+    intestine: bool = False
+    arena: str | None = None
     differentiable_backend: str = "torch"
     target_metrics: tuple[str, ...] = TARGET_METRICS
     max_epochs: int = 30
@@ -64,6 +70,7 @@ class WormRunConfig:
     surrogate_model: str = "body_surrogate"
     surrogate_fallback_threshold: float = 0.15
     sensory_model: str = "generic"
+    sensory_modalities: tuple[str, ...] = ()
     out: str = "reports/worm_run"
     source: str = ""
 
@@ -138,6 +145,26 @@ def load_run_config(path: str | Path) -> WormRunConfig:
         kw["bend_seeds"] = tuple(bs)
     if "processes" in w:
         kw["processes"] = _num(w["processes"], "worm.processes", path, 1, 64, int)
+    if "intestine" in w:
+        if not isinstance(w["intestine"], bool):
+            raise ValueError(f"{path}: worm.intestine must be true or false, got "
+                             f"{w['intestine']!r}")
+        kw["intestine"] = w["intestine"]
+    if w.get("arena") is not None:
+        af_ = Path(str(w["arena"]))
+        af_ = af_ if af_.is_absolute() or af_.exists() else path.parent / af_
+        if not af_.is_file():
+            raise FileNotFoundError(f"{path}: worm.arena {w['arena']} does not exist")
+        kw["arena"] = str(af_)
+    if "sensory_modalities" in ml:
+        from wormlab.sensory import MODALITIES
+
+        sm = ml["sensory_modalities"] or []
+        if not isinstance(sm, list):
+            raise ValueError(f"{path}: ml.sensory_modalities must be a list, got {sm!r}")
+        for m in sm:
+            _choice(m, MODALITIES, "ml.sensory_modalities[]", path)
+        kw["sensory_modalities"] = tuple(sm)
     if "differentiable_backend" in ml:
         kw["differentiable_backend"] = _choice(ml["differentiable_backend"], ("torch",),
                                                "ml.differentiable_backend", path)
@@ -243,9 +270,12 @@ def run_from_config(cfg: WormRunConfig, progress: bool = True) -> dict:
     ``traces.npz`` (time-first: t_s, muscle activation and [Ca] (mM), recorded neurons' V
     (mV)), ``metrics.json`` (crawl kinematics). The folder is written to a temporary sibling
     and renamed at the end, so a failed run leaves nothing half-written."""
+    from types import SimpleNamespace
+
     import numpy as np
 
     from wormlab.body._wcon import write_wcon
+    from wormlab.circuit import CircuitBlowUpError
     from wormlab.runs import atomic_dir
     from wormlab.worm._fit import crawl_metrics
     from wormlab.worm._loop import LoopConfig, run_loop
@@ -255,25 +285,75 @@ def run_from_config(cfg: WormRunConfig, progress: bool = True) -> dict:
             "worm.body: surrogate is not available in the closed loop yet (the body surrogate "
             "maps a whole activation window to kinematics, not one 40 ms step); use "
             "body: physics (ElegansBot)")
-    if cfg.sensory_model != "generic":
-        raise NotImplementedError("ml.sensory_model: learned is not available yet (issue 18); "
-                                  "use generic")
     params = read_crawl_params(cfg.params) if cfg.params else {}
-    lc = LoopConfig(duration_s=cfg.duration_s, direction=cfg.direction, ablate=cfg.ablate,
-                    seed=cfg.seed)
-    res = run_loop(params, lc, progress=progress)
-    m = {k: float(np.asarray(v)[0]) for k, v in crawl_metrics(res).items()}
+    learned = cfg.sensory_model == "learned"
+    if learned and len(cfg.sensory_modalities) != 1:
+        from wormlab.sensory import MODALITIES
+
+        raise NotImplementedError(
+            "ml.sensory_model: learned runs one modality at a time (one transducer in the "
+            f"closed loop); set ml.sensory_modalities to one of {list(MODALITIES)}, got "
+            f"{list(cfg.sensory_modalities)}")
+    if cfg.arena and not learned:
+        raise ValueError("worm.arena is for ml.sensory_model: learned (a generic worm senses "
+                         "nothing)")
+    n_frames = int(round(cfg.duration_s / LoopConfig().frame_dt_s)) + 1
+    clock = None
+    if cfg.intestine:
+        from wormlab.worm._organs import IntestineClock
+
+        clock = IntestineClock(n_frames, LoopConfig().frame_dt_s)
+    extra: dict = {}
+    if learned:
+        from wormlab import loop
+
+        arena_path = cfg.arena or str(Path(loop.__file__).parent / "arenas" / "nacl_local.yml")
+        arena = loop.load_arena(arena_path)
+        cl = loop.run_closed_loop(
+            arena, np.zeros((1, 2)), np.zeros(1), params,
+            config=loop.ClosedLoopConfig(modality=cfg.sensory_modalities[0],
+                                         duration_s=cfg.duration_s, direction=cfg.direction,
+                                         ablate=cfg.ablate, seed=cfg.seed),
+            progress=progress, frame_hook=clock.step if clock else None)
+        if cl.diverged.any():
+            raise CircuitBlowUpError("the closed loop's circuit diverged")
+        traj, t_s, v_mV, neurons = cl.trajectory(), cl.t_s, cl.v_mV, cl.recorded
+        act = ca = np.zeros((len(t_s), 1, 0))
+        m = {k: float(np.asarray(v)[0])
+             for k, v in crawl_metrics(SimpleNamespace(trajectory=traj)).items()}
+        extra = {"stimulus": cl.stimulus, "sensory_current_nA": cl.current_nA,
+                 "sensory_neurons": np.array(cl.sensory_neurons)}
+        wall = cl.wall_s
+    else:
+        lc = LoopConfig(duration_s=cfg.duration_s, direction=cfg.direction, ablate=cfg.ablate,
+                        seed=cfg.seed)
+        hook = None
+        if clock:
+            def hook(f, t_s, points_um):
+                clock.step(f)
+                return {}
+        res = run_loop(params, lc, progress=progress, frame_input=hook)
+        traj, t_s, v_mV, neurons = res.trajectory, res.t_s, res.v_mV, res.neurons
+        act, ca = res.activation, res.ca_mM
+        m = {k: float(np.asarray(v)[0]) for k, v in crawl_metrics(res).items()}
+        wall = res.wall_s
+    if clock:
+        extra.update(intestine_ca_uM=clock.ca_uM, intestine_cells=np.array(clock.cells))
     with atomic_dir(cfg.out) as tmp:
-        write_wcon(tmp / "run.wcon", res.trajectory, ids=[f"wormlab-crawl-{cfg.direction}"],
+        write_wcon(tmp / "run.wcon", traj, ids=[f"wormlab-crawl-{cfg.direction}"],
                    metadata={"wormlab": {"config": cfg.source, "params": cfg.params,
                                          "direction": cfg.direction}})
-        np.savez(tmp / "traces.npz", t_s=res.t_s, activation=res.activation, ca_mM=res.ca_mM,
-                 v_mV=res.v_mV, neurons=np.array(res.neurons))
+        np.savez(tmp / "traces.npz", t_s=t_s, activation=act, ca_mM=ca,
+                 v_mV=v_mV, neurons=np.array(neurons), **extra)
         summary = {"config": cfg.source, "direction": cfg.direction,
                    "duration_s": cfg.duration_s, "params": cfg.params, "ablate": list(cfg.ablate),
-                   "body": cfg.body, "metrics": m, "wall_s": res.wall_s,
+                   "body": cfg.body, "sensory_model": cfg.sensory_model,
+                   "sensory_modalities": list(cfg.sensory_modalities),
+                   "arena": cfg.arena if learned else None, "intestine": cfg.intestine,
+                   "metrics": m, "wall_s": wall,
                    "units": {"speed_um_s": "um/s (+ = toward the head)", "frequency_hz": "Hz",
                              "wavelength_bl": "body lengths", "oscillation_rad": "rad",
-                             "amplitude_rad": "rad"}}
+                             "amplitude_rad": "rad", "intestine_ca_uM": "uM",
+                             "stimulus": "the modality's units (wormlab.sensory)"}}
         (tmp / "metrics.json").write_text(json.dumps(summary, indent=1))
     return summary

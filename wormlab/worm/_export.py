@@ -98,7 +98,8 @@ def crawl_network(params=None, c1_only: bool = True):
 
     p, _ = _params(params)
     if c1_only:  # motor-neuron adaptation is not a C1 mechanism: it goes to the sidecar
-        p = {**p, "adapt_g_nS": torch.zeros_like(p["adapt_g_nS"])}
+        p = {**p, "adapt_a_nS": torch.zeros_like(p["adapt_a_nS"]),
+             "adapt_b_nS": torch.zeros_like(p["adapt_b_nS"])}
     net = _c1_motor_network() if c1_only else build_motor_network()
     over = _network_params(net, p, connection_groups(net))
     with torch.no_grad():
@@ -140,8 +141,8 @@ def _sidecar(p: dict, source: str, nml_name: str, drive: str | None) -> dict:
             "time-varying, so not expressible as c302 NeuroML); muscle activation (first-order "
             "lag tau_act_ms of min(1, [Ca]/max_ca_mM)); the body (ElegansBot) and the "
             "activation -> joint-angle mapping; motor-neuron adaptation (wormlab.worm."
-            "Adaptation: slow K+ of adapt_g_nS per A/B-type motor neuron, time constant "
-            "adapt_tau_ms; c302's NeuroML has one cell type for all neurons, so a channel on "
+            "Adaptation: slow K+ of adapt_a_nS / adapt_b_nS per A/B-type motor neuron, time "
+            "constant adapt_tau_ms; c302's NeuroML has one cell type for all neurons, so a channel on "
             "A/B-type cells only needs cell types this export does not write yet)"),
     }
 
@@ -359,7 +360,7 @@ def neuron_check(params=None, out_dir: str | Path = "crawl_neuroml", duration_ms
     wall_neuron = time.perf_counter() - t0
     # the loop's torch circuit with its non-C1 conductances closed (stretch: by default;
     # adaptation: here), so both sides hold the same mechanisms
-    net = crawl_network({**vals, "adapt_g_nS": 0.0}, c1_only=False)
+    net = crawl_network({**vals, "adapt_a_nS": 0.0, "adapt_b_nS": 0.0}, c1_only=False)
     stim = _drive_stimulus(p, direction)
     runs = {f"{solver}@{dt}ms": torch_vs_neuron(net, stim, ref, duration_ms, solver, dt,
                                                 window_ms, per_cell)

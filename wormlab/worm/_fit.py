@@ -22,9 +22,11 @@ import torch
 from wormlab.worm._loop import PARAMS, LoopConfig, run_loop
 
 LOG_PARAMS = ("syn_cmd_mn", "syn_nmj_exc", "syn_nmj_inh", "syn_mn_mn", "gap_cmd_mn",
-              "gap_mn_mn", "max_ca_mM", "tau_act_ms", "adapt_g_nS", "adapt_tau_ms")
+              "gap_mn_mn", "max_ca_mM", "tau_act_ms", "adapt_a_nS", "adapt_b_nS",
+              "adapt_tau_ms")
 LOG_FLOOR = {"syn_cmd_mn": 1e-2, "syn_nmj_exc": 1e-2, "syn_nmj_inh": 1e-2, "syn_mn_mn": 1e-2,
-             "gap_cmd_mn": 1e-2, "gap_mn_mn": 1e-2, "adapt_g_nS": 1e-3}
+             "gap_cmd_mn": 1e-2, "gap_mn_mn": 1e-2, "adapt_a_nS": 1e-3,
+             "adapt_b_nS": 1e-3}
 
 # Crawling on agar (targets; sources in docs/crawl.md): speed 100-300 um/s forward and
 # backward, undulation 0.25-0.8 Hz, wavelength 0.5-1.0 body lengths.

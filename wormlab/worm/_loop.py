@@ -30,7 +30,8 @@ from wormlab.worm._motor import (
     proprioceptive_matrix,
 )
 
-ADAPTING_CLASSES = ("DA", "DB", "VA", "VB", "AS")  # cholinergic motor neurons
+# cholinergic motor neurons with adaptation: crawl parameter -> classes
+ADAPTING_CLASSES = {"adapt_a_nS": ("DA", "VA", "AS"), "adapt_b_nS": ("DB", "VB")}
 
 # class-level parameters of the crawling worm: name -> (default, lower, upper, unit, meaning)
 PARAMS: dict[str, tuple[float, float, float, str, str]] = {
@@ -53,8 +54,12 @@ PARAMS: dict[str, tuple[float, float, float, str, str]] = {
     "head_gain_nS_rad": (0.0, -1.0, 1.0, "nS/rad",
                          "local stretch conductance per rad into the head motor neurons "
                          "(SMB/SMD/URA; Yeon et al. 2018)"),
-    "adapt_g_nS": (0.0, 0.0, 5.0, "nS",
-                   "slow K+ adaptation conductance of the A/B-type motor neurons (Adaptation)"),
+    "adapt_a_nS": (0.0, 0.0, 20.0, "nS",
+                   "slow K+ adaptation conductance of the A-type motor neurons DA, VA, AS "
+                   "(Adaptation)"),
+    "adapt_b_nS": (0.0, 0.0, 20.0, "nS",
+                   "slow K+ adaptation conductance of the B-type motor neurons DB, VB "
+                   "(Adaptation)"),
     "adapt_tau_ms": (1000.0, 100.0, 5000.0, "ms", "time constant of that adaptation"),
     "max_ca_mM": (4e-7, 1e-12, 1e-5, "mM", "muscle [Ca] of full activation (Sibernetic 4e-7)"),
     "tau_act_ms": (100.0, 10.0, 2000.0, "ms", "muscle activation time constant"),
@@ -145,17 +150,18 @@ def _network_params(net, p: dict, groups: dict) -> dict[str, torch.Tensor]:
     vth[:, nmj] = p["nmj_vth_mV"][:, None]
     out = {"w_syn": ws, "w_gap": wg, "syn_vth": vth}
     if "g_adapt" not in net.params:
-        if torch.any(p["adapt_g_nS"] > 0):
-            raise ValueError("adapt_g_nS > 0 needs the Adaptation mechanism: build the network "
-                             "with build_motor_network(stretch=True)")
+        if any(torch.any(p[k] > 0) for k in ADAPTING_CLASSES):
+            raise ValueError("adapt_a_nS or adapt_b_nS > 0 needs the Adaptation mechanism: "
+                             "build the network with build_motor_network(stretch=True)")
         return out
-    idx = [i for i, n in enumerate(net.names) if motor_class(n) in ADAPTING_CLASSES]
     ga = net.params["g_adapt"].detach().double()[None].repeat(B, 1)
     ta = net.params["tau_adapt"].detach().double()[None].repeat(B, 1)
-    # nS -> mS/cm^2 on each cell's membrane
-    dens = PA_TO_UA_PER_CM2_TIMES_AREA_UM2 / net.area_um2[idx].double()
-    ga[:, idx] = p["adapt_g_nS"][:, None] * dens[None]
-    ta[:, idx] = p["adapt_tau_ms"][:, None]
+    for k, classes in ADAPTING_CLASSES.items():
+        idx = [i for i, n in enumerate(net.names) if motor_class(n) in classes]
+        # nS -> mS/cm^2 on each cell's membrane
+        dens = PA_TO_UA_PER_CM2_TIMES_AREA_UM2 / net.area_um2[idx].double()
+        ga[:, idx] = p[k][:, None] * dens[None]
+        ta[:, idx] = p["adapt_tau_ms"][:, None]
     out.update(g_adapt=ga, tau_adapt=ta)
     return out
 

@@ -117,7 +117,8 @@ class Adaptation(Mechanism):
     ``w`` with a time constant of about a second opens while the cell is depolarised, so a
     motor neuron held up by tonic drive repolarises and releases its antagonists. Zero
     conductance (the default) leaves the cell as c302 has it; the crawl loop sets it on the
-    A- and B-type motor neurons (``adapt_g_nS``, ``adapt_tau_ms``)."""
+    A-type (``adapt_a_nS``: DA, VA, AS) and B-type (``adapt_b_nS``: DB, VB) motor neurons,
+    time constant ``adapt_tau_ms``."""
 
     name: str = "adaptation"
     params: tuple[Param, ...] = (
