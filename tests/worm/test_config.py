@@ -179,3 +179,30 @@ def test_arena_without_learned_sensing_and_two_modalities_are_refused(tmp_path):
     with pytest.raises(NotImplementedError, match="one modality at a time"):
         worm.run_from_config(worm.load_run_config(c))
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_sweep_cli_ranks_every_combination_from_every_bend(tmp_path, capsys):
+    start = worm.write_crawl_params(tmp_path / "start.json", {"drive_nA": 0.004})
+    out = tmp_path / "sweep.json"
+    assert cli.main(["sweep", str(start), "--set", "adapt_b_nS=0,0.5", "--bend-seeds", "1,2",
+                     "--duration", "3.0", "--window", "1.0", "--processes", "2",
+                     "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    rows = doc["rows"]
+    assert sorted(r["values"]["adapt_b_nS"] for r in rows) == [0.0, 0.5]
+    assert [r["loss"] for r in rows] == sorted(r["loss"] for r in rows)
+    for r in rows:
+        assert r["loss"] == pytest.approx(np.mean(r["loss_per_seed"]))
+        assert np.array(r["forward"]["window_speed_um_s"]).shape == (2, 2)
+    # a row is the same run as a single one from that bend seed
+    r = rows[0]
+    one = worm.run_loop({"drive_nA": 0.004, **r["values"]},
+                        worm.LoopConfig(duration_s=3.0, seed=2, direction="backward"))
+    assert float(worm.crawl_metrics(one)["speed_um_s"][0]) == pytest.approx(
+        r["backward"]["speed_um_s"][1], rel=1e-6, abs=1e-9)
+    capsys.readouterr()
+    assert cli.main(["sweep", str(start), "--set", "nope=1"]) == 2
+    assert "unknown crawl parameters ['nope']" in capsys.readouterr().err
+    assert cli.main(["sweep", str(start), "--set", "adapt_b_nS=99"]) == 2
+    assert "outside its bounds" in capsys.readouterr().err

@@ -163,21 +163,24 @@ class CrawlFitConfig:
     out: str = "data/cache/worm/fit"
 
 
-def _run_metrics(base: dict, lc: LoopConfig) -> tuple[dict, np.ndarray]:
+def _run_metrics(base: dict, lc: LoopConfig, windows: float | None = None) -> tuple:
     res = run_loop(base, lc)
-    return crawl_metrics(res), res.diverged.copy()
+    out = (crawl_metrics(res), res.diverged.copy())
+    return out + (speed_windows(res, windows)[1],) if windows else out
 
 
-def _runs(base: dict, lcs: list[LoopConfig], processes: int) -> list[tuple[dict, np.ndarray]]:
+def _runs(base: dict, lcs: list[LoopConfig], processes: int,
+          windows: float | None = None) -> list[tuple]:
     """Run the loop once per config, in up to ``processes`` forked worker processes (each
-    with one torch thread, like the parent) or in this process."""
+    with one torch thread, like the parent) or in this process: (metrics, diverged[, window
+    speeds]) per config."""
     if processes <= 1 or len(lcs) == 1:
-        return [_run_metrics(base, lc) for lc in lcs]
+        return [_run_metrics(base, lc, windows) for lc in lcs]
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(min(processes, len(lcs)), mp_context=mp.get_context("fork")) as ex:
-        futs = [ex.submit(_run_metrics, base, lc) for lc in lcs]
+        futs = [ex.submit(_run_metrics, base, lc, windows) for lc in lcs]
         return [f.result() for f in futs]
 
 
@@ -221,6 +224,54 @@ def evaluate(u: np.ndarray, cfg: CrawlFitConfig) -> tuple[np.ndarray, dict]:
                 bwd = {k: np.nanmean(np.asarray(v, dtype=np.float64).reshape(P, S), 1)
                        for k, v in bwd.items()}
     return L, {"fwd": fwd, "bwd": bwd, "diverged": div}
+
+
+def sweep_crawl(params: dict, grid: dict[str, list[float]], bend_seeds=(0, 1, 2),
+                duration_s: float = 20.0, window_s: float = 5.0, processes: int = 1,
+                metrics: tuple[str, ...] = tuple(TARGETS)) -> list[dict]:
+    """Every combination of ``grid`` ({parameter: values}) on top of ``params``, each run
+    forward and backward from every initial-bend seed (one batch per direction), ranked by
+    the mean :func:`crawl_loss` over the seeds (a diverged run scores 1e3). A row per
+    combination: its values, ``loss`` and ``loss_per_seed``, and per direction the speed
+    (um/s), frequency (Hz) and wavelength (BL) per seed and the speed per ``window_s``
+    window (:func:`speed_windows`: does the crawl last?)."""
+    import itertools
+
+    bad = sorted(set(grid) - set(PARAMS))
+    if bad:
+        raise KeyError(f"unknown crawl parameters {bad}; valid: {sorted(PARAMS)}")
+    if not grid or any(len(v) == 0 for v in grid.values()):
+        raise ValueError("grid needs at least one value for each parameter")
+    seeds = tuple(int(s) for s in bend_seeds)
+    if not seeds:
+        raise ValueError("bend_seeds must name at least one seed")
+    combos = list(itertools.product(*grid.values()))
+    names = list(grid)
+    N, S = len(combos), len(seeds)
+    base = {k: torch.full((N * S,), float(params.get(k, v[0])), dtype=torch.float64)
+            for k, v in PARAMS.items()}
+    for i, c in enumerate(combos):
+        for k, x in zip(names, c):
+            base[k][i * S:(i + 1) * S] = float(x)
+    from wormlab.worm._loop import check_params
+
+    check_params(base)  # bounds before any run
+    lc = LoopConfig(duration_s=duration_s, on_diverge="mark", bend_seeds=seeds * N)
+    out = _runs(base, [lc, replace(lc, direction="backward")], processes, windows=window_s)
+    (mf, df, wf), (mb, db, wb) = out
+    L = np.where(df | db, 1e3, crawl_loss(mf, mb, metrics)).reshape(N, S)
+    rows = []
+    for i, c in enumerate(combos):
+        sl = slice(i * S, (i + 1) * S)
+        row = {"values": dict(zip(names, (float(x) for x in c))), "loss": float(L[i].mean()),
+               "loss_per_seed": L[i].tolist(), "bend_seeds": list(seeds)}
+        for d, m, w in (("forward", mf, wf), ("backward", mb, wb)):
+            row[d] = {"speed_um_s": m["speed_um_s"][sl].tolist(),
+                      "frequency_hz": m["frequency_hz"][sl].tolist(),
+                      "wavelength_bl": m["wavelength_bl"][sl].tolist(),
+                      "window_speed_um_s": w[:, sl].T.tolist()}
+        rows.append(row)
+    return sorted(rows, key=lambda r: r["loss"])
 
 
 def fit_crawl(cfg: CrawlFitConfig, show_progress: bool = True) -> dict:

@@ -5,6 +5,11 @@
     wormlab worm fit CONFIG [--quiet]        CMA-ES fit of the crawl parameters to the crawl
                                              targets, starting from worm.params (resumable:
                                              re-running continues)
+    wormlab worm sweep PARAMS --set NAME=V1,V2 [--set ...] [--bend-seeds 0,1,2]
+        [--duration S] [--processes N] [--json OUT]
+                                             every combination on top of PARAMS, forward and
+                                             backward from each initial bend, ranked by the
+                                             mean crawl loss, with window speeds
     wormlab worm diagnose [--drive-nA X]     why c302 C1 does not move the body: the muscle
         [--duration-ms T] [--json OUT]       drive chain with numbers (issue 17 item 1)
     wormlab worm export PARAMS OUT_DIR       the crawl circuit as c302-style NeuroML (+ a JSON
@@ -32,6 +37,16 @@ def _parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fit", help="fit the crawl parameters (CMA-ES, resumable)")
     f.add_argument("config")
     f.add_argument("--quiet", action="store_true", help="no progress bar")
+    s = sub.add_parser("sweep", help="grid of crawl parameters, several initial bends each")
+    s.add_argument("params", help="crawl parameter JSON the grid sits on ('shipped' = the "
+                                  "package's)")
+    s.add_argument("--set", action="append", required=True, metavar="NAME=V1,V2",
+                   help="a parameter and its values (repeat for a grid)")
+    s.add_argument("--bend-seeds", default="0,1,2")
+    s.add_argument("--duration", type=float, default=20.0, help="seconds per run")
+    s.add_argument("--window", type=float, default=5.0, help="seconds per speed window")
+    s.add_argument("--processes", type=int, default=1, help="forward/backward in parallel")
+    s.add_argument("--json", default=None, metavar="OUT", help="also write the rows to OUT")
     d = sub.add_parser("diagnose", help="the muscle-drive chain of c302 C1 with numbers")
     d.add_argument("--drive-nA", type=float, default=0.003)
     d.add_argument("--duration-ms", type=float, default=300.0)
@@ -49,6 +64,34 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--tol", type=float, default=1e-6, help="--check: NEURON CVODE tolerance")
     e.add_argument("--json", action="store_true", help="print the full result as JSON")
     return p
+
+
+def _sweep(args, emit_json) -> int:
+    from wormlab.worm._config import read_crawl_params
+    from wormlab.worm._fit import sweep_crawl
+
+    if args.params == "shipped":
+        from wormlab.paths import package_data
+
+        args.params = str(package_data("worm", "data", "crawl_params.json"))
+    params = read_crawl_params(args.params)
+    grid = {}
+    for item in args.set:
+        name, sep, vals = item.partition("=")
+        try:
+            grid[name.strip()] = [float(v) for v in vals.split(",") if v.strip()]
+        except ValueError:
+            raise ValueError(f"--set {item!r}: values must be numbers, NAME=V1,V2") from None
+        if not sep or not grid[name.strip()]:
+            raise ValueError(f"--set {item!r}: expected NAME=V1,V2")
+    try:
+        seeds = [int(x) for x in args.bend_seeds.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"--bend-seeds {args.bend_seeds!r}: comma-separated integers") from None
+    rows = sweep_crawl(params, grid, seeds, args.duration, args.window, args.processes)
+    emit_json({"params": args.params, "grid": grid, "duration_s": args.duration,
+               "window_s": args.window, "rows": rows}, args.json, default=float)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"loss": best["loss"], "params": best["params"]}, indent=1))
             print(f"[wormlab worm] best parameters -> {path}")
             return 0
+        if args.cmd == "sweep":
+            return _sweep(args, emit_json)
         if args.cmd == "diagnose":
             from wormlab.worm._diagnose import diagnose_muscle_drive
 
