@@ -153,8 +153,11 @@ def test_learned_sensing_and_the_intestine_run_in_the_same_loop(tmp_path):
     ca = tr["intestine_ca_uM"]
     assert ca.shape == (T, 20) and np.all(np.isfinite(ca)) and np.all(ca > 0)
     assert list(tr["intestine_cells"])[0] == "INT1DL"
-    m = json.loads((out / "metrics.json").read_text())
+    text = (out / "metrics.json").read_text()
+    m = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON token {c}"))
     assert m["sensory_model"] == "learned" and m["intestine"] is True
+    # 0.4 s from a straight start: no wave yet, so no frequency -> null, not NaN
+    assert m["metrics"]["frequency_hz"] is None
 
 
 def test_sensing_and_organ_keys_are_checked(tmp_path):

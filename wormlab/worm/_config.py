@@ -268,7 +268,7 @@ def write_crawl_params(path: str | Path, params: dict[str, float], **provenance)
 def run_from_config(cfg: WormRunConfig, progress: bool = True) -> dict:
     """Run the whole worm as ``cfg`` says and write ``cfg.out``: ``run.wcon`` (midline, mm),
     ``traces.npz`` (time-first: t_s, muscle activation and [Ca] (mM), recorded neurons' V
-    (mV)), ``metrics.json`` (crawl kinematics). The folder is written to a temporary sibling
+    (mV)), ``metrics.json`` (crawl kinematics; null where undefined, e.g. no wave). The folder is written to a temporary sibling
     and renamed at the end, so a failed run leaves nothing half-written."""
     from types import SimpleNamespace
 
@@ -337,6 +337,8 @@ def run_from_config(cfg: WormRunConfig, progress: bool = True) -> dict:
         act, ca = res.activation, res.ca_mM
         m = {k: float(np.asarray(v)[0]) for k, v in crawl_metrics(res).items()}
         wall = res.wall_s
+    # strict JSON: an undefined metric (e.g. no wave -> no frequency) is null, not NaN
+    m = {k: (v if np.isfinite(v) else None) for k, v in m.items()}
     if clock:
         extra.update(intestine_ca_uM=clock.ca_uM, intestine_cells=np.array(clock.cells))
     with atomic_dir(cfg.out) as tmp:
@@ -355,5 +357,5 @@ def run_from_config(cfg: WormRunConfig, progress: bool = True) -> dict:
                              "wavelength_bl": "body lengths", "oscillation_rad": "rad",
                              "amplitude_rad": "rad", "intestine_ca_uM": "uM",
                              "stimulus": "the modality's units (wormlab.sensory)"}}
-        (tmp / "metrics.json").write_text(json.dumps(summary, indent=1))
+        (tmp / "metrics.json").write_text(json.dumps(summary, indent=1, allow_nan=False))
     return summary
