@@ -93,13 +93,12 @@ def crawl_network(params=None, c1_only: bool = True):
     :func:`wormlab.worm.run_loop` sets them (``_network_params``). ``c1_only``: C1
     mechanisms only (what NeuroML holds); False: the loop's own network
     (``build_motor_network()``, proprioceptive conductances closed)."""
-    from wormlab.worm._loop import _network_params
+    from wormlab.worm._loop import ADAPTING_CLASSES, _network_params
     from wormlab.worm._motor import build_motor_network, connection_groups
 
     p, _ = _params(params)
     if c1_only:  # motor-neuron adaptation is not a C1 mechanism: it goes to the sidecar
-        p = {**p, "adapt_a_nS": torch.zeros_like(p["adapt_a_nS"]),
-             "adapt_b_nS": torch.zeros_like(p["adapt_b_nS"])}
+        p = {**p, **{k: torch.zeros_like(p[k]) for k in ADAPTING_CLASSES}}
     net = _c1_motor_network() if c1_only else build_motor_network()
     over = _network_params(net, p, connection_groups(net))
     with torch.no_grad():
@@ -360,7 +359,9 @@ def neuron_check(params=None, out_dir: str | Path = "crawl_neuroml", duration_ms
     wall_neuron = time.perf_counter() - t0
     # the loop's torch circuit with its non-C1 conductances closed (stretch: by default;
     # adaptation: here), so both sides hold the same mechanisms
-    net = crawl_network({**vals, "adapt_a_nS": 0.0, "adapt_b_nS": 0.0}, c1_only=False)
+    from wormlab.worm._loop import ADAPTING_CLASSES
+
+    net = crawl_network({**vals, **dict.fromkeys(ADAPTING_CLASSES, 0.0)}, c1_only=False)
     stim = _drive_stimulus(p, direction)
     runs = {f"{solver}@{dt}ms": torch_vs_neuron(net, stim, ref, duration_ms, solver, dt,
                                                 window_ms, per_cell)

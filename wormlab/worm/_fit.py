@@ -105,7 +105,7 @@ def speed_windows(res, window_s: float = 5.0, skip_s: float = 1.0) -> tuple[np.n
         edges[-1] = t[-1]
     else:
         edges.append(t[-1])
-    edges = np.asarray(edges[:1] + [e for e in edges[1:] if e > edges[0]])
+    edges = np.asarray(edges)
     out = []
     for a, b in zip(edges[:-1], edges[1:]):
         i, j = int(np.searchsorted(t, a - 1e-9)), int(np.searchsorted(t, b + 1e-9))
@@ -163,6 +163,14 @@ class CrawlFitConfig:
     out: str = "data/cache/worm/fit"
 
 
+def _tile_bends(base: dict, lc: LoopConfig, seeds: tuple[int, ...]) -> tuple[dict, LoopConfig]:
+    """Every member once per bend seed, member-major (row m*S + s = member m from seed s)."""
+    S = len(seeds)
+    P = next(iter(base.values())).numel()
+    return ({k: v.repeat_interleave(S) for k, v in base.items()},
+            replace(lc, bend_seeds=tuple(int(s) for s in seeds) * P))
+
+
 def _run_metrics(base: dict, lc: LoopConfig, windows: float | None = None) -> tuple:
     res = run_loop(base, lc)
     out = (crawl_metrics(res), res.diverged.copy())
@@ -193,9 +201,8 @@ def evaluate(u: np.ndarray, cfg: CrawlFitConfig) -> tuple[np.ndarray, dict]:
     base = {k: torch.full((P,), float(v[0]), dtype=torch.float64) for k, v in PARAMS.items()}
     base.update(p)
     lc = LoopConfig(duration_s=cfg.duration_s, seed=cfg.seed, on_diverge="mark")
-    if cfg.bend_seeds:  # member-major tiling: row m*S + s = member m from bend seed s
-        base = {k: v.repeat_interleave(S) for k, v in base.items()}
-        lc = replace(lc, bend_seeds=tuple(int(s) for s in cfg.bend_seeds) * P)
+    if cfg.bend_seeds:
+        base, lc = _tile_bends(base, lc, cfg.bend_seeds)
     try:
         lcs = [lc] + ([replace(lc, direction="backward")] if cfg.both_directions else [])
         out = _runs(base, lcs, cfg.processes)
@@ -248,15 +255,15 @@ def sweep_crawl(params: dict, grid: dict[str, list[float]], bend_seeds=(0, 1, 2)
     combos = list(itertools.product(*grid.values()))
     names = list(grid)
     N, S = len(combos), len(seeds)
-    base = {k: torch.full((N * S,), float(params.get(k, v[0])), dtype=torch.float64)
+    base = {k: torch.full((N,), float(params.get(k, v[0])), dtype=torch.float64)
             for k, v in PARAMS.items()}
     for i, c in enumerate(combos):
         for k, x in zip(names, c):
-            base[k][i * S:(i + 1) * S] = float(x)
+            base[k][i] = float(x)
     from wormlab.worm._loop import check_params
 
     check_params(base)  # bounds before any run
-    lc = LoopConfig(duration_s=duration_s, on_diverge="mark", bend_seeds=seeds * N)
+    base, lc = _tile_bends(base, LoopConfig(duration_s=duration_s, on_diverge="mark"), seeds)
     out = _runs(base, [lc, replace(lc, direction="backward")], processes, windows=window_s)
     (mf, df, wf), (mb, db, wb) = out
     L = np.where(df | db, 1e3, crawl_loss(mf, mb, metrics)).reshape(N, S)

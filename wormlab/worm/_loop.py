@@ -306,14 +306,14 @@ def run_loop(params: dict | None = None, config: LoopConfig = LoopConfig(), net=
     if config.warmup_ms > 0:
         y = advance(y, config.warmup_ms)
     bodies = []
-    rng = np.random.default_rng(config.seed)
     # seeded symmetry breaking: one initial bend for all members (a fit compares members on
     # the same start), or one per member (independent trials); member 0 is the same either way
-    bends = config.init_bend_rad * rng.standard_normal(
-        (B if config.bend_per_member else 1, N_RODS - 1))
     if config.bend_seeds:
         bends = np.stack([config.init_bend_rad * np.random.default_rng(int(s)).standard_normal(
             (1, N_RODS - 1))[0] for s in config.bend_seeds])
+    else:
+        bends = config.init_bend_rad * np.random.default_rng(config.seed).standard_normal(
+            (B if config.bend_per_member else 1, N_RODS - 1))
     for b in range(B):
         bend0 = bends[b if (config.bend_per_member or config.bend_seeds) else 0]
         w = Worm(dt=config.physics_dt_s, scale_friction=config.scale_friction, simTime=None,
