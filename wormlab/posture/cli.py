@@ -8,6 +8,8 @@ wormlab posture heldout --model mdn|mse|var [--settings mdn:0.5,mdn:1] [--out FI
                         (realism on held-out worms: cross-fitted two-sample test + diagnosis)
 wormlab posture shapes [--json]      (variance explained per basis; RFT speed vs recorded)
 wormlab posture strains [--ucr FILE] [--out FILE.json] [--methods minirocket,quant,...] [--repeats 5]
+wormlab posture ship --out DIR [--lstm-name posture_lstm_4x260] [--sae-name posture_sae_4x260]
+                     (the run's best LSTM + its SAE -> data/models, float16, with manifests)
 """
 
 from __future__ import annotations
@@ -129,6 +131,11 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--state", default="h", choices=["h", "c"])
     a.add_argument("--perm", type=int, default=1000, help="block permutations (selectivity)")
     a.add_argument("--json", action="store_true")
+    sh = sub.add_parser("ship", help="ship a run's LSTM (+ SAE) to data/models (docs/models.md)")
+    sh.add_argument("--out", required=True, help="run folder written by 'train' (and 'sae')")
+    sh.add_argument("--lstm-name", default="posture_lstm_4x260")
+    sh.add_argument("--sae-name", default="posture_sae_4x260",
+                    help="name of the shipped SAE ('' = do not ship the SAE)")
     d = sub.add_parser("shapes", help="bases' variance explained and RFT vs recorded velocity")
     d.add_argument("--drag-ratio", type=float, default=30.0)
     d.add_argument("--seed", type=int, default=0)
@@ -365,6 +372,22 @@ def _sae(args) -> int:
     return 0
 
 
+def _ship(args) -> int:
+    import shlex
+
+    from wormlab.posture._ship import ship_run
+
+    command = "wormlab posture ship " + " ".join(
+        shlex.quote(a) for a in ["--out", args.out, "--lstm-name", args.lstm_name,
+                                 "--sae-name", args.sae_name])
+    for path in ship_run(Path(args.out), command=command, lstm_name=args.lstm_name,
+                         sae_name=args.sae_name or None):
+        m = json.loads(Path(path).read_text())
+        print(json.dumps({"model": m["name"], "kind": m["kind"], "bytes": m["bytes"],
+                          "metrics": m["metrics"]}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -376,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
             "shapes": _shapes,
             "sae": _sae,
             "heldout": _heldout,
+            "ship": _ship,
         }
         return handlers[args.cmd](args)
     except (FileNotFoundError, ValueError) as exc:

@@ -1,0 +1,136 @@
+"""Shipping the posture LSTM + its hidden-state SAE (``wormlab posture ship``, kinds
+``posture.lstm`` / ``posture.hidden_sae``): float16 files, verify, a run folder rebuilt from
+the shipped files that ``load_run`` / ``load_hidden_sae`` read like a trained one."""
+
+import json
+
+import numpy as np
+import pytest
+
+from wormlab import models
+from wormlab import posture as P
+from wormlab.posture._lstm import train_lstm
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    """A tiny synthetic run (1 x 8 LSTM + SAE), shipped into an isolated models folder."""
+    import os
+
+    from wormlab.posture._pipeline import prepare, save_basis
+
+    run = tmp_path_factory.mktemp("run")
+    store = tmp_path_factory.mktemp("models")
+    cfg = P.PostureConfig(
+        dataset="synthetic",
+        shape=P.ShapeConfig(basis="pca", n_modes=4, n_segments=30),
+        lstm=P.LSTMConfig(layers=1, hidden=8, epochs=2, batch_size=64),
+        cells=P.CellsConfig(n_shuffles=5),
+    )
+    data = prepare(cfg, smoke=True)
+    save_basis(run / "basis.json", data.basis)
+    (run / "config.json").write_text(json.dumps(cfg.to_dict()))
+    train_lstm(data.series, cfg.lstm, checkpoint=run / "lstm", max_steps_per_epoch=3)
+    P.sae_on_run(run, P.HiddenSAEConfig(n_steps=40, n_perm=20), show_progress=False, smoke=True)
+    old = os.environ.get("WORMLAB_MODELS")
+    os.environ["WORMLAB_MODELS"] = str(store)
+    try:
+        paths = P.ship_run(run, command="test", lstm_name="tiny_lstm", sae_name="tiny_sae",
+                           smoke_data=True)
+        yield run, store, paths
+    finally:
+        if old is None:
+            os.environ.pop("WORMLAB_MODELS", None)
+        else:
+            os.environ["WORMLAB_MODELS"] = old
+
+
+def test_ship_writes_float16_weights_and_recorded_metrics(shipped):
+    run, store, paths = shipped
+    assert [p.parent.name for p in paths] == ["tiny_lstm", "tiny_sae"]
+    tensors, m = models.load("tiny_lstm", kind="posture.lstm")
+    assert tensors["lstms.0.weight_ih_l0"].dtype.is_floating_point
+    assert str(tensors["lstms.0.weight_ih_l0"].dtype) == "torch.float16"
+    assert str(tensors["mu"].dtype) == "torch.float32"  # buffers stay float32
+    assert m["data"]["best_epoch"] == int(np.argmin(m["data"]["val_loss_per_epoch"])) + 1
+    # float16 rounding moves the held-out loss a little, not much
+    assert abs(m["metrics"]["heldout_val_loss"]
+               - m["metrics"]["trained_best_val_loss_float32"]) < 0.05
+    st, sm = models.load("tiny_sae", kind="posture.hidden_sae")
+    assert sm["config"]["lstm_model"] == "tiny_lstm"
+    assert "selectivity" in sm["data"]["interpretation"]
+
+
+def test_verify_recomputes_both_models(shipped):
+    for name in ("tiny_lstm", "tiny_sae"):
+        res = models.verify(name)
+        assert res["ok"], res
+        assert all(v["ok"] for v in res["metrics"].values() if v.get("tolerance") is not None)
+
+
+def test_verify_fails_when_the_weights_are_not_the_recorded_ones(shipped, tmp_path,
+                                                                   monkeypatch):
+    """Another model's weights under the same manifest fields: verify must catch the metric."""
+    import torch
+
+    tensors, m = models.load("tiny_lstm")
+    bad = {k: (v + 0.5 * torch.randn_like(v.float())).to(v.dtype)
+           if k.startswith("lstms.") else v for k, v in tensors.items()}
+    monkeypatch.setenv("WORMLAB_MODELS", str(tmp_path))
+    models.save("tiny_lstm", bad, kind=m["kind"], config=m["config"], command="test",
+                data=m["data"], metrics=m["metrics"], tolerance=m["tolerance"])
+    res = models.verify("tiny_lstm")
+    assert not res["ok"]
+    assert not res["metrics"]["heldout_val_loss"]["ok"]
+
+
+def test_shipped_run_dir_loads_like_a_trained_run(shipped, tmp_path):
+    run, _, _ = shipped
+    out = P.shipped_run_dir("tiny_lstm", dest=tmp_path / "r")
+    _, model, data, meta = P.load_run(out, smoke=True)
+    _, ref, _, _ = P.load_run(run, smoke=True)
+    assert meta["weights"] == "lstm.best.safetensors"
+    for (k, a), b in zip(model.state_dict().items(), ref.state_dict().values()):
+        if k.startswith("lstms."):  # float16 rounding of the trained weights
+            np.testing.assert_allclose(a.numpy(), b.numpy(), atol=2e-3, rtol=2e-3)
+    hs = P.load_hidden_sae(model, data, out)
+    sae_json = json.loads((out / "sae.json").read_text())
+    assert "selectivity" in sae_json and sae_json["shipped_model"] == "tiny_sae"
+    _, sm = models.load("tiny_sae")
+    assert abs(hs.val_metrics.variance_explained
+               - sm["metrics"]["heldout_variance_explained"]) < 1e-5
+    # reused while the shipped digests are unchanged
+    stamp = (out / "shipped.json").stat().st_mtime_ns
+    assert P.shipped_run_dir("tiny_lstm", dest=tmp_path / "r") == out
+    assert (out / "shipped.json").stat().st_mtime_ns == stamp
+
+
+def test_shipped_run_dir_declines_another_dataset_or_basis(shipped, tmp_path):
+    assert P.shipped_run_dir("tiny_lstm", dest=tmp_path / "a", dataset="flavell") is None
+    assert P.shipped_run_dir("tiny_lstm", dest=tmp_path / "b", basis="ica") is None
+    assert P.shipped_run_dir("tiny_lstm", None, dest=tmp_path / "c", dataset="synthetic",
+                             basis="pca") is not None
+    assert not (tmp_path / "c" / "sae.json").exists()
+
+
+def test_shipped_run_dir_refuses_a_changed_file(shipped, tmp_path, monkeypatch):
+    import shutil
+
+    _, store, _ = shipped
+    copy = tmp_path / "models"
+    shutil.copytree(store, copy)
+    monkeypatch.setenv("WORMLAB_MODELS", str(copy))
+    f = copy / "tiny_lstm" / "model.safetensors"
+    b = bytearray(f.read_bytes())
+    b[-3] ^= 0xFF
+    f.write_bytes(bytes(b))
+    with pytest.raises(models.ModelError, match="sha256"):
+        P.shipped_run_dir("tiny_lstm", dest=tmp_path / "r")
+    assert not (tmp_path / "r" / "lstm.json").exists()  # nothing half-written
+
+
+def test_cli_ship_needs_a_trained_run(tmp_path, capsys):
+    from wormlab.posture.cli import main
+
+    assert main(["ship", "--out", str(tmp_path)]) == 2
+    assert "no trained model" in capsys.readouterr().err
