@@ -92,7 +92,6 @@ from wormlab.posture._sae import (
     sae_on_run,
     stacked_states,
 )
-from wormlab.posture._ship import DEFAULT_LSTM, DEFAULT_SAE, ship_run, shipped_run_dir
 from wormlab.posture._shape import (
     Basis,
     angles_from_midline,
@@ -104,6 +103,7 @@ from wormlab.posture._shape import (
     shape_series,
     split_mean_angle,
 )
+from wormlab.posture._ship import DEFAULT_LSTM, DEFAULT_SAE, ship_run, shipped_run_dir
 from wormlab.posture._strain_data import strain_dataset, synthetic_strains
 from wormlab.posture._summaries import kinematics_table, realism_table
 

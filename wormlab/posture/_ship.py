@@ -35,7 +35,6 @@ _STAMP = "shipped.json"
 
 def _half(state: dict, keep: tuple[str, ...]) -> dict:
     """Float tensors to float16, except the buffers named in ``keep`` (kept float32)."""
-    import torch
 
     out = {}
     for k, v in state.items():
@@ -84,8 +83,7 @@ def _series(posture_config: dict, basis_tensor, basis_meta: dict, smoke: bool = 
     from wormlab.paths import shared_data_dir
     from wormlab.posture._config import PostureConfig
     from wormlab.posture._pipeline import prepare
-    from wormlab.posture._shape import Basis
-    from wormlab.posture._shape import shape_series
+    from wormlab.posture._shape import Basis, shape_series
 
     cfg = PostureConfig.from_dict(posture_config)
     if cfg.dataset != "synthetic" and shared_data_dir() is None:
@@ -193,7 +191,11 @@ def ship_run(run_dir: str | Path, *, command: str, lstm_name: str = DEFAULT_LSTM
     if sae_name and (run_dir / "sae.json").exists():
         import tempfile
 
-        from wormlab.posture._sae import feature_decoder_cells, interpret_hidden_sae, load_hidden_sae
+        from wormlab.posture._sae import (
+            feature_decoder_cells,
+            interpret_hidden_sae,
+            load_hidden_sae,
+        )
         from wormlab.sae import load_checkpoint, save_checkpoint
 
         sae_meta = json.loads((run_dir / "sae.json").read_text())
