@@ -61,7 +61,12 @@ from wormlab.behaviour._inspect import (
 )
 from wormlab.behaviour._labels import CLASSES, KATO_MAPS, flavell_labels, kato_labels
 from wormlab.behaviour._models import MODELS, GraphDecoder, build_model, connectome_weights
-from wormlab.behaviour._ship import load_frame_decoder, ship_frame_decoder
+from wormlab.behaviour._ship import (
+    load_frame_decoder,
+    seed_results,
+    ship_frame_decoder,
+    ship_tables,
+)
 from wormlab.behaviour._sources import flavell_worms, kato_worms, load_worms
 from wormlab.behaviour._tables import worms_table
 from wormlab.behaviour._train import (
@@ -78,7 +83,7 @@ __all__ = [
     "worms_table",
     "BEST_CANDIDATES", "BEST_CAUSAL_CANDIDATES", "FRAME_MODELS", "FrameDecoder", "FrameSpec",
     "frame_features", "frame_lwo", "frames_table", "load_frame_decoder", "select_frame_model",
-    "ship_frame_decoder",
+    "ship_frame_decoder", "seed_results", "ship_tables",
     "EXPERIMENTS", "PAPER_FWD_REV", "edge_table", "edges_at", "experiment_splits",
     "forecast_table", "leave_one_out_decoder", "plot_confusion", "plot_edges_vs_connectome",
     "plot_moment", "plot_timeline", "run_classification", "run_forecasting", "summary_table", "timeline",

@@ -11,6 +11,7 @@ ready :class:`~wormlab.behaviour._frames.FrameDecoder`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -142,10 +143,159 @@ def ship_frame_decoder(name: str, heldout: str = "2022-07-27-45", model: str = "
                                   "heldout_accuracy": tolerance, "n_heldout": 0.0})
 
 
+# ------------------------------------------------------------------ the notebook's tables
+TABLES_KIND = "behaviour.tables"
+#: the classification + forecasting tables that notebook 06 shows in full mode (fwd_rev)
+DEFAULT_TABLES = "behaviour_tables_fwd_rev"
+
+
+def _table_params(cls_rows: list[dict]) -> dict:
+    """The notebook parameters the rows were made with (task, window, epochs, seed)."""
+    from wormlab.behaviour._config import BehaviourConfig
+
+    keys = set()
+    for r in cls_rows:
+        c = BehaviourConfig.from_dict(r["config"])
+        keys.add((c.data.task, c.data.window, c.train.epochs, c.train.seed))
+    if len(keys) != 1:
+        raise ValueError(f"the classification rows mix settings (task, window, epochs, seed): "
+                         f"{sorted(keys)}")
+    task, window, epochs, seed = keys.pop()
+    return {"task": task, "window": window, "epochs": epochs, "seed": seed}
+
+
+def _spot_checks(cls_rows: list[dict], fc_rows: list[dict]) -> dict:
+    """The rows verify recomputes: every svm row of each experiment, the mlp row of the
+    first split of each experiment, and the mlp forecasting row of the first split."""
+    out = {}
+    for exp in sorted({r["experiment"] for r in cls_rows}):
+        rows = [r for r in cls_rows if r["experiment"] == exp]
+        first = rows[0]["split"]
+        for m in ("svm", "mlp"):
+            sel = [r for r in rows if r["model"] == m and (m == "svm" or r["split"] == first)]
+            if sel:
+                out[f"{exp}/{m}/balanced_accuracy"] = float(
+                    np.mean([r["balanced_accuracy"] for r in sel]))
+    fc = [r for r in fc_rows if r["model"] == "mlp"]
+    if fc:
+        out["forecast_lwo/mlp/split0_mse_step1"] = float(fc[0]["mse"][0])
+    return out
+
+
+def _recompute(cls_rows: list[dict], fc_rows: list[dict]) -> dict:
+    from wormlab.behaviour._config import BehaviourConfig
+    from wormlab.behaviour._experiments import run_classification, run_forecasting
+
+    out = {}
+    for exp in sorted({r["experiment"] for r in cls_rows}):
+        rows = [r for r in cls_rows if r["experiment"] == exp]
+        cfg = BehaviourConfig.from_dict(rows[0]["config"])
+        n_test = len(rows[0]["test_worms"]) if "lwo" in exp else 1
+        base = exp[:-1] if n_test > 1 and exp[-1].isdigit() else exp
+        if any(r["model"] == "svm" for r in rows):
+            res = run_classification(base, ["svm"], cfg, n_test=n_test, edges=False)
+            out[f"{exp}/svm/balanced_accuracy"] = float(
+                np.mean([r["balanced_accuracy"] for r in res]))
+        if any(r["model"] == "mlp" for r in rows):
+            res = run_classification(base, ["mlp"], cfg, n_test=n_test, max_splits=1,
+                                     edges=False)
+            out[f"{exp}/mlp/balanced_accuracy"] = float(res[0]["balanced_accuracy"])
+    fc = [r for r in fc_rows if r["model"] == "mlp"]
+    if fc:
+        cfg = BehaviourConfig.from_dict(cls_rows[0]["config"])
+        res = run_forecasting(["mlp"], cfg, max_splits=1)
+        out["forecast_lwo/mlp/split0_mse_step1"] = float(res[0]["mse"][0])
+    return out
+
+
+def _tables_from(tensors: dict) -> tuple[list[dict], list[dict]]:
+    raw = bytes(tensors["tables_json_utf8"].numpy().tobytes()).decode("utf-8")
+    d = json.loads(raw)
+    return d["classification"], d["forecast"]
+
+
+def verify_tables(name: str, tensors: dict, manifest: dict) -> dict:
+    from wormlab.models import VerifySkipped
+    from wormlab.paths import shared_data_dir
+
+    if shared_data_dir() is None:
+        raise VerifySkipped("the shared recordings folder (../shared/data) is absent")
+    cls_rows, fc_rows = _tables_from(tensors)
+    return _recompute(cls_rows, fc_rows)
+
+
+def ship_tables(classification: str | Path, forecast: str | Path, *, command: str,
+                name: str = DEFAULT_TABLES, tolerance: float = 1e-6) -> Path:
+    """Ship the result tables of a full notebook-06 run (``reports/behaviour/*.json``) so that
+    a fresh clone shows them without retraining every decoder on every split. Stored as the
+    UTF-8 bytes of one JSON document (sha256-checked like any shipped model); ``verify``
+    retrains the spot-check rows (:func:`_spot_checks`) and compares."""
+    import torch
+
+    from wormlab import models
+
+    cls_rows = json.loads(Path(classification).read_text())
+    fc_rows = json.loads(Path(forecast).read_text())
+    if not cls_rows or not isinstance(cls_rows, list):
+        raise ValueError(f"{classification}: no classification rows")
+    params = _table_params(cls_rows)
+    fc_rows = [r for r in fc_rows if r["seed"] == params["seed"]]
+    blob = json.dumps({"classification": cls_rows, "forecast": fc_rows}, default=float)
+    tensors = {"tables_json_utf8": torch.frombuffer(bytearray(blob.encode("utf-8")),
+                                                    dtype=torch.uint8).clone()}
+    metrics = _spot_checks(cls_rows, fc_rows)
+    summary = {}
+    for r in cls_rows:
+        summary.setdefault(f"{r['experiment']}/{r['model']}", []).append(r["balanced_accuracy"])
+    config = {"notebook_parameters": params,
+              "models": sorted({r["model"] for r in cls_rows}),
+              "experiments": sorted({r["experiment"] for r in cls_rows}),
+              "forecast_models": sorted({r["model"] for r in fc_rows}),
+              "rows": {"classification": len(cls_rows), "forecast": len(fc_rows)}}
+    data = {"dataset": "Kato et al. 2015 (Cell 163:656) and Flavell-lab Dag et al. 2023 "
+                       "(Cell 186:2574), ../shared/data (never copied here)",
+            "what": "per-split result rows of wormlab.behaviour.run_classification / "
+                    "run_forecasting, as notebook 06 writes them to reports/behaviour/",
+            "balanced_accuracy_mean": {k: float(np.mean(v)) for k, v in sorted(summary.items())},
+            "train_seconds": float(sum(r.get("seconds", 0.0) for r in cls_rows + fc_rows))}
+    return models.save(name, tensors, kind=TABLES_KIND, config=config, command=command,
+                       data=data, metrics=metrics, tolerance=tolerance)
+
+
+def seed_results(results_dir: str | Path, *, task: str, window: int, epochs: int, seed: int,
+                 models_wanted, name: str = DEFAULT_TABLES) -> dict | None:
+    """Put the shipped tables into ``results_dir`` (``classification.json``, ``forecast.json``)
+    when they are absent there and the shipped rows were made with these notebook parameters
+    and cover ``models_wanted``; the notebook's runs then resume with nothing left to train.
+    Returns the shipped model's summary, or ``None`` (nothing written) when the parameters
+    differ, a model is missing or results already exist."""
+    from wormlab import models
+    from wormlab.runs import atomic_path
+
+    results_dir = Path(results_dir)
+    cls_path, fc_path = results_dir / "classification.json", results_dir / "forecast.json"
+    if cls_path.exists() or fc_path.exists():
+        return None
+    tensors, m = models.load(name, kind=TABLES_KIND)
+    want = {"task": task, "window": int(window), "epochs": int(epochs), "seed": int(seed)}
+    if m["config"]["notebook_parameters"] != want or not set(models_wanted) <= set(
+            m["config"]["models"]):
+        return None
+    cls_rows, fc_rows = _tables_from(tensors)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    for path, rows in ((cls_path, cls_rows), (fc_path, fc_rows)):
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(rows, indent=1))
+    return {"name": name, "sha256": m["sha256"], "command": m["command"],
+            "commit": m["code_version"].get("commit"), "rows": m["config"]["rows"],
+            "train_seconds": m["data"]["train_seconds"]}
+
+
 def _register() -> None:
     from wormlab.models import register_verifier
 
     register_verifier(SHIPPED_KIND, verify_shipped)
+    register_verifier(TABLES_KIND, verify_tables)
 
 
 _register()

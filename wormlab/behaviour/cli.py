@@ -4,6 +4,8 @@
     wormlab behaviour evaluate --train A.h5 B.h5 C.h5 --test D.h5 --model best --json
     wormlab behaviour frames --models logreg logreg_causal best
     wormlab behaviour ship --name behaviour_fwd_rev_frames --heldout 2022-07-27-45 --model best
+    wormlab behaviour ship-tables --classification reports/behaviour/classification.json \
+        --forecast reports/behaviour/forecast.json     (notebook 06's full tables -> data/models)
     wormlab behaviour experiment flavell_lwo --models svm mlp gnn --out results.json
     wormlab behaviour forecast --models mlp gnn --out forecast.json
     wormlab behaviour report --results results.json --forecast forecast.json
@@ -199,6 +201,19 @@ def _ship(args) -> int:
     return 0
 
 
+def _ship_tables(args) -> int:
+    import shlex
+
+    from wormlab.behaviour._ship import ship_tables
+
+    cmd = "wormlab behaviour ship-tables " + " ".join(shlex.quote(x) for x in args.argv)
+    path = ship_tables(args.classification, args.forecast, command=cmd, name=args.name)
+    m = json.loads(path.read_text())
+    print(json.dumps({"model": m["name"], "bytes": m["bytes"], "rows": m["config"]["rows"],
+                      "spot_checks": m["metrics"]}, indent=1))
+    return 0
+
+
 def _window_rows(path, task: str) -> dict:
     """``{model (window): {worm: balanced accuracy}}`` from a ``flavell_lwo`` results file."""
     if not path:
@@ -328,6 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="best", choices=FRAME_CHOICES[:-1])
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_ship)
+
+    p = sub.add_parser("ship-tables", help="ship notebook 06's full result tables "
+                                           "(wormlab.models; verify retrains spot-check rows)")
+    p.add_argument("--classification", required=True, help="reports/behaviour/classification.json")
+    p.add_argument("--forecast", required=True, help="reports/behaviour/forecast.json")
+    p.add_argument("--name", default="behaviour_tables_fwd_rev")
+    p.set_defaults(func=_ship_tables)
 
     p = sub.add_parser("forecast", help="leave-worms-out forecasting MSE per step (Flavell)")
     p.add_argument("--models", nargs="+", default=["mlp", "gnn", "gnn_connectome"],

@@ -247,6 +247,34 @@ def load_store(store: str | Path, families: tuple | None = None) -> dict:
         raise ValueError(f"{store}: corrupt body data store ({exc})") from None
 
 
+def load_stores(stores, families: tuple | None = None) -> dict:
+    """:func:`load_store` of one or several stores, merged (e.g. the generator's store and the
+    crawling worm's ``crawl`` store). The stores must share the frame step, body length and
+    sample length; a sample id in two stores is an error."""
+    paths = [stores] if isinstance(stores, (str, Path)) else list(stores)
+    if not paths:
+        raise ValueError("no body data store given")
+    ds = [load_store(p, families) for p in paths]
+    if len(ds) == 1:
+        return ds[0]
+    first = ds[0]
+    for p, d in zip(paths[1:], ds[1:]):
+        for k in ("frame_dt_s", "body_length_um"):
+            if d[k] != first[k]:
+                raise ValueError(f"{p}: {k} {d[k]} differs from {paths[0]}'s {first[k]}")
+        if d["activation"].shape[1:] != first["activation"].shape[1:]:
+            raise ValueError(f"{p}: samples of {d['activation'].shape[1]} frames, "
+                             f"{paths[0]} has {first['activation'].shape[1]}")
+    ids = np.concatenate([d["id"] for d in ds])
+    uniq, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(f"sample ids in more than one store: {list(uniq[counts > 1][:5])}")
+    out = {k: np.concatenate([d[k] for d in ds]) for k in (*_STORE_ARRAYS, "family", "id")}
+    out["meta"] = [m for d in ds for m in d["meta"]]
+    out["frame_dt_s"], out["body_length_um"] = first["frame_dt_s"], first["body_length_um"]
+    return out
+
+
 def _read_store(f, store: Path, families) -> dict:
     def dec(x):
         return x.decode() if isinstance(x, bytes) else str(x)

@@ -355,7 +355,8 @@ def split_data(data: dict, cfg: SurrogateConfig, heldout: dict | None = None
     ``heldout``: ``{"val": [ids], "test": [ids]}`` fixes the validation and test samples
     (e.g. an earlier model's, recorded in its history as ``heldout_ids``) and every other
     sample of the training families goes to training, so a store can grow without moving an
-    earlier model's training samples into the test set. Unknown ids are an error.
+    earlier model's training samples into the test set. A training family with no sample
+    named in ``heldout`` is split at random (seeded) as without ids. Unknown ids are an error.
     """
     fam = data["family"]
     seen = np.isin(fam, list(cfg.train_families))
@@ -381,6 +382,16 @@ def split_data(data: dict, cfg: SurrogateConfig, heldout: dict | None = None
                 raise ValueError(f"held-out {k} ids outside the training families "
                                  f"{cfg.train_families}")
         val, test = parts_["val"], parts_["test"]
+        # a training family none of whose samples is named (e.g. a family added to the data
+        # after the held-out ids were chosen) is split at random like a store without ids
+        named = set(fam[np.concatenate([val, test])])
+        free = seen & ~np.isin(fam, list(named))
+        if free.any():
+            rng = np.random.default_rng(cfg.seed)
+            idx = rng.permutation(np.flatnonzero(free))
+            n_val = max(1, int(round(cfg.val_fraction * len(idx))))
+            val = np.concatenate([val, idx[:n_val]])
+            test = np.concatenate([test, idx[n_val:2 * n_val]])
         out = np.zeros(len(fam), bool)
         out[val] = out[test] = True
         train = np.flatnonzero(seen & ~out)

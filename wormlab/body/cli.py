@@ -79,13 +79,13 @@ def _heldout(path) -> dict | None:
 
 def _train(a) -> int:
     from wormlab.body._config import SurrogateConfig
-    from wormlab.body._generate import load_store
+    from wormlab.body._generate import load_stores
     from wormlab.body._surrogate import split_data, train_surrogate
     from wormlab.runs import atomic_path, configure_torch, seed_everything
 
     configure_torch()
     seed_everything(a.seed)
-    d = load_store(a.store)
+    d = load_stores(a.store)
     cfg = SurrogateConfig(hidden_channels=a.hidden, n_modes=a.modes, n_layers=a.layers,
                           n_ensemble=a.ensemble, epochs=a.epochs, batch_size=a.batch,
                           lr=a.lr, seed=a.seed, input_space=a.input_space,
@@ -381,7 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--workers", type=int, default=2)
     g.set_defaults(func=_generate)
     t = sub.add_parser("train", help="train the FNO ensemble")
-    t.add_argument("--store", type=Path, default=default_store())
+    t.add_argument("--store", type=Path, nargs="+", default=[default_store()],
+                   help="one or more stores (e.g. the generator's and the crawl store of "
+                        "`wormlab worm body-data`), merged")
     t.add_argument("--out", type=Path, default=default_cache_model())
     t.add_argument("--hidden", type=int, default=32)
     t.add_argument("--modes", type=int, default=16)

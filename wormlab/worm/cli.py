@@ -16,6 +16,12 @@
         [--check] [--json]                   sidecar of the loop parameters); --check runs it
                                              in NEURON against the torch circuit (item 6)
 
+    wormlab worm body-data OUT.h5 [--params P]  body-surrogate samples of the family ``crawl``:
+        [--sets N --spread S --duration S]   the circuit's own activations (scattered
+        [--heldout-out FILE]                 parameter sets, forward and backward) replayed
+                                             through ElegansBot; --heldout-out writes val/test
+                                             ids split by run (for `body.cli train --heldout`)
+
 Exit codes: 0 ok, 2 bad input or a part not available yet.
 """
 
@@ -47,6 +53,21 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--window", type=float, default=5.0, help="seconds per speed window")
     s.add_argument("--processes", type=int, default=1, help="forward/backward in parallel")
     s.add_argument("--json", default=None, metavar="OUT", help="also write the rows to OUT")
+    b = sub.add_parser("body-data", help="body-surrogate samples from the circuit's crawls")
+    b.add_argument("out", help="HDF5 store to write (shards beside it; a rerun resumes)")
+    b.add_argument("--params", default="shipped", help="crawl parameter JSON the scatter sits "
+                                                       "on ('shipped' = the package's)")
+    b.add_argument("--sets", type=int, default=24, help="parameter sets per direction")
+    b.add_argument("--spread", type=float, default=0.1, help="log-normal scatter s.d.")
+    b.add_argument("--duration", type=float, default=10.0, help="seconds per closed-loop run")
+    b.add_argument("--window", type=float, default=4.0, help="seconds per sample")
+    b.add_argument("--stride", type=float, default=1.0, help="seconds between samples")
+    b.add_argument("--skip", type=float, default=1.0, help="initial transient left out (s)")
+    b.add_argument("--batch", type=int, default=8)
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--heldout-out", default=None, metavar="FILE",
+                   help="also write {val, test} ids, whole runs per split, 15%% each")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
     d = sub.add_parser("diagnose", help="the muscle-drive chain of c302 C1 with numbers")
     d.add_argument("--drive-nA", type=float, default=0.003)
     d.add_argument("--duration-ms", type=float, default=300.0)
@@ -64,6 +85,28 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--tol", type=float, default=1e-6, help="--check: NEURON CVODE tolerance")
     e.add_argument("--json", action="store_true", help="print the full result as JSON")
     return p
+
+
+def _body_data(args, emit_json) -> int:
+    from wormlab.worm._bodydata import CrawlDataConfig, crawl_body_store, crawl_heldout
+    from wormlab.worm._config import read_crawl_params
+
+    name = args.params
+    if args.params == "shipped":
+        from wormlab.paths import package_data
+
+        args.params = str(package_data("worm", "data", "crawl_params.json"))
+    cfg = CrawlDataConfig(n_sets=args.sets, spread=args.spread, duration_s=args.duration,
+                          skip_s=args.skip, window_s=args.window, stride_s=args.stride,
+                          batch=args.batch, seed=args.seed)
+    res = crawl_body_store(args.out, read_crawl_params(args.params), cfg,
+                           base_name=Path(name).name, progress=not args.quiet)
+    if args.heldout_out:
+        ids = crawl_heldout(args.out, seed=args.seed)
+        emit_json(ids, args.heldout_out, echo=False)
+        res["heldout"] = {k: len(v) for k, v in ids.items()}
+    emit_json(res, None)
+    return 0
 
 
 def _sweep(args, emit_json) -> int:
@@ -133,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.cmd == "sweep":
             return _sweep(args, emit_json)
+        if args.cmd == "body-data":
+            return _body_data(args, emit_json)
         if args.cmd == "diagnose":
             from wormlab.worm._diagnose import diagnose_muscle_drive
 
