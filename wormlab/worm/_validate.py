@@ -12,6 +12,18 @@ import numpy as np
 import torch
 
 
+def default_surrogate():
+    """The body surrogate the crawl is checked with: the shipped crawl-tuned one
+    (``body_surrogate_crawl``, :mod:`wormlab.worm._ship`) when present, else the body
+    component's default (:func:`wormlab.body.load_default`)."""
+    from wormlab import body, models
+    from wormlab.worm._ship import NAME, load_crawl_surrogate
+
+    if (models.models_dir() / NAME / "manifest.json").is_file():
+        return load_crawl_surrogate(NAME)[0]
+    return body.load_default()[0]
+
+
 def surrogate_vs_physics(res, model=None, skip_s: float = 1.0,
                          threshold_pct: float | None = None) -> list[dict]:
     """One row per member of ``res`` (a :class:`~wormlab.worm.LoopResult`): speed (um/s) and
@@ -21,11 +33,10 @@ def surrogate_vs_physics(res, model=None, skip_s: float = 1.0,
 
     The loop's body starts from a seeded small bend; the surrogate's training samples start
     straight, so the first ``skip_s`` are left out of both."""
-    from wormlab import body
     from wormlab.body._physics import Trajectory, forward_speed, wave_kinematics
 
     if model is None:
-        model, _, _ = body.load_default()
+        model = default_surrogate()
     thr = model.cfg.fallback_threshold_pct if threshold_pct is None else threshold_pct
     dt = float(res.t_s[1] - res.t_s[0])
     if abs(dt - model.frame_dt_s) > 1e-9:
