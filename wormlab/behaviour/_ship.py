@@ -225,7 +225,9 @@ def verify_tables(name: str, tensors: dict, manifest: dict) -> dict:
 
 
 def ship_tables(classification: str | Path, forecast: str | Path, *, command: str,
-                name: str = DEFAULT_TABLES, tolerance: float = 1e-6) -> Path:
+                name: str = DEFAULT_TABLES, tolerance: float = 1e-6,
+                made_by: str = "wormlab run 06_behaviour (full mode, default parameters), "
+                               "which writes reports/behaviour/*.json") -> Path:
     """Ship the result tables of a full notebook-06 run (``reports/behaviour/*.json``) so that
     a fresh clone shows them without retraining every decoder on every split. Stored as the
     UTF-8 bytes of one JSON document (sha256-checked like any shipped model); ``verify``
@@ -256,6 +258,7 @@ def ship_tables(classification: str | Path, forecast: str | Path, *, command: st
                        "(Cell 186:2574), ../shared/data (never copied here)",
             "what": "per-split result rows of wormlab.behaviour.run_classification / "
                     "run_forecasting, as notebook 06 writes them to reports/behaviour/",
+            "made_by": made_by,
             "balanced_accuracy_mean": {k: float(np.mean(v)) for k, v in sorted(summary.items())},
             "train_seconds": float(sum(r.get("seconds", 0.0) for r in cls_rows + fc_rows))}
     return models.save(name, tensors, kind=TABLES_KIND, config=config, command=command,
