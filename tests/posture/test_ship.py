@@ -134,3 +134,24 @@ def test_cli_ship_needs_a_trained_run(tmp_path, capsys):
 
     assert main(["ship", "--out", str(tmp_path)]) == 2
     assert "no trained model" in capsys.readouterr().err
+
+
+def test_strain_table_ship_and_protocol_match(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORMLAB_MODELS", str(tmp_path / "m"))
+    proto = {"folds": 5, "repeats": 1, "interval": "x", "holdout_fraction": 0.3, "seed": 0,
+             "n": 10, "chance_majority": 0.4}
+    row = {"cv_accuracy_mean": 0.6, "cv_accuracy_std": 0.1, "holdout_accuracy": 0.5,
+           "holdout_per_class": {"0": 0.5}, "seconds": 3.0}
+    table = {"features": row, "rocket": dict(row, cv_accuracy_mean=0.7), "_protocol": proto}
+    (tmp_path / "t.json").write_text(json.dumps(table))
+    path = P.ship_strains(tmp_path / "t.json", command="c", name="st")
+    m = json.loads(path.read_text())
+    assert m["config"]["methods"] == ["features", "rocket"]
+    assert set(m["tolerance"]) == {"features/cv_accuracy_mean", "features/holdout_accuracy"}
+    st, info = P.shipped_strains(["rocket"], folds=5, seed=0, name="st")
+    assert set(st) == {"rocket", "_protocol"} and st["rocket"]["cv_accuracy_mean"] == 0.7
+    assert P.shipped_strains(["rocket"], folds=3, seed=0, name="st") is None
+    assert P.shipped_strains(["lstm"], folds=5, seed=0, name="st") is None
+    (tmp_path / "bad.json").write_text(json.dumps({"features": row}))
+    with pytest.raises(ValueError, match="_protocol"):
+        P.ship_strains(tmp_path / "bad.json", command="c", name="st2")

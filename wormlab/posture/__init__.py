@@ -103,7 +103,15 @@ from wormlab.posture._shape import (
     shape_series,
     split_mean_angle,
 )
-from wormlab.posture._ship import DEFAULT_LSTM, DEFAULT_SAE, ship_run, shipped_run_dir
+from wormlab.posture._ship import (
+    DEFAULT_LSTM,
+    DEFAULT_SAE,
+    DEFAULT_STRAINS,
+    ship_run,
+    ship_strains,
+    shipped_run_dir,
+    shipped_strains,
+)
 from wormlab.posture._strain_data import strain_dataset, synthetic_strains
 from wormlab.posture._summaries import kinematics_table, realism_table
 
@@ -111,6 +119,9 @@ __all__ = [
     "DEFAULT_LSTM",
     "DEFAULT_SAE",
     "ship_run",
+    "DEFAULT_STRAINS",
+    "ship_strains",
+    "shipped_strains",
     "shipped_run_dir",
     "resolve_path",
     "kinematics_table",

@@ -314,11 +314,92 @@ def shipped_run_dir(lstm_name: str = DEFAULT_LSTM, sae_name: str | None = "auto"
     return out
 
 
+# ------------------------------------------------------------------ the strain table
+STRAINS_KIND = "posture.strains"
+#: the strain-classification table notebook 07 shows (UCR Worms, its methods and protocol)
+DEFAULT_STRAINS = "posture_strains_ucr"
+#: methods verify recomputes (the cheap ones; rocket and the LSTM take minutes each)
+VERIFY_METHODS = ("features", "nn")
+
+
+def _strain_metrics(table: dict, methods) -> dict:
+    out = {}
+    for m in methods:
+        if m in table:
+            out[f"{m}/cv_accuracy_mean"] = float(table[m]["cv_accuracy_mean"])
+            out[f"{m}/holdout_accuracy"] = float(table[m]["holdout_accuracy"])
+    return out
+
+
+def _strains_from(tensors: dict) -> dict:
+    return json.loads(bytes(tensors["table_json_utf8"].numpy().tobytes()).decode("utf-8"))
+
+
+def verify_strains(name: str, tensors: dict, manifest: dict) -> dict:
+    from wormlab.models import VerifySkipped
+    from wormlab.paths import shared_data_dir
+    from wormlab.posture._classify import strain_benchmark
+    from wormlab.posture._data import load_ucr_worms
+
+    if shared_data_dir() is None:
+        raise VerifySkipped("the shared recordings folder (../shared/data) is absent")
+    table = _strains_from(tensors)
+    p = table["_protocol"]
+    methods = [m for m in VERIFY_METHODS if m in table]
+    X, y = load_ucr_worms()
+    res = strain_benchmark(X, y, methods, folds=p["folds"], repeats=p["repeats"], seed=p["seed"])
+    return _strain_metrics(res, methods)
+
+
+def ship_strains(table_json: str | Path, *, command: str, name: str = DEFAULT_STRAINS,
+                 tolerance: float = 1e-9) -> Path:
+    """Ship a table written by ``wormlab posture strains --out`` (UCR Worms); ``verify``
+    recomputes the :data:`VERIFY_METHODS` rows with the table's protocol."""
+    import torch
+
+    from wormlab import models
+
+    table = json.loads(Path(table_json).read_text())
+    if "_protocol" not in table:
+        raise ValueError(f"{table_json}: not a strain table (no _protocol)")
+    methods = sorted(k for k in table if not k.startswith("_"))
+    blob = json.dumps(table).encode("utf-8")
+    tensors = {"table_json_utf8": torch.frombuffer(bytearray(blob), dtype=torch.uint8).clone()}
+    metrics = _strain_metrics(table, methods)
+    tol = {k: tolerance for k in metrics if k.split("/")[0] in VERIFY_METHODS}
+    return models.save(
+        name, tensors, kind=STRAINS_KIND,
+        config={"methods": methods, "protocol": table["_protocol"]}, command=command,
+        data={"dataset": "UCR/UEA 'Worms' (Yemini et al. 2013 eigenworm series, 5 strains; "
+                         "Bagnall et al. 2017 archive), ../shared/data/ucr_worms (never copied)",
+              "seconds": {m: table[m].get("seconds") for m in methods}},
+        metrics=metrics, tolerance=tol)
+
+
+def shipped_strains(methods, folds: int, seed: int, repeats: int = 1,
+                    name: str = DEFAULT_STRAINS) -> tuple[dict, dict] | None:
+    """``(table, info)`` of the shipped strain table when it holds ``methods`` under this
+    protocol (folds, repeats, seed), else ``None``. The table is the CLI's / notebook's
+    ``strain_benchmark`` result (``_protocol`` included)."""
+    from wormlab import models
+
+    tensors, m = models.load(name, kind=STRAINS_KIND)
+    p = m["config"]["protocol"]
+    if (p["folds"], p["repeats"], p["seed"]) != (int(folds), int(repeats), int(seed)) or not (
+            set(methods) <= set(m["config"]["methods"])):
+        return None
+    table = _strains_from(tensors)
+    out = {k: v for k, v in table.items() if k in set(methods) or k == "_protocol"}
+    return out, {"name": name, "sha256": m["sha256"], "command": m["command"],
+                 "commit": m["code_version"].get("commit")}
+
+
 def _register() -> None:
     from wormlab.models import register_verifier
 
     register_verifier(LSTM_KIND, verify_lstm)
     register_verifier(SAE_KIND, verify_sae)
+    register_verifier(STRAINS_KIND, verify_strains)
 
 
 _register()

@@ -10,6 +10,8 @@ wormlab posture shapes [--json]      (variance explained per basis; RFT speed vs
 wormlab posture strains [--ucr FILE] [--out FILE.json] [--methods minirocket,quant,...] [--repeats 5]
 wormlab posture ship --out DIR [--lstm-name posture_lstm_4x260] [--sae-name posture_sae_4x260]
                      (the run's best LSTM + its SAE -> data/models, float16, with manifests)
+wormlab posture ship-strains --table FILE.json [--name posture_strains_ucr]
+                     (a `strains --out` table -> data/models; verify recomputes features, nn)
 """
 
 from __future__ import annotations
@@ -136,6 +138,9 @@ def _parser() -> argparse.ArgumentParser:
     sh.add_argument("--lstm-name", default="posture_lstm_4x260")
     sh.add_argument("--sae-name", default="posture_sae_4x260",
                     help="name of the shipped SAE ('' = do not ship the SAE)")
+    ss = sub.add_parser("ship-strains", help="ship a `strains --out` table (data/models)")
+    ss.add_argument("--table", required=True)
+    ss.add_argument("--name", default="posture_strains_ucr")
     d = sub.add_parser("shapes", help="bases' variance explained and RFT vs recorded velocity")
     d.add_argument("--drag-ratio", type=float, default=30.0)
     d.add_argument("--seed", type=int, default=0)
@@ -388,6 +393,18 @@ def _ship(args) -> int:
     return 0
 
 
+def _ship_strains(args) -> int:
+    import shlex
+
+    from wormlab.posture._ship import ship_strains
+
+    command = "wormlab posture ship-strains " + " ".join(
+        shlex.quote(a) for a in ["--table", args.table, "--name", args.name])
+    m = json.loads(Path(ship_strains(args.table, command=command, name=args.name)).read_text())
+    print(json.dumps({"model": m["name"], "bytes": m["bytes"], "metrics": m["metrics"]}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -400,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
             "sae": _sae,
             "heldout": _heldout,
             "ship": _ship,
+            "ship-strains": _ship_strains,
         }
         return handlers[args.cmd](args)
     except (FileNotFoundError, ValueError) as exc:
