@@ -78,8 +78,22 @@ def test_surrogate_vs_physics_uses_the_loop_trajectory(short_run):
     m = worm.crawl_metrics(short_run, skip_s=0.4)
     assert r["speed_physics_um_s"] == pytest.approx(float(m["speed_um_s"][0]))
     assert np.isfinite(r["speed_surrogate_um_s"]) and r["fallback_triggered"] is False
-    rows = _validate.surrogate_vs_physics(short_run, model=model, skip_s=0.4, threshold_pct=0.0)
-    assert rows[0]["fallback_triggered"] is True
+    # the replay: the same activation through ElegansBot open loop, from a straight body
+    # (a moving worm: the shipped crawl parameters)
+    from wormlab.body._physics import forward_speed, simulate
+    from wormlab.paths import package_data
+
+    run = worm.run_loop(worm.read_crawl_params(package_data("worm", "data", "crawl_params.json")),
+                        worm.LoopConfig(duration_s=1.6))
+    (r,) = _validate.surrogate_vs_physics(run, model=model, skip_s=0.4, threshold_pct=1e9)
+    rp = simulate(torch.as_tensor(run.activation, dtype=torch.float64))
+    assert abs(r["speed_replay_um_s"]) > 5.0
+    assert r["speed_replay_um_s"] == pytest.approx(float(forward_speed(rp, skip_s=0.4)[0]))
+    assert r["speed_rel_diff_replay"] == pytest.approx(
+        abs(r["speed_surrogate_um_s"] - r["speed_replay_um_s"]) / abs(r["speed_replay_um_s"]))
+    rows = _validate.surrogate_vs_physics(short_run, model=model, skip_s=0.4, threshold_pct=0.0,
+                                          replay=False)
+    assert rows[0]["fallback_triggered"] is True and "speed_replay_um_s" not in rows[0]
 
 
 def test_fit_history_of_two_stages_accumulates_wall_time():

@@ -25,15 +25,18 @@ def default_surrogate():
 
 
 def surrogate_vs_physics(res, model=None, skip_s: float = 1.0,
-                         threshold_pct: float | None = None) -> list[dict]:
+                         threshold_pct: float | None = None, replay: bool = True) -> list[dict]:
     """One row per member of ``res`` (a :class:`~wormlab.worm.LoopResult`): speed (um/s) and
     wavelength (body lengths) from the loop's ElegansBot trajectory and from the surrogate
     fed the same activation, their relative difference, the surrogate's estimated midline
     error (% body length) and whether it exceeds the fallback threshold.
 
-    The loop's body starts from a seeded small bend; the surrogate's training samples start
-    straight, so the first ``skip_s`` are left out of both."""
-    from wormlab.body._physics import Trajectory, forward_speed, wave_kinematics
+    ``replay``: also run the same activation through ElegansBot open loop from a straight body
+    (``*_replay`` fields: what the surrogate is trained to predict, issue 17 item 5's "the
+    circuit's muscle activations run through ElegansBot"); the ``*_rel_diff_replay`` fields
+    compare the surrogate with it. The loop's body starts from a seeded small bend, the
+    surrogate and the replay start straight, so the first ``skip_s`` are left out of all."""
+    from wormlab.body._physics import Trajectory, forward_speed, simulate, wave_kinematics
 
     if model is None:
         model = default_surrogate()
@@ -54,6 +57,19 @@ def surrogate_vs_physics(res, model=None, skip_s: float = 1.0,
     w_p = wave_kinematics(phys, skip_s=skip_s)["wavelength_bl"]
     w_s = wave_kinematics(sur, skip_s=skip_s)["wavelength_bl"]
     est = est.numpy()
+    if replay:
+        import dataclasses
+
+        from wormlab.body._config import MuscleConfig, PhysicsConfig
+
+        lc = res.config  # the loop's body settings, so that only the start differs
+        rp = simulate(torch.as_tensor(res.activation, dtype=torch.float64),
+                      dataclasses.replace(PhysicsConfig(), dt_s=lc.physics_dt_s,
+                                          frame_dt_s=lc.frame_dt_s,
+                                          scale_friction=lc.scale_friction),
+                      dataclasses.replace(MuscleConfig(), joint_gain_rad=lc.joint_gain_rad))
+        v_r = np.asarray(forward_speed(rp, skip_s=skip_s))
+        w_r = wave_kinematics(rp, skip_s=skip_s)["wavelength_bl"]
     rows = []
     for b in range(len(v_p)):
         rel = lambda a, r: float(abs(a - r) / abs(r)) if abs(r) > 1e-9 else float("nan")  # noqa: E731
@@ -65,4 +81,9 @@ def surrogate_vs_physics(res, model=None, skip_s: float = 1.0,
                      "wavelength_rel_diff": rel(w_s[b], w_p[b]),
                      "surrogate_error_estimate_pct_bl": float(est[b]),
                      "fallback_triggered": bool(est[b] > thr)})
+        if replay:
+            rows[-1].update({"speed_replay_um_s": float(v_r[b]),
+                             "wavelength_replay_bl": float(w_r[b]),
+                             "speed_rel_diff_replay": rel(v_s[b], v_r[b]),
+                             "wavelength_rel_diff_replay": rel(w_s[b], w_r[b])})
     return rows
