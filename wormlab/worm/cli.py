@@ -22,6 +22,11 @@
                                              through ElegansBot; --heldout-out writes val/test
                                              ids split by run (for `body.cli train --heldout`)
 
+    wormlab worm ship-surrogate CKPT --store A.h5 B.h5 --train-command "..." --data-command "..."
+                                             ship a surrogate fine-tuned on those stores as
+                                             data/models/body_surrogate_crawl (crawl test set
+                                             shipped beside it; `wormlab models verify`)
+
 Exit codes: 0 ok, 2 bad input or a part not available yet.
 """
 
@@ -68,6 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--heldout-out", default=None, metavar="FILE",
                    help="also write {val, test} ids, whole runs per split, 15%% each")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
+    ss = sub.add_parser("ship-surrogate", help="ship the crawl-tuned body surrogate")
+    ss.add_argument("checkpoint")
+    ss.add_argument("--store", nargs="+", required=True, help="the stores it was trained on")
+    ss.add_argument("--train-command", required=True, help="the exact training command")
+    ss.add_argument("--data-command", action="append", default=[],
+                    help="a command that made a store (repeat)")
+    ss.add_argument("--name", default="body_surrogate_crawl")
     d = sub.add_parser("diagnose", help="the muscle-drive chain of c302 C1 with numbers")
     d.add_argument("--drive-nA", type=float, default=0.003)
     d.add_argument("--duration-ms", type=float, default=300.0)
@@ -176,6 +188,16 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.cmd == "sweep":
             return _sweep(args, emit_json)
+        if args.cmd == "ship-surrogate":
+            from wormlab.worm._ship import ship_crawl_surrogate
+
+            path = ship_crawl_surrogate(args.checkpoint, args.store, command=args.train_command,
+                                        data_commands={f"store_{i}": c for i, c in
+                                                       enumerate(args.data_command)},
+                                        name=args.name)
+            m = json.loads(Path(path).read_text())
+            emit_json({"model": m["name"], "bytes": m["bytes"], "metrics": m["metrics"]}, None)
+            return 0
         if args.cmd == "body-data":
             return _body_data(args, emit_json)
         if args.cmd == "diagnose":
