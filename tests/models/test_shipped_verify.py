@@ -8,7 +8,7 @@ import pytest
 from wormlab import models
 from wormlab.paths import shared_data_dir
 
-NAMES = ("posture_lstm_4x260", "posture_sae_4x260", "behaviour_tables_fwd_rev")
+NAMES = ("posture_lstm_4x260", "posture_sae_4x260", "posture_strains_ucr", "behaviour_tables_fwd_rev")
 
 
 @pytest.mark.parametrize("name", NAMES)
