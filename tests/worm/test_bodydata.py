@@ -53,8 +53,8 @@ def test_store_holds_replays_of_the_loops_own_activation(store, base):
     assert res["samples"] == 2 * CFG.n_sets * n_win == len(d["id"])
     assert set(d["family"]) == {"crawl"}
     assert d["activation"].shape[1] == 21
-    # sample crawl-0001-01: forward run 1 (set 1), window starting at frame 10
-    k = list(d["id"]).index("crawl-0001-01")
+    # sample crawl-s3-0001-01: forward run 1 (set 1), window starting at frame 10
+    k = list(d["id"]).index("crawl-s3-0001-01")
     m = d["meta"][k]
     assert m["params"]["direction"] == "forward" and m["params"]["start_frame"] == 10
     p = scattered_params(base, CFG.n_sets, CFG.spread, CFG.seed)

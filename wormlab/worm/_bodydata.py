@@ -84,7 +84,7 @@ def _specs(cfg: CrawlDataConfig, T: int, frame_dt_s: float, base_name: str) -> l
         for i in range(cfg.n_sets):
             run = d * cfg.n_sets + i
             for j, s in enumerate(starts):
-                specs.append({"id": f"crawl-{run:04d}-{j:02d}", "family": FAMILY,
+                specs.append({"id": f"crawl-s{cfg.seed}-{run:04d}-{j:02d}", "family": FAMILY,
                               "params": {"run": run, "set": i, "direction": direction,
                                          "start_frame": s, "base": base_name,
                                          "bend_seed": 1000 + cfg.seed * 10_000 + run,
