@@ -120,7 +120,7 @@ def test_split_data_named_family_fixed_other_family_random(store):
     d = load_store(path)
     # pretend half of the runs are another family with no named ids
     fam = d["family"].astype("<U16")  # room for a longer family name
-    other = np.array([int(i.split("-")[1]) % 2 == 1 for i in d["id"]])
+    other = np.array([int(i.split("-")[2]) % 2 == 1 for i in d["id"]])  # odd runs
     fam[other] = "random"
     d = dict(d, family=fam)
     named = [i for i, o in zip(d["id"], other) if not o]
