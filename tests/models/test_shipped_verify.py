@@ -20,3 +20,11 @@ def test_shipped_model_verifies(name):
     assert res["ok"], res
     checked = [m for m in res["metrics"].values() if m.get("tolerance") is not None]
     assert checked and all(m["ok"] for m in checked)
+
+
+def test_shipped_crawl_surrogate_verifies_without_shared_data():
+    """Both of its held-out sets ship with the models (crawl test runs, body_surrogate's test)."""
+    res = models.verify("body_surrogate_crawl")
+    assert res["ok"], res
+    assert {"crawl_test_body_rmse_pct_mean", "generic_test_body_rmse_pct_mean"} <= set(
+        res["metrics"])

@@ -3,7 +3,7 @@
 
 The file is the surrogate checkpoint itself (``wormlab.body`` loads it). Two held-out sets are
 verified: the model's ``crawl`` test runs (activations and ElegansBot outputs shipped beside it,
-float16 / float32: the activations come from closed-loop runs and cannot be rebuilt from a
+float16: the activations come from closed-loop runs and cannot be rebuilt from a
 spec) and the generic test set of the shipped ``body_surrogate`` (its own held-out file), so
 that a fine-tuning that forgot the generic families shows in the manifest.
 """
@@ -58,8 +58,8 @@ def _crawl_test(name: str):
     if got is None:
         raise models.ModelError(f"model {name!r} names no crawl_test held-out file")
     t, ids = got
-    return _split(t["activation"].float().numpy(), t["com_um"].numpy(), t["tangent_rad"].numpy(),
-                  np.array(["crawl"] * len(ids)), ids)
+    return _split(t["activation"].float().numpy(), t["com_um"].float().numpy(),
+                  t["tangent_rad"].float().numpy(), np.array(["crawl"] * len(ids)), ids)
 
 
 def load_crawl_surrogate(name: str = NAME):
@@ -100,13 +100,13 @@ def ship_crawl_surrogate(checkpoint: str | Path, stores, *, command: str, data_c
         raise ValueError(f"{checkpoint}: no crawl sample in its test split")
     crawl = _split(d["activation"][k], d["com_um"][k], d["tangent_rad"][k], d["family"][k],
                    d["id"][k])
-    # the shipped activations are float16: score the model on exactly what verify will read
-    crawl = dataclasses.replace(crawl, activation=crawl.activation.astype(np.float16).astype(
-        np.float32))
-    entry = models.write_heldout(name, "crawl_test", {
-        "activation": torch.from_numpy(crawl.activation.astype(np.float16)),
-        "com_um": torch.from_numpy(crawl.com_um), "tangent_rad": torch.from_numpy(crawl.tangent_rad)},
-        crawl.id.tolist())
+    # shipped in float16 (well under 5 MB): score the model on exactly what verify will read
+    half = {k: getattr(crawl, k).astype(np.float16) for k in ("activation", "com_um",
+                                                              "tangent_rad")}
+    crawl = dataclasses.replace(crawl, **{k: v.astype(np.float32) for k, v in half.items()})
+    entry = models.write_heldout(name, "crawl_test", {k: torch.from_numpy(v)
+                                                      for k, v in half.items()},
+                                 crawl.id.tolist())
     metrics = _metrics(model, crawl, _generic_test())
     tensors, meta = read_safetensors(checkpoint, "surrogate checkpoint")
     fams = {str(f): int((d["family"] == f).sum()) for f in np.unique(d["family"])}
