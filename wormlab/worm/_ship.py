@@ -127,10 +127,94 @@ def ship_crawl_surrogate(checkpoint: str | Path, stores, *, command: str, data_c
                            ("wormlab/body", "wormlab/worm", "wormlab/models")))
 
 
+# ------------------------------------------------------------ the fitted crawl parameters
+PARAMS_KIND = "worm.crawl_params"
+PARAMS_NAME = "crawl_params"
+#: the loop runs verify repeats (seconds, initial-bend seed)
+_VERIFY_RUN = (4.0, 0)
+
+
+def _package_params_file() -> Path:
+    from wormlab.paths import package_data
+
+    return package_data("worm", "data", "crawl_params.json")
+
+
+def _crawl_speeds(params: dict[str, float]) -> dict:
+    from wormlab.worm._fit import crawl_metrics
+    from wormlab.worm._loop import LoopConfig, run_loop
+
+    dur, seed = _VERIFY_RUN
+    out = {}
+    for direction in ("forward", "backward"):
+        res = run_loop(params, LoopConfig(duration_s=dur, direction=direction, seed=seed))
+        m = crawl_metrics(res)
+        out[f"{direction}_speed_um_s_4s_seed0"] = float(m["speed_um_s"][0])
+        out[f"{direction}_frequency_hz_4s_seed0"] = float(m["frequency_hz"][0])
+    return out
+
+
+def _params_from(tensors: dict, manifest: dict) -> dict[str, float]:
+    return {k: float(v) for k, v in zip(manifest["config"]["names"],
+                                        tensors["values"].tolist())}
+
+
+def verify_crawl_params(name: str, tensors: dict, manifest: dict) -> dict:
+    """Rerun the 4 s forward and backward crawls of the shipped values, and check that the
+    package's parameter file (what the CLIs and notebooks read) holds the same values."""
+    from wormlab.worm._config import read_crawl_params
+
+    params = _params_from(tensors, manifest)
+    pkg = read_crawl_params(_package_params_file())
+    diff = (max(abs(pkg.get(k, float("nan")) - v) for k, v in params.items())
+            if set(pkg) == set(params) else float("inf"))
+    return {**_crawl_speeds(params), "package_file_max_abs_diff": float(diff)}
+
+
+def ship_crawl_params(path: str | Path | None = None, *, command: str,
+                      name: str = PARAMS_NAME) -> Path:
+    """Register a crawl parameter file (default: the package's) in the model registry: values
+    (float64) and names, the file's provenance and sha256, and the 4 s crawl speeds that
+    ``verify`` reruns (± 0.5 um/s, ± 0.01 Hz)."""
+    import hashlib
+
+    from wormlab import models
+    from wormlab.worm._config import read_crawl_params
+    from wormlab.worm._loop import PARAMS
+
+    path = Path(path) if path is not None else _package_params_file()
+    params = read_crawl_params(path)
+    doc = json.loads(path.read_text())
+    names = sorted(params)
+    tensors = {"values": torch.tensor([params[k] for k in names], dtype=torch.float64)}
+    metrics = {**_crawl_speeds(params), "package_file_max_abs_diff": 0.0}
+    tol = {k: (0.01 if "frequency" in k else 0.5) for k in metrics}
+    tol["package_file_max_abs_diff"] = 0.0
+    data = {"file": str(path.name), "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "provenance": doc.get("provenance", {}),
+            "verify_run": {"duration_s": _VERIFY_RUN[0], "bend_seed": _VERIFY_RUN[1]},
+            "documented": "docs/crawl.md (kinematics, perturbations, physics check)"}
+    return models.save(name, tensors, kind=PARAMS_KIND,
+                       config={"names": names, "units": {k: PARAMS[k][3] for k in names}},
+                       command=command, data=json.loads(json.dumps(data, default=str)),
+                       metrics=metrics, tolerance=tol,
+                       code_version=models.current_code_version(("wormlab/worm",
+                                                                 "wormlab/circuit")))
+
+
+def shipped_crawl_params(name: str = PARAMS_NAME) -> dict[str, float]:
+    """The registered crawl parameters (``{name: value}``) after the registry's checks."""
+    from wormlab import models
+
+    tensors, m = models.load(name, kind=PARAMS_KIND)
+    return _params_from(tensors, m)
+
+
 def _register() -> None:
     from wormlab.models import register_verifier
 
     register_verifier(KIND, verify_crawl_surrogate)
+    register_verifier(PARAMS_KIND, verify_crawl_params)
 
 
 _register()

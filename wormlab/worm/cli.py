@@ -22,6 +22,8 @@
                                              through ElegansBot; --heldout-out writes val/test
                                              ids split by run (for `body.cli train --heldout`)
 
+    wormlab worm ship-params [PARAMS]          register a crawl parameter file (default: the
+                                             package's) in data/models; verify reruns 4 s crawls
     wormlab worm ship-surrogate CKPT --store A.h5 B.h5 --train-command "..." --data-command "..."
                                              ship a surrogate fine-tuned on those stores as
                                              data/models/body_surrogate_crawl (crawl test set
@@ -80,6 +82,10 @@ def _parser() -> argparse.ArgumentParser:
     ss.add_argument("--data-command", action="append", default=[],
                     help="a command that made a store (repeat)")
     ss.add_argument("--name", default="body_surrogate_crawl")
+    sp = sub.add_parser("ship-params", help="register a crawl parameter file (data/models)")
+    sp.add_argument("params", nargs="?", default="shipped",
+                    help="crawl parameter JSON ('shipped' = the package's)")
+    sp.add_argument("--name", default="crawl_params")
     d = sub.add_parser("diagnose", help="the muscle-drive chain of c302 C1 with numbers")
     d.add_argument("--drive-nA", type=float, default=0.003)
     d.add_argument("--duration-ms", type=float, default=300.0)
@@ -197,6 +203,18 @@ def main(argv: list[str] | None = None) -> int:
                                         name=args.name)
             m = json.loads(Path(path).read_text())
             emit_json({"model": m["name"], "bytes": m["bytes"], "metrics": m["metrics"]}, None)
+            return 0
+        if args.cmd == "ship-params":
+            import shlex
+
+            from wormlab.worm._ship import ship_crawl_params
+
+            cmd = "wormlab worm ship-params " + " ".join(
+                shlex.quote(a) for a in [args.params, "--name", args.name])
+            path = ship_crawl_params(None if args.params == "shipped" else args.params,
+                                     command=cmd, name=args.name)
+            m = json.loads(Path(path).read_text())
+            emit_json({"model": m["name"], "metrics": m["metrics"]}, None)
             return 0
         if args.cmd == "body-data":
             return _body_data(args, emit_json)
