@@ -209,8 +209,9 @@ def _recompute(cls_rows: list[dict], fc_rows: list[dict]) -> dict:
 
 
 def _tables_from(tensors: dict) -> tuple[list[dict], list[dict]]:
-    raw = bytes(tensors["tables_json_utf8"].numpy().tobytes()).decode("utf-8")
-    d = json.loads(raw)
+    from wormlab.models import tensor_json
+
+    d = tensor_json(tensors["tables_json_utf8"])
     return d["classification"], d["forecast"]
 
 
@@ -232,7 +233,6 @@ def ship_tables(classification: str | Path, forecast: str | Path, *, command: st
     a fresh clone shows them without retraining every decoder on every split. Stored as the
     UTF-8 bytes of one JSON document (sha256-checked like any shipped model); ``verify``
     retrains the spot-check rows (:func:`_spot_checks`) and compares."""
-    import torch
 
     from wormlab import models
 
@@ -242,9 +242,8 @@ def ship_tables(classification: str | Path, forecast: str | Path, *, command: st
         raise ValueError(f"{classification}: no classification rows")
     params = _table_params(cls_rows)
     fc_rows = [r for r in fc_rows if r["seed"] == params["seed"]]
-    blob = json.dumps({"classification": cls_rows, "forecast": fc_rows}, default=float)
-    tensors = {"tables_json_utf8": torch.frombuffer(bytearray(blob.encode("utf-8")),
-                                                    dtype=torch.uint8).clone()}
+    tensors = {"tables_json_utf8": models.json_tensor({"classification": cls_rows,
+                                                       "forecast": fc_rows})}
     metrics = _spot_checks(cls_rows, fc_rows)
     summary = {}
     for r in cls_rows:

@@ -16,6 +16,7 @@ from wormlab.models._registry import (
     current_code_version,
     exists,
     failed,
+    json_tensor,
     load,
     manifest,
     model_path,
@@ -24,6 +25,7 @@ from wormlab.models._registry import (
     register_verifier,
     save,
     ship_checkpoint,
+    tensor_json,
     verify,
     verify_table_html,
     write_heldout,
@@ -34,5 +36,5 @@ list_models = list
 
 __all__ = ["VERIFIERS", "VERIFY_REPORT", "ModelError", "VerifySkipped", "check_file",
            "checked_path", "current_code_version", "exists", "failed", "list", "list_models",
-           "load", "manifest", "model_path", "models_dir", "register_verifier", "save",
-           "read_heldout", "ship_checkpoint", "verify", "verify_table_html", "write_heldout"]
+           "json_tensor", "load", "manifest", "model_path", "models_dir", "register_verifier", "save",
+           "read_heldout", "ship_checkpoint", "tensor_json", "verify", "verify_table_html", "write_heldout"]

@@ -302,6 +302,25 @@ def ship_checkpoint(name: str, checkpoint: str | Path, *, kind: str, config: Any
                 metrics=metrics, tolerance=tolerance, code_version=code_version, metadata=meta)
 
 
+def json_tensor(obj) -> Any:
+    """A JSON document as a uint8 tensor of its UTF-8 text, for results that ship as a model
+    (e.g. a table of per-split scores): the registry then checks it like weights (size,
+    sha256). :func:`tensor_json` reads it back."""
+    import json as _json
+
+    import torch
+
+    blob = bytearray(_json.dumps(obj).encode("utf-8"))
+    return torch.frombuffer(blob, dtype=torch.uint8).clone()
+
+
+def tensor_json(t) -> Any:
+    """The JSON document of a :func:`json_tensor` tensor."""
+    import json as _json
+
+    return _json.loads(bytes(t.numpy().tobytes()).decode("utf-8"))
+
+
 def checked_path(name: str, *, kind: str | None = None, config: Any = None) -> Path:
     """The shipped model file after every :func:`load` check (manifest, size, sha256, kind,
     architecture, tensor shapes), for components whose own loader reads the file."""

@@ -332,7 +332,9 @@ def _strain_metrics(table: dict, methods) -> dict:
 
 
 def _strains_from(tensors: dict) -> dict:
-    return json.loads(bytes(tensors["table_json_utf8"].numpy().tobytes()).decode("utf-8"))
+    from wormlab.models import tensor_json
+
+    return tensor_json(tensors["table_json_utf8"])
 
 
 def verify_strains(name: str, tensors: dict, manifest: dict) -> dict:
@@ -355,7 +357,6 @@ def ship_strains(table_json: str | Path, *, command: str, name: str = DEFAULT_ST
                  tolerance: float = 1e-9) -> Path:
     """Ship a table written by ``wormlab posture strains --out`` (UCR Worms); ``verify``
     recomputes the :data:`VERIFY_METHODS` rows with the table's protocol."""
-    import torch
 
     from wormlab import models
 
@@ -363,8 +364,7 @@ def ship_strains(table_json: str | Path, *, command: str, name: str = DEFAULT_ST
     if "_protocol" not in table:
         raise ValueError(f"{table_json}: not a strain table (no _protocol)")
     methods = sorted(k for k in table if not k.startswith("_"))
-    blob = json.dumps(table).encode("utf-8")
-    tensors = {"table_json_utf8": torch.frombuffer(bytearray(blob), dtype=torch.uint8).clone()}
+    tensors = {"table_json_utf8": models.json_tensor(table)}
     metrics = _strain_metrics(table, methods)
     tol = {k: tolerance for k in metrics if k.split("/")[0] in VERIFY_METHODS}
     return models.save(
