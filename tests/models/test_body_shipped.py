@@ -1,7 +1,6 @@
 """The shipped body surrogate: ship a tiny model, load it as the default, verify it from the
 store and, with the store gone, from held-out samples regenerated with ElegansBot."""
 
-import dataclasses
 import json
 
 import numpy as np
@@ -9,38 +8,15 @@ import pytest
 
 from wormlab import models
 from wormlab.body import _paths as P
-from wormlab.body._config import DataConfig, MuscleConfig, PhysicsConfig, SurrogateConfig
-from wormlab.body._families import sample_specs
-from wormlab.body._generate import _work, consolidate, load_store, package_versions
-from wormlab.body._surrogate import split_data, train_surrogate
 
 
 @pytest.fixture(scope="module")
-def shipped(tmp_path_factory):
+def shipped(tmp_path_factory, tiny_shipped_body_surrogate):
     root = tmp_path_factory.mktemp("shipped")
     mp = pytest.MonkeyPatch()
     mp.setenv("WORMLAB_MODELS", str(root / "models"))
     mp.setenv("WORMLAB_CACHE", str(root / "cache"))
-    physics, muscle = PhysicsConfig(), MuscleConfig()
-    data = DataConfig(duration_s=1.0, seed=3, n_per_family={"sinusoid": 10, "nominal": 3})
-    specs = sample_specs(data.n_per_family, data.seed)
-    T = int(round(data.duration_s / physics.frame_dt_s)) + 1
-    store = P.default_store()
-    parts = store.with_name(store.name + ".parts")
-    parts.mkdir(parents=True)
-    pj, mj = json.dumps(dataclasses.asdict(physics)), json.dumps(dataclasses.asdict(muscle))
-    for s in specs:  # the generator's own worker function, in process (no dask cluster)
-        _work(s, T, pj, mj, str(parts), package_versions())
-    consolidate(store, specs, parts, data, physics, muscle)
-    d = load_store(store)
-    cfg = SurrogateConfig(hidden_channels=8, n_modes=4, n_layers=1, epochs=4, batch_size=4,
-                          val_fraction=0.2, train_families=("sinusoid", "nominal"),
-                          errorhead_families=())
-    train_surrogate(split_data(d, cfg), cfg, d["frame_dt_s"], d["body_length_um"],
-                    checkpoint=P.default_cache_model(), progress=False)
-    from wormlab.body.cli import main
-
-    assert main(["ship", "--generate-command", "tiny gen", "--train-command", "tiny train"]) == 0
+    store = tiny_shipped_body_surrogate()
     P.default_cache_model().unlink()  # a fresh clone: only the shipped model
     yield store
     mp.undo()

@@ -127,24 +127,11 @@ def test_cell_smoothing_is_defined_in_seconds():
         P.cell_correlations(act, beh, P.CellsConfig(n_shuffles=5), smooth=True, fps=[1.0])
 
 
-def test_sae_on_run_writes_results_and_reloads(tmp_path):
+def test_sae_on_run_writes_results_and_reloads(tmp_path, tiny_posture_run):
     """The CLI path: a run folder (tiny synthetic model) -> sae.json + sae.safetensors."""
     import json
 
-    from wormlab.posture._pipeline import prepare, save_basis
-
-    cfg = P.PostureConfig(
-        dataset="synthetic",
-        shape=P.ShapeConfig(basis="pca", n_modes=4, n_segments=30),
-        lstm=P.LSTMConfig(layers=1, hidden=8, epochs=1, batch_size=64),
-        cells=P.CellsConfig(n_shuffles=5),
-    )
-    data = prepare(cfg, smoke=True)
-    save_basis(tmp_path / "basis.json", data.basis)
-    (tmp_path / "config.json").write_text(json.dumps(cfg.to_dict()))
-    train_lstm(data.series, cfg.lstm, checkpoint=tmp_path / "lstm", max_steps_per_epoch=3)
-    hc = P.HiddenSAEConfig(n_steps=40, n_perm=20)
-    res = P.sae_on_run(tmp_path, hc, show_progress=False, smoke=True)
+    res = tiny_posture_run(tmp_path)  # trains the LSTM, then P.sae_on_run (40 steps)
     assert (tmp_path / "sae.json").exists() and (tmp_path / "sae.safetensors").exists()
     assert res["n_inputs"] == 8 and res["n_features"] == 8
     assert json.loads((tmp_path / "sae.json").read_text())["config"]["n_steps"] == 40

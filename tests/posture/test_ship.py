@@ -9,29 +9,16 @@ import pytest
 
 from wormlab import models
 from wormlab import posture as P
-from wormlab.posture._lstm import train_lstm
 
 
 @pytest.fixture(scope="module")
-def shipped(tmp_path_factory):
+def shipped(tmp_path_factory, tiny_posture_run):
     """A tiny synthetic run (1 x 8 LSTM + SAE), shipped into an isolated models folder."""
     import os
 
-    from wormlab.posture._pipeline import prepare, save_basis
-
     run = tmp_path_factory.mktemp("run")
     store = tmp_path_factory.mktemp("models")
-    cfg = P.PostureConfig(
-        dataset="synthetic",
-        shape=P.ShapeConfig(basis="pca", n_modes=4, n_segments=30),
-        lstm=P.LSTMConfig(layers=1, hidden=8, epochs=2, batch_size=64),
-        cells=P.CellsConfig(n_shuffles=5),
-    )
-    data = prepare(cfg, smoke=True)
-    save_basis(run / "basis.json", data.basis)
-    (run / "config.json").write_text(json.dumps(cfg.to_dict()))
-    train_lstm(data.series, cfg.lstm, checkpoint=run / "lstm", max_steps_per_epoch=3)
-    P.sae_on_run(run, P.HiddenSAEConfig(n_steps=40, n_perm=20), show_progress=False, smoke=True)
+    tiny_posture_run(run, epochs=2)
     old = os.environ.get("WORMLAB_MODELS")
     os.environ["WORMLAB_MODELS"] = str(store)
     try:

@@ -2,21 +2,17 @@
 the generator's store + a crawl store, ship it with its crawl test samples, verify both held-out
 sets, and the crawl check picks it up as its default surrogate."""
 
-import dataclasses
 import json
 
 import pytest
 
 from wormlab import models
 from wormlab.body import _paths as P
-from wormlab.body._config import DataConfig, MuscleConfig, PhysicsConfig, SurrogateConfig
-from wormlab.body._families import sample_specs
-from wormlab.body._generate import _work, consolidate, load_store, package_versions
-from wormlab.body._surrogate import split_data, train_surrogate
 
 
 @pytest.fixture(scope="module")
-def tuned(tmp_path_factory):
+def tuned(tmp_path_factory, tiny_shipped_body_surrogate):
+    from wormlab.body.cli import main as body_main
     from wormlab.paths import package_data
     from wormlab.worm._bodydata import CrawlDataConfig, crawl_body_store, crawl_heldout
     from wormlab.worm._config import read_crawl_params
@@ -25,26 +21,7 @@ def tuned(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("WORMLAB_MODELS", str(root / "models"))
     mp.setenv("WORMLAB_CACHE", str(root / "cache"))
-    physics, muscle = PhysicsConfig(), MuscleConfig()
-    data = DataConfig(duration_s=1.0, seed=3, n_per_family={"sinusoid": 10, "nominal": 3})
-    specs = sample_specs(data.n_per_family, data.seed)
-    T = int(round(data.duration_s / physics.frame_dt_s)) + 1
-    store = P.default_store()
-    parts = store.with_name(store.name + ".parts")
-    parts.mkdir(parents=True)
-    pj, mj = json.dumps(dataclasses.asdict(physics)), json.dumps(dataclasses.asdict(muscle))
-    for s in specs:
-        _work(s, T, pj, mj, str(parts), package_versions())
-    consolidate(store, specs, parts, data, physics, muscle)
-    d = load_store(store)
-    cfg = SurrogateConfig(hidden_channels=8, n_modes=4, n_layers=1, epochs=3, batch_size=4,
-                          val_fraction=0.2, train_families=("sinusoid", "nominal"),
-                          errorhead_families=())
-    train_surrogate(split_data(d, cfg), cfg, d["frame_dt_s"], d["body_length_um"],
-                    checkpoint=P.default_cache_model(), progress=False)
-    from wormlab.body.cli import main as body_main
-
-    assert body_main(["ship", "--generate-command", "g", "--train-command", "t"]) == 0
+    store = tiny_shipped_body_surrogate(epochs=3, generate_command="g", train_command="t")
     crawl = root / "crawl.h5"
     base = read_crawl_params(package_data("worm", "data", "crawl_params.json"))
     crawl_body_store(crawl, base, CrawlDataConfig(n_sets=4, spread=0.05, duration_s=2.0,
