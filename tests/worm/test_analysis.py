@@ -109,3 +109,25 @@ def test_fit_history_of_two_stages_accumulates_wall_time():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def test_surrogate_vs_physics_window(short_run):
+    import torch
+
+    torch.manual_seed(0)
+    model = body.Surrogate(body.SurrogateConfig(hidden_channels=4, n_modes=4, n_layers=1,
+                                                n_ensemble=2, error_head=False))
+    full = _validate.surrogate_vs_physics(short_run, model=model, skip_s=0.4, replay=False)
+    same = _validate.surrogate_vs_physics(short_run, model=model, skip_s=0.4, replay=False,
+                                          window_s=float(short_run.t_s[-1]))
+    assert full[0]["speed_physics_um_s"] == pytest.approx(same[0]["speed_physics_um_s"])
+    part = _validate.surrogate_vs_physics(short_run, model=model, skip_s=0.2, replay=False,
+                                          window_s=0.8)
+    from wormlab.body._physics import Trajectory, forward_speed
+
+    tr = short_run.trajectory
+    n = int(round(0.8 / (short_run.t_s[1] - short_run.t_s[0]))) + 1
+    cut = Trajectory(tr.t_s[:n], tr.com_um[:n], tr.tangent_rad[:n], tr.body_length_um)
+    assert part[0]["speed_physics_um_s"] == pytest.approx(float(forward_speed(cut, skip_s=0.2)[0]))
+    with pytest.raises(ValueError, match="window_s"):
+        _validate.surrogate_vs_physics(short_run, model=model, window_s=99.0)

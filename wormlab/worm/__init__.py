@@ -40,6 +40,7 @@ from wormlab.worm._plots import (
     plot_real_kymograph,
 )
 from wormlab.worm._targets import flavell_crawl_ranges
+from wormlab.worm._validate import default_surrogate, surrogate_vs_physics
 
 __all__ = [
     "BACKWARD_DRIVE", "COMMAND", "HEAD_MOTOR", "head_matrix", "FORWARD_DRIVE", "PARAMS", "LoopConfig", "LoopResult",
@@ -50,5 +51,5 @@ __all__ = [
     "PERTURBATIONS", "Perturbation", "perturbation_table", "midline_animation",
     "muscle_kymograph", "plot_fit_history", "plot_kymographs", "plot_real_kymograph",
     "flavell_crawl_ranges", "export_crawl", "neuron_check", "read_sidecar", "Stretch",
-    "speed_windows",
+    "speed_windows", "default_surrogate", "surrogate_vs_physics",
 ]

@@ -25,7 +25,8 @@ def default_surrogate():
 
 
 def surrogate_vs_physics(res, model=None, skip_s: float = 1.0,
-                         threshold_pct: float | None = None, replay: bool = True) -> list[dict]:
+                         threshold_pct: float | None = None, replay: bool = True,
+                         window_s: float | None = None) -> list[dict]:
     """One row per member of ``res`` (a :class:`~wormlab.worm.LoopResult`): speed (um/s) and
     wavelength (body lengths) from the loop's ElegansBot trajectory and from the surrogate
     fed the same activation, their relative difference, the surrogate's estimated midline
@@ -35,7 +36,9 @@ def surrogate_vs_physics(res, model=None, skip_s: float = 1.0,
     (``*_replay`` fields: what the surrogate is trained to predict, issue 17 item 5's "the
     circuit's muscle activations run through ElegansBot"); the ``*_rel_diff_replay`` fields
     compare the surrogate with it. The loop's body starts from a seeded small bend, the
-    surrogate and the replay start straight, so the first ``skip_s`` are left out of all."""
+    surrogate and the replay start straight, so the first ``skip_s`` are left out of all.
+    ``window_s``: compare only the run's first ``window_s`` seconds (e.g. 4 s, the window the
+    crawl-tuned surrogate was trained on)."""
     from wormlab.body._physics import Trajectory, forward_speed, simulate, wave_kinematics
 
     if model is None:
@@ -44,11 +47,19 @@ def surrogate_vs_physics(res, model=None, skip_s: float = 1.0,
     dt = float(res.t_s[1] - res.t_s[0])
     if abs(dt - model.frame_dt_s) > 1e-9:
         raise ValueError(f"loop frame {dt} s differs from the surrogate's {model.frame_dt_s} s")
-    act = torch.as_tensor(res.activation, dtype=torch.float32)
+    activation, phys = res.activation, res.trajectory
+    if window_s is not None:
+        n = int(round(window_s / dt)) + 1
+        if n < 2 or n > len(res.t_s):
+            raise ValueError(f"window_s {window_s} s: need 2..{len(res.t_s)} frames of the run, "
+                             f"got {n}")
+        activation = activation[:n]
+        phys = Trajectory(phys.t_s[:n], phys.com_um[:n], phys.tangent_rad[:n],
+                          phys.body_length_um, source=phys.source)
+    act = torch.as_tensor(activation, dtype=torch.float32)
     with torch.no_grad():
         pred, est = model.predict(act)
     pred = pred.numpy()
-    phys = res.trajectory
     sur = Trajectory(phys.t_s, np.asarray(pred.com_um, dtype=np.float64),
                      np.asarray(pred.tangent_rad, dtype=np.float64), phys.body_length_um,
                      source="surrogate")
@@ -63,7 +74,7 @@ def surrogate_vs_physics(res, model=None, skip_s: float = 1.0,
         from wormlab.body._config import MuscleConfig, PhysicsConfig
 
         lc = res.config  # the loop's body settings, so that only the start differs
-        rp = simulate(torch.as_tensor(res.activation, dtype=torch.float64),
+        rp = simulate(torch.as_tensor(activation, dtype=torch.float64),
                       dataclasses.replace(PhysicsConfig(), dt_s=lc.physics_dt_s,
                                           frame_dt_s=lc.frame_dt_s,
                                           scale_friction=lc.scale_friction),
