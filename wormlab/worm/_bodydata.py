@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +115,7 @@ def crawl_body_store(store: str | Path, base: dict[str, float], cfg: CrawlDataCo
     if abs(lc0.frame_dt_s - physics.frame_dt_s) > 1e-12 or lc0.joint_gain_rad != muscle.joint_gain_rad:
         raise ValueError("the loop's frame step / joint gain differ from the body generator's")
     T_loop = int(round(cfg.duration_s / lc0.frame_dt_s)) + 1
+    n_windows = len(_windows(T_loop, lc0.frame_dt_s, cfg))
     specs = _specs(cfg, T_loop, lc0.frame_dt_s, base_name)
     w = int(round(cfg.window_s / physics.frame_dt_s))
     store = Path(store)
@@ -140,8 +142,8 @@ def crawl_body_store(store: str | Path, base: dict[str, float], cfg: CrawlDataCo
                                                       for r in rs))
             res = run_loop(p, lc, record=("AVBL",))
             wall["loop_s"] += res.wall_s
-            v = forward_speed(res.trajectory, skip_s=cfg.skip_s)
-            speeds[direction] += [float(x) for x in np.asarray(v)]
+            v = np.asarray(forward_speed(res.trajectory, skip_s=cfg.skip_s))
+            speeds[direction] += [float(x) for x in v]
             for b, r in enumerate(rs):
                 if res.diverged is not None and bool(res.diverged[b]):
                     raise RuntimeError(f"crawl run {r} ({direction}, set {idx[b]}) diverged; "
@@ -150,8 +152,6 @@ def crawl_body_store(store: str | Path, base: dict[str, float], cfg: CrawlDataCo
                 acts = np.stack([res.activation[s["params"]["start_frame"]:
                                                  s["params"]["start_frame"] + w + 1, b]
                                  for s in ss], 1)
-                import time
-
                 t0 = time.perf_counter()
                 tr = simulate(torch.from_numpy(acts.astype(np.float64)), physics, muscle)
                 wall["physics_s"] += time.perf_counter() - t0
@@ -159,7 +159,7 @@ def crawl_body_store(store: str | Path, base: dict[str, float], cfg: CrawlDataCo
                 for j, s in enumerate(ss):
                     meta = dict(s, versions=versions, physics=dataclasses.asdict(physics),
                                 muscle=dataclasses.asdict(muscle), crawl_params=pvals,
-                                loop_speed_um_s=float(np.asarray(v)[b]))
+                                loop_speed_um_s=float(v[b]))
                     with atomic_path(parts / f"{s['id']}.npz") as tmp, open(tmp, "wb") as fh:
                         np.savez(fh, meta=np.array(json.dumps(meta, sort_keys=True)),
                                  activation=acts[:, j].astype(np.float32),
@@ -167,7 +167,7 @@ def crawl_body_store(store: str | Path, base: dict[str, float], cfg: CrawlDataCo
                                  tangent_rad=tr.tangent_rad[:, j].astype(np.float32))
     consolidate(store, specs, parts, DataConfig(duration_s=cfg.window_s), physics, muscle)
     return {"store": str(store), "samples": len(specs), "runs": len(by_run),
-            "runs_simulated": len(todo), "windows_per_run": len(_windows(T_loop, lc0.frame_dt_s, cfg)),
+            "runs_simulated": len(todo), "windows_per_run": n_windows,
             "wall_s": wall, "loop_speed_um_s": speeds}
 
 

@@ -19,7 +19,7 @@ def default_surrogate():
     from wormlab import body, models
     from wormlab.worm._ship import NAME, load_crawl_surrogate
 
-    if (models.models_dir() / NAME / "manifest.json").is_file():
+    if models.exists(NAME):
         return load_crawl_surrogate(NAME)[0]
     return body.load_default()[0]
 
