@@ -254,7 +254,10 @@ def make_classifier(method: str, seed: int = 0):
 
 
 def per_class_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    return {str(int(c)): float((y_pred[y_true == c] == c).mean()) for c in np.unique(y_true)}
+    """Accuracy per true class, keyed by the data's own label (``"1"``, ``"N2"``)."""
+    y_true = np.asarray(y_true)
+    key = (lambda c: str(int(c))) if y_true.dtype.kind in "iuf" else str
+    return {key(c): float((y_pred[y_true == c] == c).mean()) for c in np.unique(y_true)}
 
 
 def fit_predict(method: str, Xtr, ytr, Xte, seed: int = 0, info: dict | None = None) -> np.ndarray:
@@ -281,9 +284,13 @@ def classify_files(train: str, test: str, method: str = DEFAULT_METHOD, seed: in
         )
     if len(np.unique(ytr)) < 2:
         raise ValueError(f"{train}: needs at least two classes")
+    if (ytr.dtype.kind == "U") != (yte.dtype.kind == "U"):
+        raise ValueError(f"{train} and {test}: one has numeric class labels, the other text")
+    # the classifiers see class indices; text labels ("N2") come back as they were
+    classes = np.unique(np.concatenate([ytr, yte]))
     t0 = time.perf_counter()
     info: dict = {}
-    pred = fit_predict(method, Xtr, ytr, Xte, seed, info=info)
+    pred = classes[fit_predict(method, Xtr, np.searchsorted(classes, ytr), Xte, seed, info=info)]
     return {
         "method": method,
         **info,

@@ -134,39 +134,108 @@ def load_broekmans(root: Path | None = None) -> list[np.ndarray]:
         return [np.asarray(f[k]["tseries"][:], dtype=float) for k in keys]
 
 
-def read_ucr(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read a UCR-format text file: one series a line, column 0 = class label.
+def _text_lines(path: Path) -> list[str]:
+    """The lines of a text file, gzip-compressed or not (a UTF-8 BOM is dropped)."""
+    try:
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        return raw.decode("utf-8-sig").splitlines()
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a readable text file ({exc})") from None
 
-    Returns (X (n, L) float, y (n,) int). Raises ValueError naming the problem on bad input.
+
+def _series_values(path: Path, lineno: int, parts: list[str]) -> list[float]:
+    try:  # "?" is the ARFF / .ts missing value
+        return [float("nan") if v.strip() == "?" else float(v) for v in parts]
+    except ValueError as exc:
+        raise ValueError(f"{path}:{lineno}: not a number ({exc})") from None
+
+
+def _ucr_rows(path: Path, lines: list[str]):
+    """UCR text (.txt/.tsv/.csv): class, then the values; whitespace, tab or comma separated."""
+    for i, line in enumerate(lines, 1):
+        parts = line.replace(",", " ").split()
+        if parts:
+            yield i, parts[0], _series_values(path, i, parts[1:])
+
+
+def _header_rows(path: Path, lines: list[str]):
+    """UEA ``.arff`` (``@attribute`` ...; the class is the one nominal attribute, else the last)
+    or sktime/aeon ``.ts`` (``@classLabel``; rows ``v1,v2,...:class``), after ``@data``."""
+    header, data_at = [], None
+    for i, line in enumerate(lines):
+        s = line.strip()
+        if not s or s[0] in "%#":
+            continue
+        if s.lower().startswith("@data"):
+            data_at = i + 1
+            break
+        header.append(s)
+    if data_at is None:
+        raise ValueError(f"{path}: header without an @data line (ARFF / .ts format)")
+    attrs = [h.split(None, 2)[1:] for h in header if h.lower().startswith("@attribute")]
+    if any(len(a) == 2 and a[1].lower().startswith("relational") for a in attrs):
+        raise ValueError(f"{path}: multivariate (relational) ARFF; one series per row expected")
+    nominal = [j for j, a in enumerate(attrs) if len(a) == 2 and a[1].startswith("{")]
+    cls = nominal[0] if len(nominal) == 1 else len(attrs) - 1
+    for i, line in enumerate(lines[data_at:], data_at + 1):
+        s = line.strip()
+        if not s or s[0] in "%#":
+            continue
+        if attrs:
+            parts = [v.strip().strip("'\"") for v in s.split(",")]
+            if len(parts) != len(attrs):
+                raise ValueError(f"{path}:{i}: {len(parts)} values for {len(attrs)} attributes")
+            yield i, parts[cls], _series_values(path, i, parts[:cls] + parts[cls + 1:])
+            continue
+        dims = s.split(":")
+        if len(dims) != 2:
+            raise ValueError(f"{path}:{i}: expected 'values:class' (one dimension); found "
+                             f"{len(dims) - 1} ':' separators (multivariate or no class label)")
+        yield i, dims[1].strip(), _series_values(path, i, dims[0].split(","))
+
+
+def _class_labels(path: Path, raw: list[str]) -> np.ndarray:
+    """Integer labels when every label is an integer number, else the labels as text."""
+    try:
+        num = np.array([float(v) for v in raw])
+    except ValueError:
+        return np.array([v.strip() for v in raw])
+    if not np.all(np.isfinite(num) & (num == np.round(num))):
+        raise ValueError(f"{path}: column 0 must hold integer class labels")
+    return num.astype(int)
+
+
+def read_ucr(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read a univariate series file in a UCR/UEA archive format.
+
+    Formats (found from the content, gzip-compressed or not): UCR text (``.txt``, ``.tsv``,
+    ``.csv``: one series a line, column 0 = class label, whitespace, tab or comma separated),
+    UEA ``.arff`` and sktime/aeon ``.ts`` (the archive ships the Worms set in all of them).
+
+    Returns (X (n, L) float, y (n,)): labels as ints when every label is an integer number
+    (``1.0000000e+00`` too), else as text (``"N2"``). Raises ValueError naming the file (and
+    line) on bad input: non-numbers, missing values (NaN, ``?``), unequal lengths.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"UCR file {path} does not exist")
-    rows = []
-    with open(path) as f:
-        for i, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            parts = line.replace(",", " ").split()
-            try:
-                rows.append([float(v) for v in parts])
-            except ValueError as exc:
-                raise ValueError(f"{path}:{i}: not a number ({exc})") from None
+    lines = _text_lines(path)
+    first = next((s.strip() for s in lines if s.strip() and s.strip()[0] not in "%#"), "")
+    rows = list((_header_rows if first.startswith("@") else _ucr_rows)(path, lines))
     if not rows:
         raise ValueError(f"{path}: no series found")
-    lengths = {len(r) for r in rows}
+    lengths = {len(r[2]) for r in rows}
     if len(lengths) != 1:
         raise ValueError(f"{path}: series have different lengths {sorted(lengths)[:5]}")
-    if min(lengths) < 3:
+    if min(lengths) < 2:
         raise ValueError(f"{path}: each line needs a label and at least 2 values")
-    a = np.asarray(rows)
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{path}: contains NaN/inf values")
-    y = a[:, 0]
-    if not np.all(y == np.round(y)):
-        raise ValueError(f"{path}: column 0 must hold integer class labels")
-    return a[:, 1:], y.astype(int)
+    X = np.asarray([r[2] for r in rows])
+    if not np.all(np.isfinite(X)):
+        i = rows[int(np.flatnonzero(~np.all(np.isfinite(X), axis=1))[0])][0]
+        raise ValueError(f"{path}:{i}: contains missing (NaN, '?') or infinite values")
+    return X, _class_labels(path, [r[1] for r in rows])
 
 
 def write_ucr(path: str | Path, X: np.ndarray, y: np.ndarray) -> None:
