@@ -2,8 +2,9 @@
 
 Text format (Mestre et al. 2021, published data): one file per sequence, whitespace-separated
 rows ``step time_s out_1 .. out_k in_1 .. in_m`` (their data: 10 columns, 1,001 rows at 0.5 ms,
-outputs first, then inputs). Which columns are outputs and inputs, their names and units come
-from a small JSON sidecar ``columns.json`` in the folder::
+outputs first, then inputs); a first row of column names is skipped. Which columns are outputs
+and inputs, their names and units come from a small JSON sidecar ``columns.json`` in the
+folder::
 
     {"outputs": ["DB1", "LUAL", "PVR", "VB1"], "inputs": ["PLML", "PLMR", "AVBL", "AVBR"],
      "output_unit": "mV", "input_unit": "nA"}
@@ -187,12 +188,16 @@ def read_sequence(path, n_outputs: int, n_inputs: int | None = None):
         raise FormatError(f"{path}: no such file")
     rows = []
     width = None
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    first = True
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
         for lineno, line in enumerate(fh, 1):
             s = line.strip()
             if not s or s.startswith("#"):
                 continue
             parts = s.split()
+            header, first = first and not any(_is_float(p) for p in parts), False
+            if header:  # a row of column names ("step time_s DB1 ...")
+                continue
             try:
                 vals = [float(p) for p in parts]
             except ValueError:
@@ -275,11 +280,15 @@ def _unit(given, recorded, values, detect, where, key) -> tuple[str, str]:
 
 
 def sequence_files(folder) -> list[Path]:
-    """The text sequence files of a folder (``*.dat`` / ``*.txt``), sorted by name."""
+    """The text sequence files of a folder, sorted by name: its ``*.dat`` files, or its
+    ``*.txt`` files when it has no ``.dat`` (so a README.txt or split lists such as
+    ``train.txt`` beside ``.dat`` data are not read as sequences); suffixes in any case."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FormatError(f"{folder}: not a directory")
-    return sorted(p for p in folder.iterdir() if p.suffix in TEXT_SUFFIXES and p.is_file())
+    files = [p for p in folder.iterdir() if p.suffix.lower() in TEXT_SUFFIXES and p.is_file()]
+    dat = [p for p in files if p.suffix.lower() == ".dat"]
+    return sorted(dat or files)
 
 
 def read_columns(folder) -> dict | None:
