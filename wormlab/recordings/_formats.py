@@ -182,7 +182,7 @@ def _load_csv_impl(
     """
     path = Path(path)
     try:
-        with open(path, newline="") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # spreadsheets write a BOM
             rows = list(csv.reader(f))
     except (OSError, UnicodeDecodeError) as exc:
         raise RecordingError(f"{path}: unreadable CSV ({exc})") from exc

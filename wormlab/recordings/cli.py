@@ -6,11 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
+_FILE_SUFFIXES = (".npz", ".csv", ".mat", ".nwb", ".h5")
+
 
 def _load(spec: str):
     from wormlab import recordings as R
 
-    if Path(spec).exists():
+    # a missing file is "does not exist", not a malformed shared-recording id
+    if Path(spec).exists() or Path(spec).suffix.lower() in _FILE_SUFFIXES:
         return R.load(spec)
     return R.load_shared(spec)
 
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             print(R.save(rec, args.dest))
             print(rec.summary())
             return 0
-    except (ValueError, FileNotFoundError, KeyError) as exc:
+    except (ValueError, OSError, KeyError) as exc:  # OSError: e.g. an unwritable destination
         print(f"wormlab recordings: error: {exc}", file=sys.stderr)
         return 2
     return 2
