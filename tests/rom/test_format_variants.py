@@ -48,3 +48,15 @@ def test_only_the_first_row_may_be_names(tmp_path):
     p.write_text("step time_s a b\nsecond text row\n0 0 1 2\n1 0.0005 1 2\n")
     with pytest.raises(FormatError, match="bad.dat:2: non-numeric value 'second'"):
         rom.read_sequence(p, n_outputs=1)
+
+
+def test_cli_unusable_save_folder_is_an_error_before_training(tmp_path, capsys):
+    from wormlab.cli import main as wormlab_main
+
+    rom.write_text_dir(_set(B=4), tmp_path / "d")
+    (tmp_path / "afile").write_text("")
+    rc = wormlab_main(["rom", "train", "--data", str(tmp_path / "d"), "--hidden", "2",
+                       "--epochs", "1", "--quiet", "--save", str(tmp_path / "afile" / "ck")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.startswith("wormlab rom: error:") and "afile" in err

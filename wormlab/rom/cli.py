@@ -203,8 +203,10 @@ def _cmd_train(a) -> int:
                         seed=a.seed, clip_grad=a.clip or None, normalise=a.normalise),
             split, runs=a.runs,
         )
+        if a.save:  # an unusable --save folder fails here, not after the training
+            Path(a.save).mkdir(parents=True, exist_ok=True)
         res = repeated_runs(data, cfg, show_progress=not a.quiet, keep_models=bool(a.save))
-    except (FormatError, ValueError, KeyError) as exc:
+    except (FormatError, ValueError, KeyError, OSError) as exc:
         print(f"wormlab rom: error: {exc}", file=sys.stderr)
         return 2
     unit = res["output_unit"]
