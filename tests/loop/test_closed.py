@@ -159,3 +159,60 @@ class _Strong(_Adapting):
 
     def step(self, x, h):
         return torch.full((x.shape[0], 2), 0.001, dtype=torch.float64), h
+
+
+def test_split_pathway_synapse_types_leave_the_circuit_unchanged():
+    """The sensory and path cells' synapses get their own copies of c302's types (same
+    values): the closed-loop network simulates exactly as the plain build does."""
+    from wormlab import circuit
+    from wormlab.worm import build_motor_network
+
+    extra = ("ASEL", "ASER", *loop.PATH_INTERNEURONS)
+    split = closed_loop_network(["ASEL", "ASER"])
+    plain = build_motor_network(extra_cells=extra)
+    assert any(n.startswith("sensory_") for n in split.syn_type_names)
+    assert any(n.startswith("path_") for n in split.syn_type_names)
+    assert not any(n.startswith(("sensory_", "path_")) for n in plain.syn_type_names)
+    assert split.names == plain.names
+    stim = circuit.Stimulus.waveform(["ASEL", "AVBL"], torch.full((2, 1, 2), 0.003,
+                                                                  dtype=torch.float64), 60.0)
+    a, b = (circuit.simulate(n, stim, 60.0, 1.0, solver="exp2", record_every=10).v_mV
+            for n in (split, plain))
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def _short(pathway=None, **kw):
+    cfg = ClosedLoopConfig(duration_s=0.4, adapt_s=0.0, **kw)
+    return run_closed_loop(_arena(slope=10.0), [[-2000.0, 0.0], [500.0, 0.0]], [0.0, 1.0],
+                           config=cfg, transducer=_Strong(),
+                           record=("AIYL", "AIBR", "SMDDL"), pathway=pathway)
+
+
+def test_pathway_parameters_per_trial_match_the_config_scales():
+    """Per-trial pathway values act as the config's class-level scales do, c302's values
+    change nothing, and a lowered half-activation lets ASE's ~1 pA depolarisation through."""
+    base = _short()
+    same = _short({"sensory_vth_mV": 0.0, "path_delta_mV": 5.0, "w:ASER": 1.0})
+    np.testing.assert_array_equal(base.v_mV, same.v_mV)
+    out = _short({"path_out_scale": [3.0, 3.0], "w:ASEL": 0.0})
+    ref = _short(path_out_scale=3.0, cell_syn_scales=(("ASEL", 0.0),))
+    np.testing.assert_allclose(out.v_mV, ref.v_mV, rtol=0, atol=1e-9)
+    low = _short({"sensory_vth_mV": [-30.0, 0.0]})
+    aiy = base.recorded.index("AIYL")
+    assert low.v_mV[-1, 0, aiy] > base.v_mV[-1, 0, aiy] + 5.0   # trial 0: lowered
+    np.testing.assert_allclose(low.v_mV[:, 1], base.v_mV[:, 1], atol=1e-9)  # trial 1: c302
+
+
+def test_bad_pathway_parameters_are_named():
+    with pytest.raises(KeyError, match="unknown pathway parameter 'vth'"):
+        _short({"vth": 1.0})
+    with pytest.raises(KeyError, match="'FOO' is not a cell"):
+        _short({"w:FOO": 1.0})
+    with pytest.raises(ValueError, match="sensory_delta_mV.*outside"):
+        _short({"sensory_delta_mV": 0.0})
+    with pytest.raises(ValueError, match="3 values for 2 trials"):
+        _short({"path_vth_mV": [-1.0, -2.0, -3.0]})
+    with pytest.raises(ValueError, match="path_out_scale"):
+        _short(path_out_scale=-1.0)
+    with pytest.raises(KeyError, match="cell_syn_scales names 'FOO'"):
+        _short(cell_syn_scales=(("FOO", 1.0),))

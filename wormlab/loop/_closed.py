@@ -54,7 +54,15 @@ class ClosedLoopConfig:
     every chemical synapse whose presynaptic cell is a sensory or path cell, the pathway's
     analogue of the crawl's neuromuscular scales: c302's graded synapses half-activate at
     0 mV, and a sensory neuron depolarised to about -36 mV by its stimulus releases almost
-    nothing (docs/sensory.md)."""
+    nothing (docs/sensory.md). ``sensory_syn_scale`` and ``path_out_scale`` (0-1000,
+    c302 = 1) multiply, on top of it, the synapses whose presynaptic cell is a sensory neuron
+    and those from a path cell onto a cell of the motor circuit (head motor neurons, command
+    interneurons), so that the pathway's stages can be set apart. ``cell_syn_scales``:
+    ``((cell, scale), ...)`` (0-1000) multiplies, on top of those, every synapse whose
+    presynaptic cell is ``cell`` (a class-level choice per cell, e.g. ASEL's and ASER's
+    outputs apart: ASEL is an ON cell, ASER an OFF cell). ``bend_seeds``: one seed per
+    trial for its initial bend (default: one seeded draw per trial from ``seed``), so that
+    trials in different batches can start from the same bend."""
 
     modality: str = "nacl"
     duration_s: float = 20.0
@@ -63,6 +71,10 @@ class ClosedLoopConfig:
     adapt_s: float = 2.0
     path_cells: tuple[str, ...] = PATH_INTERNEURONS
     path_syn_scale: float = 1.0
+    sensory_syn_scale: float = 1.0
+    path_out_scale: float = 1.0
+    cell_syn_scales: tuple[tuple[str, float], ...] = ()
+    bend_seeds: tuple[int, ...] = ()
     frame_dt_s: float = 0.04
     circuit_dt_ms: float = 1.0
     seed: int = 0
@@ -113,7 +125,167 @@ def closed_loop_network(sensory_neurons, path_cells=PATH_INTERNEURONS):
     if unknown:
         raise KeyError(f"unknown neuron(s) {unknown} for the closed loop (not in the "
                        "connectome's 302)")
-    return build_motor_network(extra_cells=extra)
+    groups = tuple((label, tuple(cells)) for label, cells in
+                   (("sensory", sensory_neurons), ("path", path_cells)) if cells)
+    return build_motor_network(extra_cells=extra, presyn_types=groups)
+
+
+#: class-level parameters of the sensory pathway that may differ per trial (the taxis fit,
+#: :func:`wormlab.loop.fit_taxis`): name -> (c302 value, lower, upper, unit, meaning). Besides
+#: these, ``"w:<CELL>"`` (0-1000, c302 = 1) multiplies every synapse from CELL.
+PATHWAY_PARAMS: dict[str, tuple[float, float, float, str, str]] = {
+    "sensory_vth_mV": (0.0, -70.0, 0.0, "mV",
+                       "half-activation potential of the graded synapses from the sensory "
+                       "neurons"),
+    "sensory_delta_mV": (5.0, 0.5, 10.0, "mV", "slope factor of those synapses"),
+    "path_vth_mV": (0.0, -70.0, 0.0, "mV",
+                    "half-activation potential of the graded synapses from the path "
+                    "interneurons"),
+    "path_delta_mV": (5.0, 0.5, 10.0, "mV", "slope factor of those synapses"),
+    "path_inter_scale": (1.0, 0.0, 1000.0, "x",
+                         "scale of the synapses from path interneurons onto sensory or path "
+                         "cells"),
+    "path_out_scale": (1.0, 0.0, 1000.0, "x",
+                       "scale of the synapses from path interneurons onto the motor circuit "
+                       "(head motor neurons, command interneurons)"),
+    "path_command_scale": (1.0, 0.0, 1000.0, "x",
+                           "further scale of those onto the command interneurons (AVA, AVB, "
+                           "AVD, AVE, PVC)"),
+}
+
+
+def _pathway_bounds(name: str) -> tuple[float, float, str]:
+    if name.startswith("w:") and len(name) > 2:
+        return 0.0, 1000.0, "x"
+    if name in PATHWAY_PARAMS:
+        return PATHWAY_PARAMS[name][1:4]
+    raise KeyError(f"unknown pathway parameter {name!r}; valid: {sorted(PATHWAY_PARAMS)} "
+                   "and 'w:<CELL>'")
+
+
+def read_pathway(path) -> dict:
+    """A pathway file: ``{"modality": str, "pathway": {name: value}, "crawl": {crawl
+    parameter: value}, ...}`` (the taxis fit writes one; other keys are kept as provenance).
+    Names and bounds are checked here (cells when the loop runs)."""
+    import json
+    from pathlib import Path
+
+    from wormlab.worm._loop import PARAMS
+
+    p = Path(path)
+    try:
+        d = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"pathway file {p} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"pathway file {p} is not JSON: {exc}") from None
+    if not isinstance(d, dict) or not isinstance(d.get("pathway"), dict) \
+            or not isinstance(d.get("modality"), str):
+        raise ValueError(f"pathway file {p} needs 'modality' (str) and 'pathway' "
+                         "(object of name: value)")
+    crawl = d.get("crawl", {})
+    if not isinstance(crawl, dict):
+        raise ValueError(f"pathway file {p}: 'crawl' must be an object")
+    for k, v in d["pathway"].items():
+        try:
+            lo, hi, _ = _pathway_bounds(k)
+        except KeyError as exc:
+            raise ValueError(f"pathway file {p}: {exc.args[0]}") from None
+        if not isinstance(v, int | float) or not (lo <= v <= hi):
+            raise ValueError(f"pathway file {p}: {k}={v!r} outside [{lo}, {hi}]")
+    for k, v in crawl.items():
+        if k not in PARAMS:
+            raise ValueError(f"pathway file {p}: unknown crawl parameter {k!r}")
+        _, lo, hi, unit, _ = PARAMS[k]
+        if not isinstance(v, int | float) or not (lo <= v <= hi):
+            raise ValueError(f"pathway file {p}: crawl {k}={v!r} {unit} outside [{lo}, {hi}]")
+    return {**d, "crawl": crawl}
+
+
+def check_pathway(pathway: dict | None, net, batch: int) -> dict[str, torch.Tensor]:
+    """Validated per-trial pathway parameters: ``{name: (B,) float64}``."""
+    out = {}
+    for k, v in (pathway or {}).items():
+        lo, hi, unit = _pathway_bounds(k)
+        if k.startswith("w:") and k[2:] not in net.index:
+            raise KeyError(f"pathway parameter {k!r}: {k[2:]!r} is not a cell of the "
+                           "closed-loop network")
+        x = torch.as_tensor(v, dtype=torch.float64).reshape(-1)
+        if x.numel() == 1:
+            x = x.expand(batch).clone()
+        if x.numel() != batch:
+            raise ValueError(f"pathway parameter {k} has {x.numel()} values for {batch} trials")
+        if not torch.all(torch.isfinite(x)) or torch.any(x < lo) or torch.any(x > hi):
+            raise ValueError(f"pathway parameter {k}={x.tolist()[:4]} {unit} outside "
+                             f"[{lo}, {hi}] or not finite")
+        out[k] = x
+    return out
+
+
+def _pathway_hook(net, pw: dict[str, torch.Tensor], sensory_neurons, path_cells):
+    """The ``param_hook`` of :func:`wormlab.worm.run_loop` that sets ``pw`` per member."""
+    names = net.syn_type_names
+    path = torch.tensor(net.indices(list(path_cells)), dtype=torch.long)
+    pathway_cells = torch.tensor(net.indices(list(path_cells) + list(sensory_neurons)),
+                                 dtype=torch.long)
+    from_path = torch.isin(net.syn_pre, path)
+    onto_pathway = torch.isin(net.syn_post, pathway_cells)
+    from wormlab.worm._motor import COMMAND
+
+    onto_command = torch.isin(net.syn_post, torch.tensor(net.indices(list(COMMAND))))
+    stage = {"path_inter_scale": from_path & onto_pathway,
+             "path_out_scale": from_path & ~onto_pathway,
+             "path_command_scale": from_path & onto_command}
+
+    def hook(over):
+        B = over["w_syn"].shape[0]
+        delta = net.params["syn_delta"].detach().double()[None].repeat(B, 1)
+        for group in ("sensory", "path"):
+            cols = [i for i, n in enumerate(names) if n.startswith(f"{group}_")]
+            if f"{group}_vth_mV" in pw and cols:
+                over["syn_vth"][:, cols] = pw[f"{group}_vth_mV"][:, None]
+            if f"{group}_delta_mV" in pw and cols:
+                delta[:, cols] = pw[f"{group}_delta_mV"][:, None]
+        over["syn_delta"] = delta
+        for k, sel in stage.items():
+            if k in pw:
+                over["w_syn"][:, sel] *= pw[k][:, None]
+        for k, v in pw.items():
+            if k.startswith("w:"):
+                sel = net.syn_pre == net.index[k[2:]]
+                over["w_syn"][:, sel] *= v[:, None]
+
+    return hook
+
+
+def scale_path_synapses(net, sensory_neurons, config: ClosedLoopConfig) -> None:
+    """Apply ``config``'s pathway scales to ``net``'s synapse weights in place: every synapse
+    from a sensory or path cell by ``path_syn_scale``, those from a sensory neuron also by
+    ``sensory_syn_scale``, those from a path cell onto any other cell (the motor circuit)
+    also by ``path_out_scale``."""
+    for k in ("path_syn_scale", "sensory_syn_scale", "path_out_scale"):
+        v = getattr(config, k)
+        if not 0.0 <= v <= 1000.0:
+            raise ValueError(f"{k}={v} outside [0, 1000]")
+    sens = torch.tensor(net.indices(list(sensory_neurons)), dtype=torch.long)
+    path = torch.tensor(net.indices(list(config.path_cells)), dtype=torch.long)
+    pathway = torch.cat([sens, path])
+    from_sens = torch.isin(net.syn_pre, sens)
+    from_path = torch.isin(net.syn_pre, path)
+    onto_motor = ~torch.isin(net.syn_post, pathway)
+    scale = torch.ones(net.syn_pre.shape[0], dtype=net.params["w_syn"].dtype)
+    scale[from_sens | from_path] *= config.path_syn_scale
+    scale[from_sens] *= config.sensory_syn_scale
+    scale[from_path & onto_motor] *= config.path_out_scale
+    for cell, v in config.cell_syn_scales:
+        if cell not in net.index:
+            raise KeyError(f"cell_syn_scales names {cell!r}, not a cell of the closed-loop "
+                           "network")
+        if not 0.0 <= float(v) <= 1000.0:
+            raise ValueError(f"cell_syn_scales[{cell!r}]={v} outside [0, 1000]")
+        scale[net.syn_pre == net.index[cell]] *= float(v)
+    with torch.no_grad():
+        net.params["w_syn"].mul_(scale)
 
 
 def _rigid(headings_rad, com0, head0):
@@ -135,7 +307,7 @@ def _place(x_um, R, com0, starts_um):
 def run_closed_loop(arena, starts_um, headings_rad, params: dict | None = None,
                     config: ClosedLoopConfig = ClosedLoopConfig(), transducer=None,
                     record: tuple[str, ...] = (), progress: bool = False,
-                    frame_hook=None) -> ClosedLoopResult:
+                    frame_hook=None, pathway: dict | None = None) -> ClosedLoopResult:
     """Run B trials of the closed loop in ``arena`` (a :class:`wormlab.loop.Arena`).
 
     Args:
@@ -148,6 +320,8 @@ def run_closed_loop(arena, starts_um, headings_rad, params: dict | None = None,
         record: extra cells whose V (mV) is recorded (the sensory neurons always are).
         frame_hook: optional ``f(frame)`` called at the start of every frame (e.g. another
             organ stepped on the same clock, :class:`wormlab.worm._organs.IntestineClock`).
+        pathway: per-trial sensory-pathway parameters (:data:`PATHWAY_PARAMS` and
+            ``"w:<CELL>"``), scalars or (B,) values, on top of ``config``'s scales.
 
     Raises:
         ValueError / KeyError: bad shapes, a start outside the arena, a modality the arena
@@ -180,13 +354,7 @@ def run_closed_loop(arena, starts_um, headings_rad, params: dict | None = None,
         transducer = sensory.load_transducer(config.modality)
     neurons = list(transducer.neurons)
     net = closed_loop_network(neurons, config.path_cells)
-    if not 0.0 <= config.path_syn_scale <= 1000.0:
-        raise ValueError(f"path_syn_scale={config.path_syn_scale} outside [0, 1000]")
-    if config.path_syn_scale != 1.0:
-        pre = torch.tensor(net.indices([*neurons, *config.path_cells]))
-        sel = torch.isin(net.syn_pre, pre)
-        with torch.no_grad():
-            net.params["w_syn"][sel] *= config.path_syn_scale
+    scale_path_synapses(net, neurons, config)
     for n in config.ablate:
         if n not in net.index:
             raise KeyError(f"cannot ablate {n!r}: not a cell of the closed-loop network")
@@ -231,11 +399,15 @@ def run_closed_loop(arena, starts_um, headings_rad, params: dict | None = None,
     lc = worm.LoopConfig(duration_s=config.duration_s, frame_dt_s=config.frame_dt_s,
                          circuit_dt_ms=config.circuit_dt_ms, direction=config.direction,
                          ablate=tuple(config.ablate), seed=config.seed, on_diverge="mark",
-                         bend_per_member=True)
+                         bend_per_member=not config.bend_seeds,
+                         bend_seeds=tuple(config.bend_seeds))
     rec = tuple(dict.fromkeys(tuple(neurons) + tuple(record)))
     t0 = time.perf_counter()
-    res = worm.run_loop(p, lc, net=net, record=rec,
-                        progress=progress, frame_input=frame_input)
+    pw = check_pathway(pathway, net, B)
+    res = worm.run_loop(p, lc, net=net, record=rec, progress=progress,
+                        frame_input=frame_input,
+                        param_hook=(_pathway_hook(net, pw, neurons, config.path_cells)
+                                    if pw else None))
     traj = res.trajectory
     com = _place(traj.com_um, state["R"], state["com0"], starts)
     tan = traj.tangent_rad + state["rot"][None, :, None]

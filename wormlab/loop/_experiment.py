@@ -28,7 +28,9 @@ class TaxisConfig:
     whose centres lie this far from the plate centre, towards the field's peak and away from
     it, so that they touch at the centre (a trial of 20 s covers ~1-2 mm, far less than the
     distance to the rim of the plate). ``path_syn_scale``: see
-    :class:`ClosedLoopConfig` (1 = c302)."""
+    :class:`ClosedLoopConfig` (1 = c302). ``pathway``: a pathway file
+    (:func:`wormlab.loop.read_pathway`, e.g. the taxis fit's): per-class pathway parameters
+    and crawl-parameter overrides, applied to every trial ("" = c302's pathway)."""
 
     arena: str = "wormlab/loop/arenas/nacl_local.yml"
     modality: str = "nacl"
@@ -40,6 +42,7 @@ class TaxisConfig:
     zone_radius_um: float = 2500.0
     path_syn_scale: float = 1.0
     params: str = ""
+    pathway: str = ""
     seed: int = 0
     out: str = "data/cache/loop/taxis"
 
@@ -83,7 +86,6 @@ class _ChunkRunner:
     def __call__(self, spec: dict) -> dict:
         from wormlab.loop._arena import load_arena
         from wormlab.loop._closed import ClosedLoopConfig, run_closed_loop
-        from wormlab.worm._config import read_crawl_params
 
         cfg = self.cfg
         arena = load_arena(cfg.arena)
@@ -92,13 +94,33 @@ class _ChunkRunner:
             arena = flattened(arena)
         starts, heads = trial_starts(cfg)
         sl = slice(spec["first"], spec["first"] + spec["n"])
-        params = read_crawl_params(cfg.params) if cfg.params else None
+        params, pathway = _params_and_pathway(cfg)
         res = run_closed_loop(arena, starts[sl], heads[sl], params=params,
                               config=ClosedLoopConfig(modality=cfg.modality,
                                                       duration_s=cfg.duration_s,
                                                       ablate=ablate, seed=spec["seed"],
-                                                      path_syn_scale=cfg.path_syn_scale))
+                                                      path_syn_scale=cfg.path_syn_scale),
+                              pathway=pathway)
         return res.arrays()
+
+
+def _params_and_pathway(cfg: TaxisConfig) -> tuple[dict | None, dict | None]:
+    """Crawl parameters (file or shipped, with the pathway file's overrides) and the
+    pathway parameters of ``cfg``."""
+    from wormlab.loop._closed import read_pathway
+    from wormlab.paths import package_data
+    from wormlab.worm._config import read_crawl_params
+
+    if not cfg.pathway:
+        return (read_crawl_params(cfg.params) if cfg.params else None), None
+    pw = read_pathway(cfg.pathway)
+    params = dict(read_crawl_params(cfg.params or package_data("worm", "data",
+                                                               "crawl_params.json")))
+    params.update(pw["crawl"])
+    if pw["modality"] != cfg.modality:
+        raise ValueError(f"pathway file {cfg.pathway} was fitted for {pw['modality']!r}, "
+                         f"not {cfg.modality!r}")
+    return params, pw["pathway"]
 
 
 def _specs(cfg: TaxisConfig) -> list[dict]:
@@ -133,6 +155,7 @@ def run_taxis(cfg: TaxisConfig, client=None, progress: bool = True,
     fn_config = {"crawl_params": read_crawl_params(pfile), "start_radius_um":
                  cfg.start_radius_um, "n_trials": cfg.n_trials,
                  "path_syn_scale": cfg.path_syn_scale,
+                 "pathway": _params_and_pathway(cfg)[1],
                  "transducer_sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
     run_trials(_ChunkRunner(cfg), _specs(cfg), out / "trials", client=client,
                progress=progress, config=fn_config, processes=processes)

@@ -10,7 +10,15 @@
                        [--path-syn-scale 1] [--out DIR] [--json]
         The taxis experiment (Dask over chunks of trials, resumable): chemotaxis index,
         change of the sensed value, fraction ending closer, bearing, per condition and the
-        gradient against each control; writes DIR/taxis.json.
+        gradient against each control; writes DIR/taxis.json. ``--pathway FILE``: the
+        sensory pathway's parameters (e.g. the taxis fit's best point) instead of c302's.
+    wormlab loop fit-taxis [--arena FILE] [--modality nacl] [--starts 3] [--duration 8]
+                           [--generations 15] [--popsize 8] [--seed 1000] [--out DIR]
+        CMA-ES of the sensory pathway's class-level parameters (synaptic half-activation
+        and slope, stage and per-sensory-neuron scales, head stretch gain) through the
+        closed loop, scored by how much closer to the peak the worms end with the gradient
+        than without it (resumable); writes DIR/fit.json and DIR/pathway.json (the best
+        point, for ``taxis --pathway``).
 """
 
 from __future__ import annotations
@@ -50,9 +58,19 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--path-syn-scale", type=float, default=1.0,
                    help="scale of the sensory pathway's synapses (c302 = 1)")
     t.add_argument("--params", default="")
+    t.add_argument("--pathway", default="", help="pathway file (default: c302's pathway)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", default="data/cache/loop/taxis")
     t.add_argument("--json", action="store_true")
+    f = sub.add_parser("fit-taxis", help="evolve the sensory pathway's parameters for taxis")
+    f.add_argument("--arena", default="wormlab/loop/arenas/nacl_spot.yml")
+    f.add_argument("--modality", default="nacl")
+    f.add_argument("--starts", type=int, default=3, help="trials per candidate")
+    f.add_argument("--duration", type=float, default=8.0, help="seconds per trial")
+    f.add_argument("--generations", type=int, default=15)
+    f.add_argument("--popsize", type=int, default=8)
+    f.add_argument("--seed", type=int, default=1000)
+    f.add_argument("--out", default="data/cache/loop/fit_taxis")
     return ap
 
 
@@ -70,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "run":
             return _run(args, load_arena)
+        if args.cmd == "fit-taxis":
+            return _fit(args, load_arena)
         from wormlab.loop._experiment import TaxisConfig, run_taxis
 
         for n in ("trials", "duration", "chunk", "zone_radius"):
@@ -79,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                           duration_s=args.duration, chunk=args.chunk,
                           conditions=tuple(c for c in args.conditions.split(",") if c),
                           zone_radius_um=args.zone_radius, params=args.params,
-                          path_syn_scale=args.path_syn_scale,
+                          path_syn_scale=args.path_syn_scale, pathway=args.pathway,
                           seed=args.seed, out=args.out)
         rep = run_taxis(cfg)
         if args.json:
@@ -96,6 +116,25 @@ def main(argv: list[str] | None = None) -> int:
     except (ArenaError, ValueError, KeyError, FileNotFoundError, NotImplementedError) as exc:
         print(f"wormlab loop: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _fit(args, load_arena) -> int:
+    from wormlab.loop._fit import TaxisFitConfig, fit_taxis
+
+    for n in ("starts", "duration", "generations"):
+        _positive(n, getattr(args, n))
+    if args.popsize < 2:
+        raise ValueError(f"--popsize must be >= 2, got {args.popsize}")
+    load_arena(args.arena)
+    rep = fit_taxis(TaxisFitConfig(arena=args.arena, modality=args.modality,
+                                   n_starts=args.starts, duration_s=args.duration,
+                                   generations=args.generations, popsize=args.popsize,
+                                   seed=args.seed, out=args.out))
+    b, s = rep["best"], rep["start"]
+    print(json.dumps({"start_score_um": s["score_um"], "best_score_um": b["score_um"],
+                      "best": b["values"], "best_speed_um_s": b["speed_um_s"]}, indent=1))
+    print(f"[wormlab loop] wrote {Path(args.out) / 'fit.json'} and pathway.json")
+    return 0
 
 
 def _run(args, load_arena) -> int:

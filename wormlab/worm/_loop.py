@@ -168,13 +168,17 @@ def _network_params(net, p: dict, groups: dict) -> dict[str, torch.Tensor]:
 
 def run_loop(params: dict | None = None, config: LoopConfig = LoopConfig(), net=None,
              record: tuple[str, ...] = ("AVBL", "AVAL", "DB3", "VB5", "DA3", "VA5", "DD3", "VD5"),
-             progress: bool = False, frame_input=None) -> LoopResult:
+             progress: bool = False, frame_input=None, param_hook=None) -> LoopResult:
     """Run the closed loop for every member of ``params`` (class-level values, (B,) each).
 
     ``frame_input``: an optional ``f(frame, t_s, points_um) -> {cell: (B,) nA}`` called at
     the start of every frame with the body's midline (B, 26, 2) (um, head first, in
     ElegansBot's frame); its currents are held over the frame (the sensory closed loop,
-    :mod:`wormlab.loop`, injects its transducers' currents this way)."""
+    :mod:`wormlab.loop`, injects its transducers' currents this way).
+    ``param_hook``: an optional ``f(over)`` given the batched circuit parameters the loop sets
+    (``{name: (B, ...) tensor}``, e.g. ``w_syn``, ``syn_vth``); it may change or add entries
+    (per-member values of circuit parameters beyond the crawl's, e.g. the sensory pathway's
+    in :mod:`wormlab.loop`)."""
     from elegansbot import Worm
 
     from wormlab import circuit
@@ -193,6 +197,8 @@ def run_loop(params: dict | None = None, config: LoopConfig = LoopConfig(), net=
     base = net
     groups = connection_groups(base)
     over = _network_params(base, p, groups)
+    if param_hook is not None:
+        param_hook(over)
     bnet = base.batched(B)
     with torch.no_grad():
         for k, v in over.items():

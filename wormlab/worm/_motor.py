@@ -143,7 +143,8 @@ class Adaptation(Mechanism):
 
 
 def build_motor_network(dtype=torch.float64, stretch: bool = True,
-                        extra_cells: tuple[str, ...] = ()):
+                        extra_cells: tuple[str, ...] = (),
+                        presyn_types: tuple[tuple[str, tuple[str, ...]], ...] = ()):
     """c302 C1 restricted to :func:`motor_cells` (wiring among those cells as c302 has it).
 
     Synapse kinetics are kept per synapse type (``syn_kinetics="per_type"``), so the
@@ -153,15 +154,46 @@ def build_motor_network(dtype=torch.float64, stretch: bool = True,
     per cell (``share="cell"``, same values as C1's two cell types); ``stretch=False`` is the
     plain C1 sub-circuit (cell parameters per type), e.g. for NeuroML export.
     ``extra_cells``: more c302 cells (e.g. sensory neurons and interneurons for the sensory
-    closed loop) with their c302 wiring to each other and to the motor circuit."""
+    closed loop) with their c302 wiring to each other and to the motor circuit.
+    ``presyn_types``: ``((label, cells), ...)``: every chemical synapse whose presynaptic cell
+    is in ``cells`` gets its own copy of its c302 synapse type, named ``label_<type id>``
+    (same values), so that its kinetics (half-activation, slope) can be set apart from the
+    rest of the network (the sensory pathway of :mod:`wormlab.loop`); with c302's values the
+    circuit is unchanged."""
     from wormlab import circuit
 
     cells = motor_cells()
     cells = cells + tuple(c for c in dict.fromkeys(extra_cells) if c not in cells)
-    if not stretch:
-        return circuit.build_network(cells=cells, syn_kinetics="per_type")
-    return circuit.build_network(cells=cells, syn_kinetics="per_type", share="cell",
-                                 mechanisms=[Stretch(), Adaptation()])
+    kw = ({"syn_kinetics": "per_type"} if not stretch else
+          {"syn_kinetics": "per_type", "share": "cell",
+           "mechanisms": [Stretch(), Adaptation()]})
+    if not presyn_types:
+        return circuit.build_network(cells=cells, **kw)
+    spec = circuit.subset_spec(circuit.read_net_nml(circuit.c302_network_path()), list(cells))
+    return circuit.build_network(split_synapse_types(spec, presyn_types), **kw)
+
+
+def split_synapse_types(spec, presyn_types):
+    """A copy of ``spec`` whose synapses from each group of presynaptic cells use their own
+    copies of the synapse types (see :func:`build_motor_network`)."""
+    import dataclasses
+
+    types = list(spec.syn_types)
+    index = {n: i for i, n in enumerate(spec.cells)}
+    chem = list(spec.chem)
+    for label, group in presyn_types:
+        unknown = [c for c in group if c not in index]
+        if unknown:
+            raise KeyError(f"presyn_types {label!r} names cells not in the network: {unknown}")
+        pre = {index[c] for c in group}
+        copies: dict[int, int] = {}
+        for k, (a, b, t, w) in enumerate(chem):
+            if a in pre:
+                if t not in copies:
+                    copies[t] = len(types)
+                    types.append(dataclasses.replace(types[t], id=f"{label}_{types[t].id}"))
+                chem[k] = (a, b, copies[t], w)
+    return dataclasses.replace(spec, syn_types=types, chem=chem)
 
 
 def neuron_rows(net) -> dict[str, float]:
