@@ -361,6 +361,53 @@ class ExtraK(Mechanism):
         return g, g * P["e_kextra"]
 
 
+@dataclass(frozen=True)
+class ChannelHH(Mechanism):
+    """A voltage-gated channel a NeuroML file adds to C1's four (read back from the file, e.g.
+    the crawl export's motor-neuron adaptation): an ``ionChannelHH`` with one ``gateHHtauInf``
+    (``fixedTimeCourse``, ``HHSigmoidVariable`` with rate 1, ``instances`` 1), so
+    ``I = g x (E - V)``, ``x_inf = 1/(1+exp(-(V-mid)/scale))``, ``dx/dt = (x_inf - x)/tau``.
+
+    Names follow the channel id ``X`` and gate id ``y``: ``g_X`` (mS/cm^2, the cell type's
+    ``channelDensity``; 0 on cell types without it), ``e_X`` (mV, its ``erev``), ``tau_X``,
+    ``mid_X``, ``scale_X`` (the gate) and the state ``y_X``. A mechanism passed to
+    ``build_network`` that declares that gate and ``g_X``/``e_X`` (e.g.
+    ``wormlab.worm.Adaptation``: channel ``adapt``, gate ``w``) stands in for it and takes its
+    values from the file."""
+
+    name: str = ""
+    channel: str = ""
+    gate: str = ""
+
+    def __post_init__(self):
+        x, y = self.channel, self.gate
+        if not (x and y):
+            raise ValueError("ChannelHH needs the NeuroML channel id and its gate id")
+        src = f"NeuroML ionChannel {x!r} (gate {y!r})"
+        object.__setattr__(self, "name", self.name or x)
+        object.__setattr__(self, "params", (
+            Param(f"g_{x}", "mS/cm^2", "conductance_density", source=src),
+            Param(f"e_{x}", "mV", "reversal", source=src),
+            Param(f"tau_{x}", "ms", "time_constant", source=src),
+            Param(f"mid_{x}", "mV", "midpoint", source=src),
+            Param(f"scale_{x}", "mV", "slope", source=src)))
+        object.__setattr__(self, "gates", (Gate(f"{y}_{x}", f"mid_{x}", f"scale_{x}",
+                                                f"tau_{x}"),))
+        object.__setattr__(self, "equation", f"I = g_{x} {y}_{x} (e_{x} - V); {y}_{x}_inf = "
+                           f"1/(1+exp(-(V-mid_{x})/scale_{x})), tau_{x}")
+        object.__setattr__(self, "source", src)
+
+    def stands_in(self, other: Mechanism) -> bool:
+        """Does ``other`` declare this channel's gate and conductance parameters?"""
+        names = {p.name for p in other.params}
+        return (tuple(other.gates) == self.gates
+                and {f"g_{self.channel}", f"e_{self.channel}"} <= names)
+
+    def conductance(self, P, S, v, aux):
+        g = P[f"g_{self.channel}"] * S[self.gates[0].state]
+        return g, g * P[f"e_{self.channel}"]
+
+
 C1_CELL_MECHANISMS: tuple[Mechanism, ...] = (
     Membrane(), Leak(), KSlow(), KFast(), CaBoyle(), CaPool())
 C1_CONNECTION_MECHANISMS: tuple[Mechanism, ...] = (GradedSynapse(), GapJunction())

@@ -56,23 +56,52 @@ class NetworkConfig:
         return json.dumps(asdict(self))
 
 
-def _cell_values(ct: CellType, ch: dict[str, Channel], pool: dict) -> dict[str, float]:
+_C1_CHANNELS = frozenset({"Leak", "k_slow", "k_fast", "ca_boyle"})
+
+
+def _extra_channels(spec: NetSpec) -> dict[str, Channel]:
+    """Channels the file's cell types use beyond C1's four (in file order), each checked to be
+    a one-gate HH channel (:class:`~wormlab.circuit._mechanisms.ChannelHH`)."""
+    used = dict.fromkeys(c for ct in spec.cell_types.values() for c in ct.g_mS_per_cm2)
+    out = {}
+    for cid in used:
+        if cid in _C1_CHANNELS:
+            continue
+        ch = spec.channels[cid]
+        gate = next(iter(ch.gates.values()), None)
+        if ch.ca_gate is not None or len(ch.gates) != 1 or gate.instances != 1 \
+                or gate.rate != 1.0:
+            raise ValueError(
+                f"channel {cid!r}: beyond C1's channels only one-gate HH channels are read "
+                "(one gateHHtauInf, instances 1, fixedTimeCourse, HHSigmoidVariable rate 1); "
+                f"it has {len(ch.gates)} gate(s)"
+                + (", a Ca gate" if ch.ca_gate is not None else "")
+                + (f", instances {gate.instances}, rate {gate.rate}" if gate else ""))
+        out[cid] = ch
+    return out
+
+
+def _cell_values(ct: CellType, ch: dict[str, Channel], pool: dict,
+                 extra: dict[str, Channel] | None = None,
+                 e_ref: dict[str, float] | None = None) -> dict[str, float]:
     def gate(cid: str, gid: str) -> Gate:
         g = ch[cid].gates[gid]
         if g.rate != 1.0:
             raise ValueError(f"{cid}.{gid}: steady-state rate {g.rate} != 1 is not supported")
         return g
 
-    need = {"Leak", "k_slow", "k_fast", "ca_boyle"}
-    if set(ct.g_mS_per_cm2) != need:
+    extra = extra or {}
+    need = set(_C1_CHANNELS)
+    if not need <= set(ct.g_mS_per_cm2) or not set(ct.g_mS_per_cm2) <= need | set(extra):
         raise ValueError(f"cell {ct.id}: channels {sorted(ct.g_mS_per_cm2)}, expected "
-                         f"{sorted(need)} (c302 parameter set C/C1)")
+                         f"{sorted(need)} (c302 parameter set C/C1)"
+                         + (f" and optionally {sorted(extra)}" if extra else ""))
     n, p, q = gate("k_slow", "n"), gate("k_fast", "p"), gate("k_fast", "q")
     e, f = gate("ca_boyle", "e"), gate("ca_boyle", "f")
     if (n.instances, p.instances, q.instances, e.instances, f.instances) != (1, 4, 1, 2, 1):
         raise ValueError("gate exponents differ from C1 (n, p^4 q, e^2 f)")
     h: CaGate = ch["ca_boyle"].ca_gate
-    return {
+    out = {
         "c_m": ct.c_uF_per_cm2,
         "g_leak": ct.g_mS_per_cm2["Leak"], "e_leak": ct.erev_mV["Leak"],
         "g_kslow": ct.g_mS_per_cm2["k_slow"], "e_kslow": ct.erev_mV["k_slow"],
@@ -86,6 +115,15 @@ def _cell_values(ct: CellType, ch: dict[str, Channel], pool: dict) -> dict[str, 
         "h_alpha": h.alpha, "h_ca_half": h.ca_half_mM, "h_k": h.k_mM,
         "tau_ca": pool["decay_ms"], "rho_ca": pool["rho_SI"],
     }
+    # a channel beyond C1's: its density on this cell type (0 where the type lacks it; the
+    # reversal then is that of the first type that has it, so the value stays well defined)
+    for cid, c in extra.items():
+        x = next(iter(c.gates.values()))
+        out.update({f"g_{cid}": ct.g_mS_per_cm2.get(cid, 0.0),
+                    f"e_{cid}": ct.erev_mV.get(cid, (e_ref or {}).get(cid, 0.0)),
+                    f"tau_{cid}": x.tau_ms, f"mid_{cid}": x.midpoint_mV,
+                    f"scale_{cid}": x.scale_mV})
+    return out
 
 
 def _cell_class(name: str, kind: str) -> str:
@@ -131,6 +169,18 @@ class Network(nn.Module):
 
         # --- mechanisms: C1's, then plug-ins; parameter names must be unique
         extra = mech.resolve(mechanisms)
+        # channels the file adds to C1's (e.g. an exported adaptation conductance) become
+        # mechanisms, unless a given mechanism declares the same gate and conductance
+        file_channels = _extra_channels(spec)
+        for cid, ch in file_channels.items():
+            auto = mech.ChannelHH(channel=cid, gate=next(iter(ch.gates)))
+            if not any(auto.stands_in(m) for m in extra):
+                extra.append(auto)
+        e_ref: dict[str, float] = {}
+        for ct in spec.cell_types.values():
+            for cid in file_channels:
+                if cid in ct.erev_mV:
+                    e_ref.setdefault(cid, ct.erev_mV[cid])
         self.cell_mechanisms: list[mech.Mechanism] = [*mech.C1_CELL_MECHANISMS, *extra]
         self.connection_mechanisms = list(mech.C1_CONNECTION_MECHANISMS)
         seen: dict[str, str] = {}
@@ -164,17 +214,17 @@ class Network(nn.Module):
         for g in range(len(group_names)):
             i = first[g]
             ct = spec.cell_types[spec.cell_type[i]]
-            v = _cell_values(ct, spec.channels, spec.ca_pool)
+            v = _cell_values(ct, spec.channels, spec.ca_pool, file_channels, e_ref)
             for k, x in v.items():
                 values.setdefault(k, []).append(x)
         self.cell_param_names: list[str] = []
         params: dict[str, nn.Parameter] = {}
         for m in self.cell_mechanisms:
             for p in m.params:
-                if p.default is not None:
-                    vals = [p.default] * len(group_names)
-                elif p.name in values:
+                if p.name in values:  # the file's value (C1, or a channel it adds)
                     vals = values[p.name]
+                elif p.default is not None:
+                    vals = [p.default] * len(group_names)
                 else:
                     raise ValueError(f"parameter {p.name!r} of mechanism {m.name!r} has no "
                                      "default and the NeuroML file does not define it")
