@@ -1,24 +1,31 @@
 """The fitted crawl circuit as NeuroML, and its check in NEURON (issue 17 item 6).
 
 :func:`export_crawl` writes the motor sub-circuit (c302 C1 restricted to
-:func:`~wormlab.worm.motor_cells`, 184 cells, C1 mechanisms only) with the crawl's *network*
-parameters applied (:data:`NETWORK_PARAMS`: class-level scales of the c302 synapse and
-gap-junction weights, and the neuromuscular graded synapses' half-activation ``nmj_vth_mV``
-written as the ``Vth`` of the ``neuron_to_muscle_*`` synapse types) through
-:func:`wormlab.fit.export_neuroml`, so that ``circuit.build_network(path)`` reads the same
-circuit back. Everything else in :data:`~wormlab.worm.PARAMS` belongs to the closed loop, not
-to NeuroML (the tonic drive, the proprioceptive stretch conductances' gains and receptive
-field, motor-neuron adaptation, the muscle [Ca] -> activation mapping and its lag): it goes
-to a JSON sidecar ``<name>.loop.json`` next to the ``.net.nml``, with units, bounds and
-meaning.
+:func:`~wormlab.worm.motor_cells`, 184 cells) with the crawl's *network* parameters applied
+(:data:`NETWORK_PARAMS`: class-level scales of the c302 synapse and gap-junction weights, the
+neuromuscular graded synapses' half-activation ``nmj_vth_mV`` written as the ``Vth`` of the
+``neuron_to_muscle_*`` synapse types, and the motor-neuron adaptation of
+:class:`~wormlab.worm.Adaptation`). The C1 part goes through :func:`wormlab.fit.export_neuroml`;
+the adaptation is added to it as one more ``ionChannelHH`` (:data:`ADAPT_CHANNEL`, one gate
+``w``: the mechanism's sigmoid steady state and fixed time constant ``adapt_tau_ms``) in
+``cell_C.xml`` and two more cell types, copies of c302's ``GenericNeuronCell`` with its
+``channelDensity`` (``adapt_a_nS`` / ``adapt_b_nS`` over the cell's area, as the loop sets
+it): ``GenericNeuronCell_adapt_A`` for DA, VA, AS and ``GenericNeuronCell_adapt_B`` for DB,
+VB. Every other cell keeps c302's type. ``circuit.build_network(path)`` reads the same
+circuit back (the adaptation as a :class:`wormlab.circuit._mechanisms.ChannelHH` with the
+parameter names of :class:`~wormlab.worm.Adaptation`). Everything else in
+:data:`~wormlab.worm.PARAMS` belongs to the closed loop, not to NeuroML (the tonic drive, the
+proprioceptive stretch conductances' gains and receptive field, the muscle [Ca] -> activation
+mapping and its lag): it goes to a JSON sidecar ``<name>.loop.json`` next to the
+``.net.nml``, with units, bounds and meaning.
 
 :func:`neuron_check` runs the exported network in NEURON (jNeuroML -> NEURON, CVODE) and the
-torch circuit of the loop (``build_motor_network()`` with the same parameters, stretch
-conductances closed) on one *open-loop* input, the crawl's tonic drive, and compares V of
-every cell and [Ca] of the muscles. Proprioception is not in the check: the loop sets a
-stretch *conductance* per cell every 40 ms frame, which is neither a current (its current
-follows V) nor expressible in c302's NeuroML (one ``<cell>`` per type, constant densities).
-The closed loop itself (body, curvature) is not in NEURON.
+torch circuit of the loop (``build_motor_network()`` with the same parameters, adaptation
+included, stretch conductances closed) on one *open-loop* input, the crawl's tonic drive, and
+compares V of every cell and [Ca] of the muscles. Proprioception is not in the check: the
+loop sets a stretch *conductance* per cell every 40 ms frame, which is neither a current (its
+current follows V) nor expressible in c302's NeuroML (constant densities). The closed loop
+itself (body, curvature) is not in NEURON.
 """
 
 from __future__ import annotations
@@ -36,9 +43,19 @@ import numpy as np
 import torch
 
 # crawl parameters that change the circuit itself (wormlab.worm._loop._network_params)
-NETWORK_PARAMS = ("nmj_vth_mV", "syn_cmd_mn", "syn_nmj_exc", "syn_nmj_inh", "syn_mn_mn",
-                  "gap_cmd_mn", "gap_mn_mn")
+C1_PARAMS = ("nmj_vth_mV", "syn_cmd_mn", "syn_nmj_exc", "syn_nmj_inh", "syn_mn_mn",
+             "gap_cmd_mn", "gap_mn_mn")
+ADAPT_PARAMS = ("adapt_a_nS", "adapt_b_nS", "adapt_tau_ms")
+NETWORK_PARAMS = C1_PARAMS + ADAPT_PARAMS
 SIDECAR_FORMAT = "wormlab.worm.crawl_loop"
+# version 2: the adaptation parameters are in the NeuroML (version 1 had them in "params")
+SIDECAR_VERSION = 2
+# the adaptation in NeuroML: channel id, its gate id (so that the reader's ChannelHH names
+# are Adaptation's: g_adapt, e_adapt, tau_adapt, mid_adapt, scale_adapt, state w_adapt), and
+# the cell type of each adapting group (copies of c302's neuron cell type)
+ADAPT_CHANNEL, ADAPT_GATE = "adapt", "w"
+NEURON_CELL = "GenericNeuronCell"
+ADAPT_CELL_TYPES = {"adapt_a_nS": f"{NEURON_CELL}_adapt_A", "adapt_b_nS": f"{NEURON_CELL}_adapt_B"}
 
 
 def loop_params() -> tuple[str, ...]:
@@ -91,13 +108,15 @@ def _c1_motor_network():
 def crawl_network(params=None, c1_only: bool = True):
     """The (unbatched) motor network with the crawl's network parameters applied, exactly as
     :func:`wormlab.worm.run_loop` sets them (``_network_params``). ``c1_only``: C1
-    mechanisms only (what NeuroML holds); False: the loop's own network
-    (``build_motor_network()``, proprioceptive conductances closed)."""
+    mechanisms only, adaptation closed (what :func:`wormlab.fit.export_neuroml` writes before
+    :func:`export_crawl` adds the adaptation channel); False: the loop's own network
+    (``build_motor_network()``, with adaptation, proprioceptive conductances closed), the one
+    the exported file reads back as."""
     from wormlab.worm._loop import ADAPTING_CLASSES, _network_params
     from wormlab.worm._motor import build_motor_network, connection_groups
 
     p, _ = _params(params)
-    if c1_only:  # motor-neuron adaptation is not a C1 mechanism: it goes to the sidecar
+    if c1_only:  # the adaptation is added to the file by _write_adaptation
         p = {**p, **{k: torch.zeros_like(p[k]) for k in ADAPTING_CLASSES}}
     net = _c1_motor_network() if c1_only else build_motor_network()
     over = _network_params(net, p, connection_groups(net))
@@ -107,7 +126,114 @@ def crawl_network(params=None, c1_only: bool = True):
     return net
 
 
-def _sidecar(p: dict, source: str, nml_name: str, drive: str | None) -> dict:
+def adaptation_densities(p: dict, net) -> dict[str, dict]:
+    """The adaptation as NeuroML holds it, per adapting group (``adapt_a_nS``,
+    ``adapt_b_nS``): its cell type, cells, and density (mS/cm^2) computed as the loop does
+    (``_network_params``: nS x 100 / area um^2, in float64), which must be one value per group
+    (c302's neurons share one morphology)."""
+    from wormlab.circuit._mechanisms import PA_TO_UA_PER_CM2_TIMES_AREA_UM2
+    from wormlab.worm._loop import ADAPTING_CLASSES
+    from wormlab.worm._motor import motor_class
+
+    out = {}
+    for k, classes in ADAPTING_CLASSES.items():
+        idx = [i for i, n in enumerate(net.names) if motor_class(n) in classes]
+        dens = PA_TO_UA_PER_CM2_TIMES_AREA_UM2 / net.area_um2[idx].double()
+        g = p[k][:1, None] * dens[None]  # (1, cells), the loop's expression
+        vals = sorted(set(g[0].tolist()))
+        if len(vals) != 1:
+            raise ValueError(f"{k}: the adapting cells differ in area ({vals[:3]} mS/cm^2): "
+                             "one NeuroML cell type cannot hold them")
+        out[k] = {"cell_type": ADAPT_CELL_TYPES[k], "cells": [net.names[i] for i in idx],
+                  "g_mS_per_cm2": vals[0], "nS": float(p[k][0])}
+    return out
+
+
+def _adapt_mechanism_values() -> dict[str, float]:
+    """The fixed parameters of :class:`~wormlab.worm.Adaptation` (reversal, gate midpoint and
+    slope: not crawl parameters, so the mechanism's defaults)."""
+    from wormlab.worm._motor import Adaptation
+
+    return {q.name: q.default for q in Adaptation().params}
+
+
+def _write_adaptation(net_path: Path, adapt: dict, tau_ms: float) -> None:
+    """Add the adaptation channel to the exported ``cell_C.xml`` and the adapting cell types to
+    ``net_path`` (copies of ``GenericNeuronCell`` plus one ``channelDensity``); the adapting
+    cells' populations and every cell path that names them (``preCell``, ``postCell``,
+    input ``target``) switch to their type. Rewrites both files atomically."""
+    import copy
+    import re
+    import xml.etree.ElementTree as ET
+
+    from wormlab.fit._neuroml import _NS, NeuroMLExportError, _num, _register_namespaces
+    from wormlab.runs import atomic_path
+
+    mv = _adapt_mechanism_values()
+    _register_namespaces()
+    root = ET.parse(net_path).getroot()
+    cell_file = net_path.parent / root.find(f"{_NS}include").get("href")
+    croot = ET.parse(cell_file).getroot()
+    if any(c.get("id") == ADAPT_CHANNEL for c in croot.findall(f"{_NS}ionChannel")):
+        raise NeuroMLExportError(f"{cell_file.name} already has a channel {ADAPT_CHANNEL!r}")
+    # non_specific (no species): its reversal is its own, not NEURON's shared ek of the cell
+    ch = ET.SubElement(croot, f"{_NS}ionChannel", {
+        "id": ADAPT_CHANNEL, "conductance": "10pS", "type": "ionChannelHH"})
+    ET.SubElement(ch, f"{_NS}notes").text = (
+        "wormlab motor-neuron adaptation (wormlab.worm.Adaptation): slow voltage-gated K+, "
+        "I = g w (E - V), w_inf = 1/(1+exp(-(V-midpoint)/scale)), dw/dt = (w_inf - w)/tau")
+    gate = ET.SubElement(ch, f"{_NS}gateHHtauInf", {"id": ADAPT_GATE, "instances": "1"})
+    ET.SubElement(gate, f"{_NS}timeCourse", {"type": "fixedTimeCourse",
+                                             "tau": f"{_num(tau_ms)} ms"})
+    ET.SubElement(gate, f"{_NS}steadyState", {
+        "type": "HHSigmoidVariable", "rate": "1", "scale": f"{_num(mv['scale_adapt'])} mV",
+        "midpoint": f"{_num(mv['mid_adapt'])} mV"})
+    ET.indent(ch, space="    ", level=1)
+    if len(croot) > 1:
+        croot[-2].tail = "\n\n    "
+    ch.tail = "\n\n"
+
+    cells = {c.get("id"): c for c in root.findall(f"{_NS}cell")}
+    if NEURON_CELL not in cells:
+        raise NeuroMLExportError(f"{net_path.name}: no cell type {NEURON_CELL!r} to copy")
+    base = cells[NEURON_CELL]
+    at = list(root).index(base) + 1
+    new_type = {}
+    for a in adapt.values():
+        el = copy.deepcopy(base)
+        el.set("id", a["cell_type"])
+        mp = el.find(f"{_NS}biophysicalProperties/{_NS}membraneProperties")
+        last = mp.findall(f"{_NS}channelDensity")[-1]
+        cd = ET.Element(f"{_NS}channelDensity", {
+            "id": f"{ADAPT_CHANNEL}_all", "ionChannel": ADAPT_CHANNEL,
+            "condDensity": f"{_num(a['g_mS_per_cm2'])} mS_per_cm2",
+            "erev": f"{_num(mv['e_adapt'])} mV", "ion": "non_specific"})
+        cd.tail = last.tail
+        mp.insert(list(mp).index(last) + 1, cd)
+        root.insert(at, el)
+        at += 1
+        new_type.update(dict.fromkeys(a["cells"], a["cell_type"]))
+    network = root.find(f"{_NS}network")
+    for pop in network.findall(f"{_NS}population"):
+        if pop.get("id") in new_type:
+            if pop.get("component") != NEURON_CELL:
+                raise NeuroMLExportError(f"population {pop.get('id')} is a "
+                                         f"{pop.get('component')}, not a {NEURON_CELL}")
+            pop.set("component", new_type[pop.get("id")])
+    path_re = re.compile(r"^\.\./([^/]+)/0/" + NEURON_CELL + "$")
+    for el in network.iter():
+        for attr in ("preCell", "postCell", "target"):
+            m = path_re.match(el.get(attr, ""))
+            if m and m.group(1) in new_type:
+                el.set(attr, f"../{m.group(1)}/0/{new_type[m.group(1)]}")
+    with atomic_path(cell_file) as tmp:
+        ET.ElementTree(croot).write(tmp, encoding="UTF-8", xml_declaration=True)
+    with atomic_path(net_path) as tmp:
+        ET.ElementTree(root).write(tmp, encoding="UTF-8", xml_declaration=True)
+
+
+def _sidecar(p: dict, source: str, nml_name: str, drive: str | None,
+             adapt: dict | None = None) -> dict:
     from dataclasses import asdict
 
     from wormlab.worm._loop import PARAMS, LoopConfig
@@ -120,10 +246,20 @@ def _sidecar(p: dict, source: str, nml_name: str, drive: str | None) -> dict:
     for k in ("direction", "ablate", "seed", "on_diverge", "duration_s"):
         cfg.pop(k)
     return {
-        "format": SIDECAR_FORMAT, "version": 1, "network": nml_name, "source": source,
-        "params": loop,
+        "format": SIDECAR_FORMAT, "version": SIDECAR_VERSION, "network": nml_name,
+        "source": source, "params": loop,
         "in_neuroml": {k: {"value": val[k], "unit": PARAMS[k][3], "meaning": PARAMS[k][4]}
                        for k in NETWORK_PARAMS},
+        "adaptation_in_neuroml": {
+            "channel": ADAPT_CHANNEL, "gate": ADAPT_GATE, "file": "cell_C.xml",
+            "cell_types": {a["cell_type"]: {"param": k, "nS": a["nS"],
+                                            "g_mS_per_cm2": a["g_mS_per_cm2"],
+                                            "cells": a["cells"]}
+                           for k, a in (adapt or {}).items()},
+            "note": ("wormlab.worm.Adaptation as a NeuroML ionChannelHH (one gate, fixed time "
+                     "constant adapt_tau_ms, sigmoid steady state) with a channelDensity on "
+                     "copies of GenericNeuronCell for the A-type (DA, VA, AS) and B-type (DB, "
+                     "VB) motor neurons: density = nS x 100 / cell area um^2")},
         "drive": {"forward": list(FORWARD_DRIVE), "backward": list(BACKWARD_DRIVE),
                   "nA": val["drive_nA"], "in_neuroml": drive,
                   "note": ("the tonic drive is also written as pulseGenerator inputs into the "
@@ -139,10 +275,7 @@ def _sidecar(p: dict, source: str, nml_name: str, drive: str | None) -> dict:
             "to gain x curvature of the receptive field (wormlab.worm.Stretch; per cell and "
             "time-varying, so not expressible as c302 NeuroML); muscle activation (first-order "
             "lag tau_act_ms of min(1, [Ca]/max_ca_mM)); the body (ElegansBot) and the "
-            "activation -> joint-angle mapping; motor-neuron adaptation (wormlab.worm."
-            "Adaptation: slow K+ of adapt_a_nS / adapt_b_nS per A/B-type motor neuron, time "
-            "constant adapt_tau_ms; c302's NeuroML has one cell type for all neurons, so a channel on "
-            "A/B-type cells only needs cell types this export does not write yet)"),
+            "activation -> joint-angle mapping"),
     }
 
 
@@ -172,7 +305,8 @@ def _writable_dir(out_dir: Path) -> Path:
 def export_crawl(params=None, out_dir: str | Path = "crawl_neuroml", name: str = "crawl_c1",
                  drive: str | None = "forward") -> Path:
     """Write the crawl circuit as c302-style NeuroML into ``out_dir``; returns the
-    ``<name>.net.nml`` path (next to it: ``cell_C.xml`` and the sidecar ``<name>.loop.json``).
+    ``<name>.net.nml`` path (next to it: ``cell_C.xml``, with the adaptation channel, and the
+    sidecar ``<name>.loop.json``).
 
     Args:
         params: crawl parameters (``{name: value}``, a parameter file path, or None for the
@@ -190,11 +324,14 @@ def export_crawl(params=None, out_dir: str | Path = "crawl_neuroml", name: str =
     p, source = _params(params)
     stim = _drive_stimulus(p, drive)
     net = crawl_network({k: float(v[0]) for k, v in p.items()})
+    adapt = adaptation_densities(p, net)
     tmp = _writable_dir(Path(out_dir))
     try:
         path = export_neuroml(net, tmp, name=name, stimulus=stim if stim.pulses else None)
+        _write_adaptation(path, adapt, float(p["adapt_tau_ms"][0]))
         side = tmp / f"{name}.loop.json"
-        side.write_text(json.dumps(_sidecar(p, source, path.name, drive), indent=1) + "\n")
+        side.write_text(json.dumps(_sidecar(p, source, path.name, drive, adapt), indent=1)
+                        + "\n")
         files = [f for f in tmp.iterdir() if not f.name.startswith(".")]
         for f in files:
             os.replace(f, Path(out_dir) / f.name)
@@ -205,8 +342,13 @@ def export_crawl(params=None, out_dir: str | Path = "crawl_neuroml", name: str =
 
 def read_sidecar(path: str | Path) -> dict:
     """Read a ``<name>.loop.json`` sidecar (checked: format, every loop parameter present and
-    within :data:`~wormlab.worm.PARAMS`' bounds); returns ``{name: value}`` of the loop
-    parameters."""
+    within :data:`~wormlab.worm.PARAMS`' bounds); returns ``{name: value}`` of the parameters
+    its NeuroML does not hold.
+
+    Version 2 (this export) lists :func:`loop_params`. Version 1 (exports before the
+    adaptation was written as NeuroML) listed ``adapt_a_nS``, ``adapt_b_nS`` and
+    ``adapt_tau_ms`` there as well, or (exports before adaptation existed) not at all; they
+    are read and returned with the loop parameters, since that export's NeuroML lacks them."""
     from wormlab.worm._loop import check_params
 
     path = Path(path)
@@ -218,9 +360,17 @@ def read_sidecar(path: str | Path) -> dict:
         raise ValueError(f"{path}: not a JSON sidecar ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != SIDECAR_FORMAT:
         raise ValueError(f"{path}: format is not {SIDECAR_FORMAT!r}")
+    version = doc.get("version", 1)
+    if version not in (1, SIDECAR_VERSION):
+        raise ValueError(f"{path}: sidecar version {version!r}; this wormlab reads 1 and "
+                         f"{SIDECAR_VERSION}")
     got = doc.get("params")
-    if not isinstance(got, dict) or set(got) != set(loop_params()):
-        raise ValueError(f"{path}: params must list exactly {sorted(loop_params())}")
+    want = [set(loop_params())]
+    if version == 1:  # adaptation listed with the loop parameters (or predating them)
+        want = [want[0] | set(ADAPT_PARAMS), want[0]]
+    if not isinstance(got, dict) or set(got) not in want:
+        raise ValueError(f"{path}: params must list exactly {sorted(want[0])} "
+                         f"(sidecar version {version})")
     vals = {}
     for k, v in got.items():
         x = v.get("value") if isinstance(v, dict) else None
@@ -291,10 +441,12 @@ def compare_traces(t_ms: np.ndarray, v_torch: np.ndarray, ref, names: list[str],
 
 
 def torch_vs_neuron(net, stim, ref, duration_ms: float, solver: str = "exp2",
-                    dt_ms: float = 0.05, window_ms: float = 100.0, per_cell: bool = True) -> dict:
+                    dt_ms: float = 0.05, window_ms: float = 100.0, per_cell: bool = True,
+                    subgroups: dict | None = None) -> dict:
     """Simulate ``net`` (torch) under ``stim`` and compare it with NEURON's traces ``ref``
     (:func:`compare_traces`); summaries (median and worst cell) for the motor neurons (every
-    non-muscle cell) and the muscles."""
+    non-muscle cell) and the muscles, and for each ``subgroups`` entry (``{name: cells}``,
+    e.g. the adapting A- and B-type motor neurons; V only)."""
     from wormlab import circuit
     from wormlab.body._muscles import MUSCLES
 
@@ -310,7 +462,8 @@ def torch_vs_neuron(net, stim, ref, duration_ms: float, solver: str = "exp2",
                          res.states["ca"][:, 0].numpy(), muscles, window_ms)
     cells = cmp.pop("cells")
     groups = {}
-    for g, members in (("motor_neurons", neurons), ("muscles", muscles)):
+    for g, members in (("motor_neurons", neurons), ("muscles", muscles),
+                       *(subgroups or {}).items()):
         sub = {c: cells[c] for c in members}
         groups[g] = {"max_dv_mV_window": _summary(sub, "max_dv_mV_window"),
                      "max_dv_mV_after": _summary(sub, "max_dv_mV_after"),
@@ -327,21 +480,25 @@ def torch_vs_neuron(net, stim, ref, duration_ms: float, solver: str = "exp2",
 
 def neuron_check(params=None, out_dir: str | Path = "crawl_neuroml", duration_ms: float = 1000.0,
                  direction: str = "forward", window_ms: float = 100.0,
-                 torch_runs: tuple = (("exp2", 0.05), ("exp2", 1.0)), tol: float = 1e-6,
+                 torch_runs: tuple = (("exp2", 0.05), ("exp2", 0.02), ("exp2", 1.0)),
+                 tol: float = 1e-6,
                  per_cell: bool = True) -> dict:
     """Run the exported crawl circuit in NEURON and the loop's torch circuit on the crawl's
     tonic drive (open loop, no proprioception) and compare them.
 
     Writes the export with the drive input into ``out_dir/neuron_check`` and NEURON's files
     next to it; NEURON runs CVODE with rtol = atol = ``tol``. ``torch_runs``: (solver,
-    dt_ms) pairs, by default exp2 at 0.05 ms and at 1 ms (the loop's own step); RK4 is not
+    dt_ms) pairs, by default exp2 at 0.05 ms, at 0.02 ms (the onset spikes' step error at
+    0.05 ms shrinks to NEURON's tolerance) and at 1 ms (the loop's own step); RK4 is not
     used: with the fitted weights a motor neuron's membrane time constant falls to ~3 us when
     its synapses open (DD3: 290 nS on 0.79 pF), and RK4 diverges at 0.05 ms within 30 ms.
     Returns a JSON-able dict:
     per torch run, summaries (median and worst cell) of max |dV| over the first
     ``window_ms`` and the run, V correlation and muscle [Ca] relative error, for the motor
-    neurons (every non-muscle cell: command, head and ventral-cord) and the muscles; with
-    ``per_cell`` every cell's numbers. Raises ``NeuronStackMissing`` when NEURON is absent.
+    neurons (every non-muscle cell: command, head and ventral-cord), the muscles and, apart,
+    the adapting motor neurons (``adapt_a_nS``: DA, VA, AS; ``adapt_b_nS``: DB, VB); with
+    ``per_cell`` every cell's numbers. Both sides hold the motor-neuron adaptation of
+    ``params``. Raises ``NeuronStackMissing`` when NEURON is absent.
     """
     from wormlab.body._muscles import MUSCLES
     from wormlab.circuit import reference
@@ -357,14 +514,13 @@ def neuron_check(params=None, out_dir: str | Path = "crawl_neuroml", duration_ms
     path = export_crawl(vals, d, drive=direction)
     ref = run_neuroml(path, duration_ms, tol=tol, ca_cells=list(MUSCLES))
     wall_neuron = time.perf_counter() - t0
-    # the loop's torch circuit with its non-C1 conductances closed (stretch: by default;
-    # adaptation: here), so both sides hold the same mechanisms
-    from wormlab.worm._loop import ADAPTING_CLASSES
-
-    net = crawl_network({**vals, **dict.fromkeys(ADAPTING_CLASSES, 0.0)}, c1_only=False)
+    # the loop's torch circuit, adaptation included, stretch conductances closed (they are
+    # set per frame by the body and are not in the file)
+    net = crawl_network(vals, c1_only=False)
     stim = _drive_stimulus(p, direction)
+    adapting = {k: a["cells"] for k, a in adaptation_densities(p, net).items()}
     runs = {f"{solver}@{dt}ms": torch_vs_neuron(net, stim, ref, duration_ms, solver, dt,
-                                                window_ms, per_cell)
+                                                window_ms, per_cell, adapting)
             for solver, dt in torch_runs}
     tn = ref.t_ms
     late = tn > window_ms
@@ -379,11 +535,13 @@ def neuron_check(params=None, out_dir: str | Path = "crawl_neuroml", duration_ms
                    "neuron_sim_s": round(ref.wall_s, 2),
                    "wall_s_export_convert_run": round(wall_neuron, 2), **activity},
         "torch": runs,
-        "covers": ("the exported network (184 cells, C1 mechanisms, crawl network parameters) "
-                   "in NEURON CVODE vs the loop's torch circuit, open loop, tonic drive only: V "
-                   "of the 89 neurons and 95 muscles, muscle [Ca]"),
+        "adaptation": {k: {"nS": vals[k], "cells": len(c)} for k, c in adapting.items()}
+        | {"adapt_tau_ms": vals["adapt_tau_ms"]},
+        "covers": ("the exported network (184 cells, C1 mechanisms, motor-neuron adaptation, "
+                   "crawl network parameters) in NEURON CVODE vs the loop's torch circuit, "
+                   "open loop, tonic drive only: V of the 89 neurons (the adapting A- and "
+                   "B-type motor neurons also summarised apart) and 95 muscles, muscle [Ca]"),
         "does_not_cover": ("proprioception (stretch conductances set each frame from the "
                            "body's curvature: not expressible as current pulses or c302 "
-                           "NeuroML), motor-neuron adaptation (closed on both sides: not "
-                           "exported yet), muscle activation, the body, the closed loop"),
+                           "NeuroML), muscle activation, the body, the closed loop"),
     }

@@ -276,7 +276,9 @@ def _print_check(chk: dict, report: Path) -> None:
     print(f"NEURON CVODE tol {nrn['tol']}: {nrn['neuron_sim_s']} s simulation; "
           f"{chk['duration_ms']:.0f} ms, drive {chk['drive_nA'] * 1000:.3g} pA ({chk['direction']})")
     for run, r in chk["torch"].items():
-        for g in ("motor_neurons", "muscles"):
+        for g in ("motor_neurons", "muscles", "adapt_a_nS", "adapt_b_nS"):
+            if g not in r:
+                continue
             s = r[g]
             line = (f"  torch {run} {g} ({s['max_dv_mV']['n']}): max |dV| first "
                     f"{r['window_ms']:.0f} ms median {s['max_dv_mV_window']['median']:.3g} / "
