@@ -41,3 +41,23 @@ def test_loop_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):
     assert "NOPE" in capsys.readouterr().err
     assert cli.main(["taxis", "--conditions", "gradient,sideways", "--out", str(out)]) == 2
     assert not out.exists()
+
+
+def test_loop_run_with_the_shipped_pathway_and_bad_pathway_files(tmp_path, capsys):
+    pw = str(package_data("loop", "data", "pathway_nacl.json"))
+    spot = str(package_data("loop", "arenas", "nacl_spot.yml"))
+    out = tmp_path / "run"
+    assert cli.main(["run", spot, "--trials", "1", "--duration", "0.4", "--pathway", pw,
+                     "--out", str(out)]) == 0
+    assert json.loads((out / "summary.json").read_text())["trials"] == 1
+    assert "pathway_nacl.json" in (out / "run.wcon").read_text()
+    bad = tmp_path / "pw.json"
+    bad.write_text(json.dumps({"modality": "odour", "pathway": {}}))
+    out2 = tmp_path / "run2"
+    assert cli.main(["run", spot, "--pathway", str(bad), "--out", str(out2)]) == 2
+    assert "fitted for 'odour'" in capsys.readouterr().err
+    assert cli.main(["taxis", "--pathway", str(tmp_path / "missing.json"),
+                     "--out", str(out2)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert cli.main(["fit-taxis", "--popsize", "1", "--out", str(out2)]) == 2
+    assert not out2.exists()

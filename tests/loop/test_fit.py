@@ -44,7 +44,8 @@ def test_scores_are_paired_against_the_flat_field_and_deterministic(tmp_path):
     assert b[0]["score_um"] == a[1]["score_um"]          # same trials, same bends
     for r in a:
         assert np.isfinite(r["score_um"]) and r["speed_um_s"] > 0
-        slow = max(0.0, cfg.min_speed_um_s - r["speed_um_s"])
+        slow = cfg.stall_weight * sum(max(0.0, cfg.min_speed_um_s - r[k]) for k in (
+            "late_flat_speed_um_s", "late_gradient_speed_um_s"))
         assert r["score_um"] == pytest.approx(np.mean(r["closer_um"]) - slow)
 
 
@@ -80,3 +81,16 @@ def test_bad_pathway_files_are_named(tmp_path):
     p.write_text(json.dumps({"modality": "nacl", "pathway": {}, "crawl": {"foo": 1.0}}))
     with pytest.raises(ValueError, match="unknown crawl parameter 'foo'"):
         read_pathway(p)
+
+
+def test_fit_starts_from_a_pathway_file(tmp_path):
+    p = tmp_path / "pw.json"
+    p.write_text(json.dumps({"modality": "nacl", "pathway": {
+        "sensory_vth_mV": -43.0, "w:ASER": 0.5, "path_vth_mV": -60.0}, "crawl": {}}))
+    cfg = F.TaxisFitConfig(n_starts=1, duration_s=0.4, popsize=2, generations=0,
+                           start=str(p), out=str(tmp_path / "fit"))
+    rep = F.fit_taxis(cfg, progress=False)
+    x0 = rep["start"]["values"]
+    assert x0["sensory_vth_mV"] == -43.0 and x0["w:ASER"] == 0.5
+    assert x0["path_vth_mV"] == F.FIT_SPACE["path_vth_mV"][0]     # clipped into the range
+    assert rep["best"]["values"] == x0 and rep["history"] == []

@@ -174,3 +174,41 @@ def test_comparison_of_an_undefined_index_has_no_p_value():
     zeros = np.zeros(10)
     out = compare_conditions(ci_from_scores, zeros, {"control": zeros}, n_boot=50, n_perm=50)
     assert np.isnan(out["control"]["difference"]) and np.isnan(out["control"]["p_value"])
+
+
+def _arc(t, start, heading, rate_rad_s, speed=100.0):
+    """A constant-curvature track (T, 2) um: heading(t) = heading + rate * t."""
+    h = heading + rate_rad_s * t
+    dt = t[1] - t[0]
+    step = speed * dt * np.stack([np.cos(h), np.sin(h)], -1)
+    return np.asarray(start) + np.concatenate([[[0.0, 0.0]], np.cumsum(step[:-1], 0)])
+
+
+def test_steering_signs_curving_towards_the_peak():
+    from wormlab.loop import steering
+
+    t = np.arange(0, 10, 0.04)
+    peak = [0.0, 5000.0]                      # ahead and to the left of a worm heading +x
+    left = _arc(t, [0.0, 0.0], 0.0, +0.05)    # counter-clockwise: towards the peak
+    right = _arc(t, [0.0, 0.0], 0.0, -0.05)
+    straight = _arc(t, [0.0, 0.0], 0.0, 0.0)
+    r = steering(np.stack([left, right, straight], 1), 0.04, peak, window_s=1.0)
+    deg = np.degrees(0.05)
+    np.testing.assert_allclose(r["toward_deg_s"], [deg, -deg, 0.0], atol=0.05)
+    with pytest.raises(ValueError, match="peak_um"):
+        steering(np.stack([left], 1), 0.04, [1.0, 2.0, 3.0])
+
+
+def test_turning_by_change_finds_turning_on_the_way_down():
+    from wormlab.loop import turning_by_change
+
+    arena = loop.Arena(radius_mm=20.0, fields=(loop.Field("nacl", "mM", (loop.Linear(
+        value_at_centre=50.0, slope_per_mm=1.0),)),))
+    t = np.arange(0, 8, 0.04)
+    up = _arc(t, [-5000.0, 0.0], 0.0, 0.0)             # straight up the ramp
+    down = _arc(t, [5000.0, 0.0], np.pi, 0.3)         # curving while going down
+    r = turning_by_change(arena, np.stack([up, down], 1), 0.04, "nacl", window_s=1.0)
+    assert r["rate_up_deg_s"][0] == pytest.approx(0.0, abs=1e-6)
+    assert np.isnan(r["rate_down_deg_s"][0])          # never went down
+    assert r["rate_down_deg_s"][1] == pytest.approx(np.degrees(0.3), rel=0.01)
+    assert r["mean_down_deg_s"] > r["mean_up_deg_s"]

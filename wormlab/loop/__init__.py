@@ -24,21 +24,25 @@ from wormlab.loop._arena import (
 )
 from wormlab.loop._closed import (
     PATH_INTERNEURONS,
+    PATHWAY_PARAMS,
     ClosedLoopConfig,
     ClosedLoopResult,
     closed_loop_network,
     linear_arena,
+    read_pathway,
     run_closed_loop,
 )
 from wormlab.loop._experiment import (
     TaxisConfig,
     flattened,
     load_condition,
+    pathway_and_params,
     plot_taxis,
     run_taxis,
     taxis_report,
     trial_starts,
 )
+from wormlab.loop._fit import FIT_SPACE, TaxisFitConfig, fit_taxis
 from wormlab.loop._sweep import (
     SyntheticWalk,
     load_trial,
@@ -55,21 +59,24 @@ from wormlab.loop._taxis import (
     closer_fraction,
     compare_conditions,
     isothermal_tracking,
+    steering,
     thermotaxis_index,
     thermotaxis_zones,
     track_measures,
+    turning_by_change,
     value_change,
     wilson_interval,
 )
 
 __all__ = [
-    "PATH_INTERNEURONS", "ClosedLoopConfig", "ClosedLoopResult", "closed_loop_network",
-    "linear_arena", "run_closed_loop", "TaxisConfig", "flattened", "load_condition",
-    "plot_taxis", "run_taxis", "taxis_report", "trial_starts",
-    "KINDS", "MODALITIES", "Arena", "ArenaError", "Constant", "Field", "Gaussian", "Linear",
-    "Step", "SyntheticWalk", "arena_from_dict", "bootstrap_ci", "chemotaxis_index",
-    "chemotaxis_scores", "ci_from_scores", "closer_fraction", "compare_conditions",
-    "isothermal_tracking", "load_arena", "load_trial", "load_trials", "plot_arena",
-    "run_trials", "save_arena", "thermotaxis_index", "thermotaxis_zones", "track_measures",
-    "trial_id", "value_change", "wilson_interval", "write_trial_wcon",
+    "PATH_INTERNEURONS", "PATHWAY_PARAMS", "ClosedLoopConfig", "ClosedLoopResult",
+    "closed_loop_network", "linear_arena", "read_pathway", "run_closed_loop", "FIT_SPACE",
+    "TaxisFitConfig", "fit_taxis", "TaxisConfig", "flattened", "load_condition",
+    "pathway_and_params", "plot_taxis", "run_taxis", "taxis_report", "trial_starts", "KINDS",
+    "MODALITIES", "Arena", "ArenaError", "Constant", "Field", "Gaussian", "Linear", "Step",
+    "SyntheticWalk", "arena_from_dict", "bootstrap_ci", "chemotaxis_index", "chemotaxis_scores",
+    "ci_from_scores", "closer_fraction", "compare_conditions", "isothermal_tracking", "load_arena",
+    "load_trial", "load_trials", "plot_arena", "run_trials", "save_arena", "steering",
+    "thermotaxis_index", "thermotaxis_zones", "track_measures", "trial_id", "turning_by_change",
+    "value_change", "wilson_interval", "write_trial_wcon",
 ]

@@ -47,6 +47,10 @@ class TaxisConfig:
     out: str = "data/cache/loop/taxis"
 
 
+#: a trial whose centre of mass moves slower than this over its last quarter has stalled
+STALL_UM_S = 10.0
+
+
 def flattened(arena):
     """The no-gradient control: every field constant at its value at the plate centre."""
     from wormlab.loop._arena import Arena, Constant, Field
@@ -104,23 +108,32 @@ class _ChunkRunner:
         return res.arrays()
 
 
-def _params_and_pathway(cfg: TaxisConfig) -> tuple[dict | None, dict | None]:
-    """Crawl parameters (file or shipped, with the pathway file's overrides) and the
-    pathway parameters of ``cfg``."""
+def pathway_and_params(pathway: str = "", params: str = "",
+                       modality: str | None = None) -> tuple[dict | None, dict | None]:
+    """(crawl parameters, pathway parameters) for :func:`run_closed_loop`: the crawl
+    parameter file ``params`` (default: the shipped one) with the pathway file's crawl
+    overrides, and the pathway file's pathway parameters. ``pathway=""``: c302's pathway,
+    ``(params or None, None)``. ``modality``: refuse a file fitted for another one."""
     from wormlab.loop._closed import read_pathway
     from wormlab.paths import package_data
     from wormlab.worm._config import read_crawl_params
 
-    if not cfg.pathway:
-        return (read_crawl_params(cfg.params) if cfg.params else None), None
-    pw = read_pathway(cfg.pathway)
-    params = dict(read_crawl_params(cfg.params or package_data("worm", "data",
-                                                               "crawl_params.json")))
-    params.update(pw["crawl"])
-    if pw["modality"] != cfg.modality:
-        raise ValueError(f"pathway file {cfg.pathway} was fitted for {pw['modality']!r}, "
-                         f"not {cfg.modality!r}")
-    return params, pw["pathway"]
+    if not pathway:
+        return (read_crawl_params(params) if params else None), None
+    pw = read_pathway(pathway)
+    if modality is not None and pw["modality"] != modality:
+        raise ValueError(f"pathway file {pathway} was fitted for {pw['modality']!r}, "
+                         f"not {modality!r}")
+    crawl = None
+    if pw["crawl"] or params:
+        crawl = {**read_crawl_params(params or package_data("worm", "data",
+                                                            "crawl_params.json")),
+                 **pw["crawl"]}
+    return crawl, pw["pathway"]
+
+
+def _params_and_pathway(cfg: TaxisConfig) -> tuple[dict | None, dict | None]:
+    return pathway_and_params(cfg.pathway, cfg.params, cfg.modality)
 
 
 def _specs(cfg: TaxisConfig) -> list[dict]:
@@ -197,6 +210,12 @@ def taxis_report(cfg: TaxisConfig) -> dict:
         vc = tx.value_change(arena, head, cfg.modality, t_end_s=cfg.duration_s)
         dvals[cond] = vc["per_trial"]
         tm = tx.track_measures(d["com_um"], dt, peak_um=peak)
+        q = max(2, head.shape[0] // 4)    # the last quarter of the trials
+        late = (np.linalg.norm(np.diff(d["com_um"][-q:], axis=0), axis=-1).sum(0)
+                / ((q - 1) * dt))
+        win = min(2.0, (head.shape[0] - 1) * dt / 3)
+        st = tx.steering(d["com_um"], dt, peak, window_s=win)
+        tb = tx.turning_by_change(arena, d["com_um"], dt, cfg.modality, window_s=win)
         bearing[cond] = tm["mean_cos_bearing"]
         ci = tx.chemotaxis_index(head[-1], spot, control_spot, zone_radius_um=cfg.zone_radius_um)
         per[cond] = {
@@ -209,6 +228,12 @@ def taxis_report(cfg: TaxisConfig) -> dict:
                                      bearing[cond])]))},
             "mean_speed_um_s": float(np.mean(tm["mean_speed_um_s"])),
             "turning_rate_per_min": float(np.mean(tm["turning_rate_per_min"])),
+            # do the worms keep crawling? (a control that stops is not a fair control)
+            "late_speed_um_s": float(late.mean()),
+            "stalled": int((late < STALL_UM_S).sum()),
+            "steering_deg_s": {k: st[k] for k in ("mean", "low", "high", "n", "window_s")},
+            "turning_down_minus_up_deg_s": {k: tb[k] for k in (
+                "difference", "low", "high", "n", "mean_up_deg_s", "mean_down_deg_s")},
         }
     report = {"config": {k: (list(v) if isinstance(v, tuple) else v)
                          for k, v in cfg.__dict__.items()},

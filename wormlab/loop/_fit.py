@@ -31,19 +31,21 @@ import numpy as np
 
 #: searched parameters: name -> (lower, upper, scale) in physical units; ``log``: searched
 #: as log10 of the value
-#: The ranges are narrower than the parameters' bounds (:data:`PATHWAY_PARAMS`): a graded
-#: synapse passes a small signal only when its half-activation lies within a few slope
-#: factors of the presynaptic cell's working potential (sensory neurons at about -45 mV with
-#: the NaCl transducer's baseline current, interneurons at rest about -58 mV); searched over
-#: c302's whole range (-70 to 0 mV, a first run) the candidates either passed nothing or
-#: drove the interneurons to saturation and stalled the worm.
+#: The ranges are narrower than the parameters' bounds (:data:`PATHWAY_PARAMS`), centred on
+#: the working potentials measured stage by stage (docs/sensory.md, "Taxis emerges"): a
+#: graded synapse passes a small signal only when its half-activation lies within a few
+#: slope factors of the presynaptic cell's working potential (ASER at about -45 mV with the
+#: NaCl transducer's baseline current, AIB at -52 to -34 mV depending on ASER's release).
+#: Searched over c302's whole range (-70 to 0 mV; a first run of 6 generations) every
+#: candidate either passed nothing or drove the interneurons to saturation and stalled the
+#: worm.
 FIT_SPACE: dict[str, tuple[float, float, str]] = {
-    "sensory_vth_mV": (-55.0, -30.0, "lin"),
-    "sensory_delta_mV": (0.5, 5.0, "log"),
-    "path_vth_mV": (-60.0, -30.0, "lin"),
-    "path_delta_mV": (0.5, 5.0, "log"),
-    "path_inter_scale": (1e-3, 10.0, "log"),
-    "path_out_scale": (1e-2, 100.0, "log"),
+    "sensory_vth_mV": (-47.0, -38.0, "lin"),
+    "sensory_delta_mV": (0.5, 3.0, "log"),
+    "path_vth_mV": (-48.0, -25.0, "lin"),
+    "path_delta_mV": (0.5, 3.0, "log"),
+    "path_inter_scale": (1e-3, 1.0, "log"),
+    "path_out_scale": (0.1, 10.0, "log"),
     "path_command_scale": (1e-3, 1.0, "log"),
     "head_gain_nS_rad": (-0.3, 0.0, "lin"),
 }
@@ -58,19 +60,25 @@ class TaxisFitConfig:
     evaluation, which draws with its own seed from 0); each is run with the gradient and
     flat. ``per_cell``: also fit a weight scale per sensory neuron (``w:<CELL>``).
     The score (um) is the mean of how much closer to the peak a trial ends with the gradient
-    than flat, less the shortfall of the flat trials' mean path speed below
-    ``min_speed_um_s`` (a pathway that stalls the crawl cannot be taxis)."""
+    than flat, less ``stall_weight`` (um per um/s) times the shortfall of the flat and of
+    the gradient trials' mean path speed over their last quarter below ``min_speed_um_s``:
+    a worm in a uniform field keeps crawling, and a pathway that stalls worms would win by
+    stopping those that do not climb (they end nearer their start, hence nearer the peak
+    than worms that wander off), which is not taxis. ``start``: a pathway file as the starting point
+    (default: c302's values clipped into the ranges)."""
 
     arena: str = "wormlab/loop/arenas/nacl_spot.yml"
     modality: str = "nacl"
     n_starts: int = 3
-    duration_s: float = 8.0
+    duration_s: float = 12.0
     start_radius_um: float = 500.0
     generations: int = 15
     popsize: int = 8
     sigma0: float = 0.25
     per_cell: bool = True
     min_speed_um_s: float = 60.0
+    stall_weight: float = 5.0
+    start: str = ""
     seed: int = 1000
     out: str = "data/cache/loop/fit_taxis"
 
@@ -79,7 +87,7 @@ def _space(cfg: TaxisFitConfig, neurons) -> dict[str, tuple[float, float, str]]:
     space = dict(FIT_SPACE)
     if cfg.per_cell:
         for n in neurons:
-            space[f"w:{n}"] = (1e-3, 100.0, "log")
+            space[f"w:{n}"] = (1e-3, 3.0, "log")
     return space
 
 
@@ -174,17 +182,22 @@ def evaluate(points: list[dict], cfg: TaxisFitConfig, arena=None) -> list[dict]:
                                      lc, pathway=pw_all)
     dist = {k: np.linalg.norm(r.com_um[-1] - peak, axis=-1).reshape(P, K)
             for k, r in runs.items()}
+    q = max(2, len(runs["flat"].t_s) // 4)
+    late_speed = {k: (np.linalg.norm(np.diff(r.com_um[-q:], axis=0), axis=-1).sum(0)
+                      / ((q - 1) * lc.frame_dt_s)).reshape(P, K) for k, r in runs.items()}
     path = {k: np.linalg.norm(np.diff(r.com_um, axis=0), axis=-1).sum(0).reshape(P, K)
             for k, r in runs.items()}
     bad = (runs["gradient"].diverged | runs["flat"].diverged).reshape(P, K).any(1)
     out = []
     for i in range(P):
         closer = dist["flat"][i] - dist["gradient"][i]
-        speed = float(path["flat"][i].mean() / cfg.duration_s)
-        slow = max(0.0, cfg.min_speed_um_s - speed)
-        out.append({"score_um": float(-1e3 if bad[i] else closer.mean() - slow),
-                    "closer_um": closer.tolist(), "speed_um_s": speed,
-                    "diverged": bool(bad[i])})
+        late = {k: float(v[i].mean()) for k, v in late_speed.items()}
+        slow = cfg.stall_weight * sum(max(0.0, cfg.min_speed_um_s - v) for v in late.values())
+        out.append({"score_um": float(-1e4 if bad[i] else closer.mean() - slow),
+                    "closer_um": closer.tolist(),
+                    "speed_um_s": float(path["gradient"][i].mean() / cfg.duration_s),
+                    "late_flat_speed_um_s": late["flat"],
+                    "late_gradient_speed_um_s": late["gradient"], "diverged": bool(bad[i])})
     return out
 
 
@@ -217,6 +230,13 @@ def fit_taxis(cfg: TaxisFitConfig = TaxisFitConfig(), progress: bool = True) -> 
             state = pickle.load(fh)
     else:
         x0 = c302_values(space)
+        if cfg.start:
+            from wormlab.loop._closed import read_pathway
+
+            pw = read_pathway(cfg.start)
+            given = {**pw["pathway"], **pw["crawl"]}
+            x0 = {k: float(min(max(given.get(k, v), space[k][0]), space[k][1]))
+                  for k, v in x0.items()}
         start = evaluate([x0], cfg, arena)[0]
         es = cma.CMAEvolutionStrategy(encode(x0, space), cfg.sigma0,
                                       {"bounds": [0.0, 1.0], "popsize": cfg.popsize,

@@ -148,6 +148,96 @@ def track_measures(tracks_um, dt_s: float, *, peak_um=None, min_speed_um_s: floa
     return out
 
 
+def turning_by_change(arena, com_um, dt_s: float, modality: str, *, window_s: float = 1.0,
+                      min_speed_um_s: float = 5.0, t_s: float = 0.0) -> dict:
+    """Turning while the field rises vs while it falls along the track: the signature of
+    klinokinesis (Pierce-Shimomura, Morse & Lockery 1999 scored turning against dC/dt).
+
+    Over windows of ``window_s``, the heading change of the centre of mass (deg/s, absolute)
+    and the change of ``modality``'s field at it (the centre of mass averages out the head's
+    sweep). Windows are split by the sign of the change; slow windows (below
+    ``min_speed_um_s``) carry no heading and are left out.
+
+    Returns ``rate_up_deg_s`` and ``rate_down_deg_s`` (B,) (NaN for a trial without such
+    windows), their means, and ``difference`` = mean over trials of (down - up) with a
+    bootstrap 95 % interval (``low``, ``high``) over the trials that have both: > 0 means the
+    worms turn more while going down the field.
+    """
+    if not dt_s > 0 or not window_s >= dt_s:
+        raise ValueError(f"turning_by_change: need dt_s > 0 and window_s >= dt_s, got "
+                         f"{dt_s}, {window_s}")
+    tr = _tracks(com_um, "turning_by_change")
+    w = int(round(window_s / dt_s))
+    T, B, _ = tr.shape
+    if T <= 2 * w:
+        raise ValueError(f"turning_by_change: {T} samples are too few for windows of {w}")
+    c = np.stack([arena.sample(tr[t], t_s)[modality] for t in range(T)])     # (T, B)
+    idx = np.arange(0, T - 2 * w, w)
+    d1 = tr[idx + w] - tr[idx]
+    d2 = tr[idx + 2 * w] - tr[idx + w]
+    h1, h2 = np.arctan2(d1[..., 1], d1[..., 0]), np.arctan2(d2[..., 1], d2[..., 0])
+    rate = np.degrees(np.abs(_wrap(h2 - h1))) / window_s                       # (n, B)
+    speed = np.minimum(np.linalg.norm(d1, axis=-1), np.linalg.norm(d2, axis=-1)) / window_s
+    dc = c[idx + 2 * w] - c[idx]
+    ok = speed >= min_speed_um_s
+    up, down = np.full(B, np.nan), np.full(B, np.nan)
+    for b in range(B):
+        u, d = ok[:, b] & (dc[:, b] > 0), ok[:, b] & (dc[:, b] < 0)
+        if u.any():
+            up[b] = rate[u, b].mean()
+        if d.any():
+            down[b] = rate[d, b].mean()
+    both = np.isfinite(up) & np.isfinite(down)
+    diff = down[both] - up[both]
+    lo, hi = bootstrap_ci(diff) if both.sum() >= 2 else (math.nan, math.nan)
+    return {"rate_up_deg_s": up, "rate_down_deg_s": down,
+            "mean_up_deg_s": float(np.nanmean(up)) if np.isfinite(up).any() else math.nan,
+            "mean_down_deg_s": float(np.nanmean(down)) if np.isfinite(down).any() else math.nan,
+            "difference": float(diff.mean()) if both.any() else math.nan, "low": lo, "high": hi,
+            "n": int(both.sum()), "window_s": window_s}
+
+
+def steering(com_um, dt_s: float, peak_um, *, window_s: float = 1.0,
+             min_speed_um_s: float = 5.0) -> dict:
+    """How fast the heading turns *towards* the peak (weathervaning / klinotaxis, Iino &
+    Yoshida 2009 measured the curving of runs against the bearing): over windows of
+    ``window_s``, the signed heading change of the centre of mass (deg/s), positive when it
+    reduces the angle between the heading and the direction to ``peak_um``.
+
+    Returns ``toward_deg_s`` (B,) per-trial means (NaN without moving windows), ``mean`` and a
+    bootstrap 95 % interval (``low``, ``high``) over trials: > 0 means the paths curve
+    towards the peak."""
+    if not dt_s > 0 or not window_s >= dt_s:
+        raise ValueError(f"steering: need dt_s > 0 and window_s >= dt_s, got {dt_s}, "
+                         f"{window_s}")
+    tr = _tracks(com_um, "steering")
+    p = np.asarray(peak_um, dtype=float).reshape(-1)
+    if p.shape != (2,):
+        raise ValueError(f"steering: peak_um must be (2,) um, got {p.shape}")
+    w = int(round(window_s / dt_s))
+    T, B, _ = tr.shape
+    if T <= 2 * w:
+        raise ValueError(f"steering: {T} samples are too few for windows of {w}")
+    idx = np.arange(0, T - 2 * w, w)
+    d1 = tr[idx + w] - tr[idx]
+    d2 = tr[idx + 2 * w] - tr[idx + w]
+    h1, h2 = np.arctan2(d1[..., 1], d1[..., 0]), np.arctan2(d2[..., 1], d2[..., 0])
+    mid = tr[idx + w]
+    to_peak = np.arctan2(p[1] - mid[..., 1], p[0] - mid[..., 0])
+    bearing = _wrap(h1 - to_peak)                        # > 0: the peak lies clockwise
+    turn = _wrap(h2 - h1)                                # > 0: counter-clockwise
+    toward = -np.sign(bearing) * np.degrees(turn) / window_s
+    speed = np.minimum(np.linalg.norm(d1, axis=-1), np.linalg.norm(d2, axis=-1)) / window_s
+    toward = np.where(speed >= min_speed_um_s, toward, np.nan)
+    with np.errstate(invalid="ignore"):
+        per = np.array([np.nanmean(toward[:, b]) if np.isfinite(toward[:, b]).any()
+                        else np.nan for b in range(B)])
+    ok = per[np.isfinite(per)]
+    lo, hi = bootstrap_ci(ok) if len(ok) >= 2 else (math.nan, math.nan)
+    return {"toward_deg_s": per, "mean": float(ok.mean()) if len(ok) else math.nan,
+            "low": lo, "high": hi, "n": int(len(ok)), "window_s": window_s}
+
+
 # ---- chemotaxis ---------------------------------------------------------------------------
 def chemotaxis_scores(end_xy_um, attractant_um, control_um=None, *,
                       zone_radius_um: float = 20_000.0) -> np.ndarray:

@@ -1,7 +1,7 @@
 """``wormlab loop ...``: the sensory closed loop (issue 18).
 
     wormlab loop run ARENA [--modality nacl] [--trials 4] [--duration 10] [--ablate ASEL,ASER]
-                     [--params FILE] [--path-syn-scale 1] [--seed 0] --out DIR
+                     [--params FILE] [--pathway FILE] [--path-syn-scale 1] [--seed 0] --out DIR
         B trials from random starts near the centre; writes DIR/run.wcon (tracks, mm, arena
         frame), DIR/trials.npz (time-first: head/COM um, stimulus in the field's unit,
         transducer current nA, sensory V mV) and DIR/summary.json.
@@ -12,8 +12,9 @@
         change of the sensed value, fraction ending closer, bearing, per condition and the
         gradient against each control; writes DIR/taxis.json. ``--pathway FILE``: the
         sensory pathway's parameters (e.g. the taxis fit's best point) instead of c302's.
-    wormlab loop fit-taxis [--arena FILE] [--modality nacl] [--starts 3] [--duration 8]
-                           [--generations 15] [--popsize 8] [--seed 1000] [--out DIR]
+    wormlab loop fit-taxis [--arena FILE] [--modality nacl] [--starts 3] [--duration 12]
+                           [--generations 15] [--popsize 8] [--from PATHWAY] [--seed 1000]
+                           [--out DIR]
         CMA-ES of the sensory pathway's class-level parameters (synaptic half-activation
         and slope, stage and per-sensory-neuron scales, head stretch gain) through the
         closed loop, scored by how much closer to the peak the worms end with the gradient
@@ -45,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--params", default="", help="crawl parameter file (default: shipped)")
     r.add_argument("--path-syn-scale", type=float, default=1.0,
                    help="scale of the sensory pathway's synapses (c302 = 1)")
+    r.add_argument("--pathway", default="", help="pathway file (default: c302's pathway)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--out", required=True)
     t = sub.add_parser("taxis", help="taxis indices over many trials against controls")
@@ -66,7 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--arena", default="wormlab/loop/arenas/nacl_spot.yml")
     f.add_argument("--modality", default="nacl")
     f.add_argument("--starts", type=int, default=3, help="trials per candidate")
-    f.add_argument("--duration", type=float, default=8.0, help="seconds per trial")
+    f.add_argument("--duration", type=float, default=12.0, help="seconds per trial")
+    f.add_argument("--from", dest="start", default="",
+                   help="pathway file to start from (default: c302's values)")
     f.add_argument("--generations", type=int, default=15)
     f.add_argument("--popsize", type=int, default=8)
     f.add_argument("--seed", type=int, default=1000)
@@ -129,7 +133,7 @@ def _fit(args, load_arena) -> int:
     rep = fit_taxis(TaxisFitConfig(arena=args.arena, modality=args.modality,
                                    n_starts=args.starts, duration_s=args.duration,
                                    generations=args.generations, popsize=args.popsize,
-                                   seed=args.seed, out=args.out))
+                                   start=args.start, seed=args.seed, out=args.out))
     b, s = rep["best"], rep["start"]
     print(json.dumps({"start_score_um": s["score_um"], "best_score_um": b["score_um"],
                       "best": b["values"], "best_speed_um_s": b["speed_um_s"]}, indent=1))
@@ -141,9 +145,8 @@ def _run(args, load_arena) -> int:
 
     from wormlab.body._wcon import write_wcon
     from wormlab.loop._closed import ClosedLoopConfig, run_closed_loop
-    from wormlab.loop._experiment import TaxisConfig, trial_starts
+    from wormlab.loop._experiment import TaxisConfig, pathway_and_params, trial_starts
     from wormlab.runs import atomic_dir
-    from wormlab.worm._config import read_crawl_params
 
     for n in ("trials", "duration", "start_radius"):
         _positive(n.replace("_", "-"), getattr(args, n))
@@ -151,11 +154,12 @@ def _run(args, load_arena) -> int:
     B = args.trials
     starts, heads = trial_starts(TaxisConfig(n_trials=B, start_radius_um=args.start_radius,
                                              seed=args.seed))
-    params = read_crawl_params(args.params) if args.params else None
+    params, pathway = pathway_and_params(args.pathway, args.params, args.modality)
     cfg = ClosedLoopConfig(modality=args.modality, duration_s=args.duration,
                            ablate=tuple(c for c in args.ablate.split(",") if c), seed=args.seed,
                            path_syn_scale=args.path_syn_scale)
-    res = run_closed_loop(arena, starts, heads, params=params, config=cfg, progress=True)
+    res = run_closed_loop(arena, starts, heads, params=params, config=cfg, progress=True,
+                          pathway=pathway)
     out = Path(args.out)
     with atomic_dir(out) as tmp:
         write_wcon(tmp / "run.wcon", res.trajectory(),
@@ -163,6 +167,7 @@ def _run(args, load_arena) -> int:
                    metadata={"wormlab": {"command": "wormlab loop run", "arena": arena.name,
                                          "modality": args.modality,
                                          "ablate": list(cfg.ablate),
+                                         "pathway": args.pathway or "c302",
                                          "note": "simulated worm (closed loop), not a recording"}})
         np.savez(tmp / "trials.npz", **res.arrays())
         summary = {"arena": arena.name, "modality": args.modality, "units": res.units,
