@@ -64,3 +64,27 @@ def test_taxis_runs_every_condition_on_the_same_starts_and_resumes(tmp_path):
     write_crawl_params(pfile, {**p, "drive_nA": p["drive_nA"] * 0.9})
     with pytest.raises(ValueError, match="another fn config"):
         loop.run_taxis(cfg, client="sync", progress=False)
+
+
+@pytest.mark.slow
+def test_taxis_with_a_pathway_file_uses_it_and_refuses_results_of_another(tmp_path):
+    pw = tmp_path / "pw.json"
+    base = json.loads(package_data("loop", "data", "pathway_nacl.json").read_text())
+    pw.write_text(json.dumps({**base, "crawl": {"head_gain_nS_rad": -0.05}}))
+    cfg = loop.TaxisConfig(arena=str(package_data("loop", "arenas", "nacl_spot.yml")),
+                           n_trials=2, duration_s=0.4, chunk=2, conditions=("gradient",),
+                           pathway=str(pw), out=str(tmp_path / "taxis"))
+    rep = loop.run_taxis(cfg, client="sync", progress=False)
+    m = rep["conditions"]["gradient"]
+    assert m["n_trials"] == 2 and 0 <= m["stalled"] <= 2 and np.isfinite(m["late_speed_um_s"])
+    crawl, pathway = loop.pathway_and_params(str(pw), modality="nacl")
+    assert crawl["head_gain_nS_rad"] == -0.05 and pathway == base["pathway"]
+    # the same trials by hand: the report's trials are the pathway's, not c302's
+    s, h = loop.trial_starts(cfg)
+    r = loop.run_closed_loop(loop.load_arena(cfg.arena), s, h, crawl,
+                             loop.ClosedLoopConfig(duration_s=0.4, seed=cfg.seed),
+                             pathway=pathway)
+    np.testing.assert_allclose(loop.load_condition(cfg, "gradient")["com_um"], r.com_um)
+    pw.write_text(json.dumps({**base, "crawl": {"head_gain_nS_rad": -0.06}}))
+    with pytest.raises(ValueError, match="another fn config"):
+        loop.run_taxis(cfg, client="sync", progress=False)

@@ -168,8 +168,12 @@ def run_taxis(cfg: TaxisConfig, client=None, progress: bool = True,
     fn_config = {"crawl_params": read_crawl_params(pfile), "start_radius_um":
                  cfg.start_radius_um, "n_trials": cfg.n_trials,
                  "path_syn_scale": cfg.path_syn_scale,
-                 "pathway": _params_and_pathway(cfg)[1],
                  "transducer_sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
+    if cfg.pathway:  # (c302's pathway keeps the key set of earlier results, which stay valid)
+        crawl, pathway = _params_and_pathway(cfg)
+        fn_config["pathway"] = pathway
+        if crawl is not None:  # the pathway file's crawl overrides
+            fn_config["crawl_params"] = crawl
     run_trials(_ChunkRunner(cfg), _specs(cfg), out / "trials", client=client,
                progress=progress, config=fn_config, processes=processes)
     return taxis_report(cfg)
