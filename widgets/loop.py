@@ -13,14 +13,17 @@ from wormlab import loop
 
 
 def loop_panel(arena=None, params: dict | None = None, modality: str = "nacl",
-               duration_s: float = 5.0, run_now: bool = False) -> W.Widget:
+               duration_s: float = 5.0, run_now: bool = False,
+               pathway: dict | None = None) -> W.Widget:
     """Panel over one closed-loop trial.
 
     Args:
         arena: the starting :class:`wormlab.loop.Arena` (default: the shipped local NaCl ramp);
-            the field sliders rebuild a linear field of ``modality`` from it
-            (:func:`wormlab.loop.linear_arena`).
+            with "own field" unticked the field sliders rebuild a linear field of ``modality``
+            from it (:func:`wormlab.loop.linear_arena`).
         params: crawl parameters (default: the shipped fit).
+        pathway: sensory-pathway parameters (:func:`wormlab.loop.pathway_and_params`;
+            default: c302's synapses).
         run_now: run once when the panel is built (used headless).
     """
     from wormlab.paths import package_data
@@ -37,6 +40,7 @@ def loop_panel(arena=None, params: dict | None = None, modality: str = "nacl",
     s_w = W.FloatSlider(value=5.0, min=0.0, max=20.0, step=0.5,
                         description=f"{arena.units[modality]}/mm")
     d_w = W.FloatSlider(value=0.0, min=-180.0, max=180.0, step=15.0, description="gradient °")
+    own_w = W.Checkbox(value=True, description="own field (untick: the linear field)")
     abl_w = W.SelectMultiple(options=["ASEL", "ASER", "AWCL", "AWCR", "AFDL", "AFDR", "AIYL",
                                       "AIYR", "AIZL", "AIZR", "RIAL", "RIAR"],
                              rows=6, description="ablate")
@@ -48,12 +52,13 @@ def loop_panel(arena=None, params: dict | None = None, modality: str = "nacl",
         with out:
             out.clear_output(wait=True)
             try:
-                a = loop.linear_arena(arena, modality, c_w.value, s_w.value, d_w.value)
+                a = arena if own_w.value else loop.linear_arena(
+                    arena, modality, c_w.value, s_w.value, d_w.value)
                 res = loop.run_closed_loop(
                     a, [[x_w.value * 1000.0, y_w.value * 1000.0]], [np.deg2rad(h_w.value)],
                     params=params, config=loop.ClosedLoopConfig(
                         modality=modality, duration_s=dur_w.value,
-                        ablate=tuple(abl_w.value)), progress=True)
+                        ablate=tuple(abl_w.value)), progress=True, pathway=pathway)
             except (ValueError, KeyError, RuntimeError) as exc:
                 print(f"run failed: {exc}")
                 return
@@ -76,5 +81,5 @@ def loop_panel(arena=None, params: dict | None = None, modality: str = "nacl",
     run_b.on_click(_run)
     if run_now:
         _run()
-    return W.VBox([W.HBox([x_w, y_w, h_w]), W.HBox([c_w, s_w, d_w]),
+    return W.VBox([W.HBox([x_w, y_w, h_w]), W.HBox([own_w, c_w, s_w, d_w]),
                    W.HBox([abl_w, W.VBox([dur_w, run_b])]), out])
