@@ -56,6 +56,12 @@ def test_fit_resumes_and_writes_a_pathway_file(tmp_path):
     r2 = F.fit_taxis(F.TaxisFitConfig(**{**cfg.__dict__, "generations": 2}), progress=False)
     assert len(r2["history"]) == 2
     assert r2["history"][0] == r1["history"][0]          # resumed, not redone
+    # the replayed CMA-ES continues exactly as an uninterrupted run does
+    whole = F.fit_taxis(F.TaxisFitConfig(**{**cfg.__dict__, "generations": 2,
+                                            "out": str(tmp_path / "whole")}), progress=False)
+    strip = [{k: v for k, v in h.items() if k != "wall_s"} for h in r2["history"]]
+    assert strip == [{k: v for k, v in h.items() if k != "wall_s"} for h in whole["history"]]
+    assert r2["mean"] == whole["mean"]
     assert r2["best"]["score_um"] >= r2["start"]["score_um"]
     pw = read_pathway(tmp_path / "fit" / "pathway.json")
     assert pw["modality"] == "nacl" and set(pw["crawl"]) == {"head_gain_nS_rad"}
@@ -94,3 +100,14 @@ def test_fit_starts_from_a_pathway_file(tmp_path):
     assert x0["sensory_vth_mV"] == -43.0 and x0["w:ASER"] == 0.5
     assert x0["path_vth_mV"] == F.FIT_SPACE["path_vth_mV"][0]     # clipped into the range
     assert rep["best"]["values"] == x0 and rep["history"] == []
+
+
+def test_a_tampered_fit_log_is_refused(tmp_path):
+    cfg = _tiny(tmp_path)
+    F.fit_taxis(cfg, progress=False)
+    (ck,) = (tmp_path / "fit").glob("state_*.json")
+    state = json.loads(ck.read_text())
+    state["asked"][0][0][0] += 0.1
+    ck.write_text(json.dumps(state))
+    with pytest.raises(ValueError, match="does not replay"):
+        F.fit_taxis(F.TaxisFitConfig(**{**cfg.__dict__, "generations": 2}), progress=False)

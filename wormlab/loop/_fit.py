@@ -14,7 +14,8 @@ gain (the head sweep). The wiring, its signs and relative weights stay c302's.
 Why evolution and not gradients: the body in the loop is ElegansBot (not differentiable) and
 the FNO surrogate maps a whole window, not one 40 ms frame (docs/sensory.md).
 
-Resumable: the CMA-ES state and the history are written after every generation.
+Resumable: every generation's samples, scores and summary go to a JSON log; a resumed fit
+replays them into a freshly seeded CMA-ES (no pickles).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -224,10 +224,24 @@ def fit_taxis(cfg: TaxisFitConfig = TaxisFitConfig(), progress: bool = True) -> 
     space = _space(cfg, neurons)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    ck = out / f"state_{_key(cfg)}.pkl"
+    ck = out / f"state_{_key(cfg)}.json"
+
+    def new_es(x0):
+        return cma.CMAEvolutionStrategy(encode(x0, space), cfg.sigma0,
+                                        {"bounds": [0.0, 1.0], "popsize": cfg.popsize,
+                                         "seed": cfg.seed + 1, "verbose": -9})
+
     if ck.exists():
-        with open(ck, "rb") as fh:
-            state = pickle.load(fh)
+        # resume without pickles: a freshly seeded CMA-ES replays every generation's
+        # ask/tell from the JSON log (its samples must come out as logged)
+        state = json.loads(ck.read_text())
+        es = new_es(state["start"]["values"])
+        for g, (us, f) in enumerate(zip(state["asked"], state["told"], strict=True)):
+            again = np.asarray(es.ask())
+            if not np.allclose(again, us, rtol=0, atol=1e-9):
+                raise ValueError(f"{ck}: generation {g} does not replay (cma version or "
+                                 "options changed?); use another out folder")
+            es.tell(list(np.asarray(us)), f)
     else:
         x0 = c302_values(space)
         if cfg.start:
@@ -238,12 +252,9 @@ def fit_taxis(cfg: TaxisFitConfig = TaxisFitConfig(), progress: bool = True) -> 
             x0 = {k: float(min(max(given.get(k, v), space[k][0]), space[k][1]))
                   for k, v in x0.items()}
         start = evaluate([x0], cfg, arena)[0]
-        es = cma.CMAEvolutionStrategy(encode(x0, space), cfg.sigma0,
-                                      {"bounds": [0.0, 1.0], "popsize": cfg.popsize,
-                                       "seed": cfg.seed + 1, "verbose": -9})
-        state = {"es": es, "history": [], "start": {"values": x0, **start},
+        es = new_es(x0)
+        state = {"history": [], "asked": [], "told": [], "start": {"values": x0, **start},
                  "best": {"values": x0, **start}}
-    es = state["es"]
     it = range(len(state["history"]), cfg.generations)
     if progress:
         from wormlab.runs import progress as _p
@@ -254,22 +265,25 @@ def fit_taxis(cfg: TaxisFitConfig = TaxisFitConfig(), progress: bool = True) -> 
         us = es.ask()
         pts = [decode(u, space) for u in us]
         res = evaluate(pts, cfg, arena)
-        es.tell(us, [-r["score_um"] for r in res])
+        told = [-r["score_um"] for r in res]
+        es.tell(us, told)
         i = int(np.argmax([r["score_um"] for r in res]))
         state["history"].append({"generation": g, "best_score_um": res[i]["score_um"],
                                  "median_score_um": float(np.median(
                                      [r["score_um"] for r in res])),
                                  "best": {"values": pts[i], **res[i]},
                                  "wall_s": time.perf_counter() - t0})
+        state["asked"].append([np.asarray(u).tolist() for u in us])
+        state["told"].append(told)
         if res[i]["score_um"] > state["best"]["score_um"]:
             state["best"] = {"values": pts[i], **res[i]}
         tmp = ck.with_suffix(f".tmp{os.getpid()}")
-        with open(tmp, "wb") as fh:
-            pickle.dump(state, fh)
+        tmp.write_text(json.dumps(state))
         os.replace(tmp, ck)
+    state["mean"] = decode(np.asarray(es.result.xfavorite), space)
     report = {"config": asdict(cfg), "space": {k: list(v) for k, v in space.items()},
               "start": state["start"], "best": state["best"], "history": state["history"],
-              "sensory_neurons": neurons}
+              "mean": state["mean"], "sensory_neurons": neurons}
     pw, crawl = split_values(state["best"]["values"])
     pathway = {"modality": cfg.modality, "pathway": pw, "crawl": crawl,
                "score_um": state["best"]["score_um"], "start_score_um": state["start"]["score_um"],
