@@ -225,17 +225,10 @@ def check_pathway(pathway: dict | None, net, batch: int) -> dict[str, torch.Tens
 def _pathway_hook(net, pw: dict[str, torch.Tensor], sensory_neurons, path_cells):
     """The ``param_hook`` of :func:`wormlab.worm.run_loop` that sets ``pw`` per member."""
     names = net.syn_type_names
-    path = torch.tensor(net.indices(list(path_cells)), dtype=torch.long)
-    pathway_cells = torch.tensor(net.indices(list(path_cells) + list(sensory_neurons)),
-                                 dtype=torch.long)
-    from_path = torch.isin(net.syn_pre, path)
-    onto_pathway = torch.isin(net.syn_post, pathway_cells)
-    from wormlab.worm._motor import COMMAND
-
-    onto_command = torch.isin(net.syn_post, torch.tensor(net.indices(list(COMMAND))))
-    stage = {"path_inter_scale": from_path & onto_pathway,
-             "path_out_scale": from_path & ~onto_pathway,
-             "path_command_scale": from_path & onto_command}
+    m = _synapse_masks(net, sensory_neurons, path_cells)
+    stage = {"path_inter_scale": m["from_path"] & m["onto_pathway"],
+             "path_out_scale": m["from_path"] & ~m["onto_pathway"],
+             "path_command_scale": m["from_path"] & m["onto_command"]}
 
     def hook(over):
         B = over["w_syn"].shape[0]
@@ -258,6 +251,21 @@ def _pathway_hook(net, pw: dict[str, torch.Tensor], sensory_neurons, path_cells)
     return hook
 
 
+def _synapse_masks(net, sensory_neurons, path_cells) -> dict[str, torch.Tensor]:
+    """Boolean masks over ``net``'s chemical synapses: from a sensory neuron, from a path
+    interneuron, onto a pathway cell (sensory or path), onto a command interneuron."""
+    from wormlab.worm._motor import COMMAND
+
+    def cells(names):
+        return torch.tensor(net.indices(list(names)), dtype=torch.long)
+
+    return {"from_sensory": torch.isin(net.syn_pre, cells(sensory_neurons)),
+            "from_path": torch.isin(net.syn_pre, cells(path_cells)),
+            "onto_pathway": torch.isin(net.syn_post,
+                                       cells([*sensory_neurons, *path_cells])),
+            "onto_command": torch.isin(net.syn_post, cells(COMMAND))}
+
+
 def scale_path_synapses(net, sensory_neurons, config: ClosedLoopConfig) -> None:
     """Apply ``config``'s pathway scales to ``net``'s synapse weights in place: every synapse
     from a sensory or path cell by ``path_syn_scale``, those from a sensory neuron also by
@@ -267,16 +275,11 @@ def scale_path_synapses(net, sensory_neurons, config: ClosedLoopConfig) -> None:
         v = getattr(config, k)
         if not 0.0 <= v <= 1000.0:
             raise ValueError(f"{k}={v} outside [0, 1000]")
-    sens = torch.tensor(net.indices(list(sensory_neurons)), dtype=torch.long)
-    path = torch.tensor(net.indices(list(config.path_cells)), dtype=torch.long)
-    pathway = torch.cat([sens, path])
-    from_sens = torch.isin(net.syn_pre, sens)
-    from_path = torch.isin(net.syn_pre, path)
-    onto_motor = ~torch.isin(net.syn_post, pathway)
+    m = _synapse_masks(net, sensory_neurons, config.path_cells)
     scale = torch.ones(net.syn_pre.shape[0], dtype=net.params["w_syn"].dtype)
-    scale[from_sens | from_path] *= config.path_syn_scale
-    scale[from_sens] *= config.sensory_syn_scale
-    scale[from_path & onto_motor] *= config.path_out_scale
+    scale[m["from_sensory"] | m["from_path"]] *= config.path_syn_scale
+    scale[m["from_sensory"]] *= config.sensory_syn_scale
+    scale[m["from_path"] & ~m["onto_pathway"]] *= config.path_out_scale
     for cell, v in config.cell_syn_scales:
         if cell not in net.index:
             raise KeyError(f"cell_syn_scales names {cell!r}, not a cell of the closed-loop "
