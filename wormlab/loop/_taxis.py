@@ -148,6 +148,26 @@ def track_measures(tracks_um, dt_s: float, *, peak_um=None, min_speed_um_s: floa
     return out
 
 
+def _window_turns(com_um, dt_s: float, window_s: float, what: str):
+    """Consecutive windows of ``window_s`` over tracks (T, B, 2): the tracks, the window
+    starts ``idx``, window length ``w`` (samples), the heading of each first window ``h1``,
+    the signed heading change to the next ``turn`` (rad, > 0 counter-clockwise) and the
+    slower of the two windows' speeds (um/s), each (n, B)."""
+    if not dt_s > 0 or not window_s >= dt_s:
+        raise ValueError(f"{what}: need dt_s > 0 and window_s >= dt_s, got {dt_s}, "
+                         f"{window_s}")
+    tr = _tracks(com_um, what)
+    w = int(round(window_s / dt_s))
+    if tr.shape[0] <= 2 * w:
+        raise ValueError(f"{what}: {tr.shape[0]} samples are too few for windows of {w}")
+    idx = np.arange(0, tr.shape[0] - 2 * w, w)
+    d1 = tr[idx + w] - tr[idx]
+    d2 = tr[idx + 2 * w] - tr[idx + w]
+    h1, h2 = np.arctan2(d1[..., 1], d1[..., 0]), np.arctan2(d2[..., 1], d2[..., 0])
+    speed = np.minimum(np.linalg.norm(d1, axis=-1), np.linalg.norm(d2, axis=-1)) / window_s
+    return tr, idx, w, h1, _wrap(h2 - h1), speed
+
+
 def turning_by_change(arena, com_um, dt_s: float, modality: str, *, window_s: float = 1.0,
                       min_speed_um_s: float = 5.0, t_s: float = 0.0) -> dict:
     """Turning while the field rises vs while it falls along the track: the signature of
@@ -163,21 +183,10 @@ def turning_by_change(arena, com_um, dt_s: float, modality: str, *, window_s: fl
     bootstrap 95 % interval (``low``, ``high``) over the trials that have both: > 0 means the
     worms turn more while going down the field.
     """
-    if not dt_s > 0 or not window_s >= dt_s:
-        raise ValueError(f"turning_by_change: need dt_s > 0 and window_s >= dt_s, got "
-                         f"{dt_s}, {window_s}")
-    tr = _tracks(com_um, "turning_by_change")
-    w = int(round(window_s / dt_s))
+    tr, idx, w, _, turn, speed = _window_turns(com_um, dt_s, window_s, "turning_by_change")
     T, B, _ = tr.shape
-    if T <= 2 * w:
-        raise ValueError(f"turning_by_change: {T} samples are too few for windows of {w}")
     c = np.stack([arena.sample(tr[t], t_s)[modality] for t in range(T)])     # (T, B)
-    idx = np.arange(0, T - 2 * w, w)
-    d1 = tr[idx + w] - tr[idx]
-    d2 = tr[idx + 2 * w] - tr[idx + w]
-    h1, h2 = np.arctan2(d1[..., 1], d1[..., 0]), np.arctan2(d2[..., 1], d2[..., 0])
-    rate = np.degrees(np.abs(_wrap(h2 - h1))) / window_s                       # (n, B)
-    speed = np.minimum(np.linalg.norm(d1, axis=-1), np.linalg.norm(d2, axis=-1)) / window_s
+    rate = np.degrees(np.abs(turn)) / window_s                                 # (n, B)
     dc = c[idx + 2 * w] - c[idx]
     ok = speed >= min_speed_um_s
     up, down = np.full(B, np.nan), np.full(B, np.nan)
@@ -207,27 +216,15 @@ def steering(com_um, dt_s: float, peak_um, *, window_s: float = 1.0,
     Returns ``toward_deg_s`` (B,) per-trial means (NaN without moving windows), ``mean`` and a
     bootstrap 95 % interval (``low``, ``high``) over trials: > 0 means the paths curve
     towards the peak."""
-    if not dt_s > 0 or not window_s >= dt_s:
-        raise ValueError(f"steering: need dt_s > 0 and window_s >= dt_s, got {dt_s}, "
-                         f"{window_s}")
-    tr = _tracks(com_um, "steering")
     p = np.asarray(peak_um, dtype=float).reshape(-1)
     if p.shape != (2,):
         raise ValueError(f"steering: peak_um must be (2,) um, got {p.shape}")
-    w = int(round(window_s / dt_s))
-    T, B, _ = tr.shape
-    if T <= 2 * w:
-        raise ValueError(f"steering: {T} samples are too few for windows of {w}")
-    idx = np.arange(0, T - 2 * w, w)
-    d1 = tr[idx + w] - tr[idx]
-    d2 = tr[idx + 2 * w] - tr[idx + w]
-    h1, h2 = np.arctan2(d1[..., 1], d1[..., 0]), np.arctan2(d2[..., 1], d2[..., 0])
+    tr, idx, w, h1, turn, speed = _window_turns(com_um, dt_s, window_s, "steering")
+    B = tr.shape[1]
     mid = tr[idx + w]
     to_peak = np.arctan2(p[1] - mid[..., 1], p[0] - mid[..., 0])
     bearing = _wrap(h1 - to_peak)                        # > 0: the peak lies clockwise
-    turn = _wrap(h2 - h1)                                # > 0: counter-clockwise
     toward = -np.sign(bearing) * np.degrees(turn) / window_s
-    speed = np.minimum(np.linalg.norm(d1, axis=-1), np.linalg.norm(d2, axis=-1)) / window_s
     toward = np.where(speed >= min_speed_um_s, toward, np.nan)
     with np.errstate(invalid="ignore"):
         per = np.array([np.nanmean(toward[:, b]) if np.isfinite(toward[:, b]).any()
